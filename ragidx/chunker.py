@@ -1,0 +1,235 @@
+"""Documents to chunks: structure first, then a token budget. Pure: same input, same chunks.
+
+A document is cut into sections at its headings (Markdown ATX headings outside fenced code,
+reStructuredText underlined titles; HTML arrives with Markdown headings from the reader).
+A section that fits the budget is one chunk. A larger one is split recursively, first at
+blank lines, then at line breaks, then after sentences, then between words, and as a last
+resort inside a word, until every piece fits; pieces are then packed greedily back into
+chunks. Each chunk after the first in a section starts with up to `chunk_overlap` tokens of
+whole pieces from the end of the one before. Chunks never span two sections.
+
+What is sent to the embedder (`Chunk.input`) is the section's heading path, then a blank
+line, then the chunk's text; the budget holds for that whole string.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .config import ChunkConfig
+from .models import Chunk, Document
+from .tokens import estimate_tokens
+
+__all__ = ["chunk_document", "chunk_text"]
+
+_ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_RST_UNDERLINE = re.compile(r"([=\-~^\"'`#*+:.<>_])\1{2,}[ \t]*$")
+_SEPARATORS = (
+    re.compile(r"\n[ \t]*\n\s*"),  # blank lines: paragraphs
+    re.compile(r"\n\s*"),  # line breaks
+    re.compile(r"(?<=[.!?。！？])\s+"),  # sentences  # noqa: RUF001 - CJK full stops
+    re.compile(r"\s+"),  # words
+)
+_NON_SPACE = re.compile(r"\S")
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    start: int
+    end: int
+    path: tuple[str, ...]
+
+
+def chunk_document(doc: Document, config: ChunkConfig) -> list[Chunk]:
+    return chunk_text(doc.text, doc.format, config)
+
+
+def chunk_text(text: str, fmt: str, config: ChunkConfig) -> list[Chunk]:
+    """Cut `text` (of format `fmt`: markdown, rst, html or anything else) into chunks."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    chunks: list[Chunk] = []
+    for section in _sections(text, fmt):
+        prefix = _prefix(section.path, config.chunk_tokens)
+        prefix_tokens = estimate_tokens(prefix) + 1 if prefix else 0
+        packer = _Packer(text, config.chunk_tokens - prefix_tokens, config.chunk_overlap)
+        for start, end in packer.spans(section.start, section.end):
+            body = text[start:end]
+            full = f"{prefix}\n\n{body}" if prefix else body
+            chunks.append(
+                Chunk(
+                    ordinal=len(chunks),
+                    text=body,
+                    input=full,
+                    char_start=start,
+                    char_end=end,
+                    line_start=bisect.bisect_left(newlines, start) + 1,
+                    line_end=bisect.bisect_left(newlines, end - 1) + 1,
+                    heading_path=section.path,
+                    tokens=estimate_tokens(full),
+                )
+            )
+    return chunks
+
+
+def _prefix(path: tuple[str, ...], budget: int) -> str:
+    # A heading path may take at most a quarter of the budget; the deepest headings matter most.
+    while path and estimate_tokens(" > ".join(path)) > budget // 4:
+        path = path[1:]
+    return " > ".join(path)
+
+
+def _sections(text: str, fmt: str) -> list[_Section]:
+    if fmt in ("markdown", "html"):
+        heads = _markdown_headings(text)
+    elif fmt == "rst":
+        heads = _rst_headings(text)
+    else:
+        heads = []
+    sections: list[_Section] = []
+    stack: list[tuple[int, str]] = []
+    starts = [(0, 0, ""), *heads]
+    for i, (offset, level, title) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        if level:
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+        sections.append(_Section(offset, end, tuple(t for _, t in stack)))
+    return _fold_bare_headings(text, sections)
+
+
+def _fold_bare_headings(text: str, sections: list[_Section]) -> list[_Section]:
+    """Join a section that holds only its heading line to the section after it."""
+    folded: list[_Section] = []
+    carry: int | None = None
+    for i, sec in enumerate(sections):
+        start = sec.start if carry is None else carry
+        body_start = text.find("\n", sec.start, sec.end)
+        bare = body_start == -1 or not _NON_SPACE.search(text, body_start, sec.end)
+        if sec.path and bare and i + 1 < len(sections):
+            carry = start
+            continue
+        carry = None
+        if _NON_SPACE.search(text, start, sec.end):
+            folded.append(_Section(start, sec.end, sec.path))
+    return folded
+
+
+def _markdown_headings(text: str) -> list[tuple[int, int, str]]:
+    heads: list[tuple[int, int, str]] = []
+    fence: str | None = None
+    offset = 0
+    for line in text.split("\n"):
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group(1)
+            if fence is None:
+                fence = marker
+            elif (
+                marker[0] == fence[0]
+                and len(marker) >= len(fence)
+                and not line.strip(marker[0] + " \t")
+            ):
+                fence = None
+        elif fence is None:
+            m = _ATX.match(line)
+            if m and m.group(2).strip():
+                heads.append((offset, len(m.group(1)), m.group(2).strip()))
+        offset += len(line) + 1
+    return heads
+
+
+def _rst_headings(text: str) -> list[tuple[int, int, str]]:
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    levels: dict[tuple[str, bool], int] = {}
+    heads: list[tuple[int, int, str]] = []
+    for i in range(1, len(lines)):
+        title = lines[i - 1].strip()
+        under = _RST_UNDERLINE.match(lines[i])
+        if not under or not title or _RST_UNDERLINE.match(lines[i - 1]):
+            continue
+        if len(lines[i].rstrip()) < len(title) or lines[i - 1][:1].isspace():
+            continue
+        over = i >= 2 and lines[i - 2].rstrip() == lines[i].rstrip()
+        style = (under.group(1), over)
+        level = levels.setdefault(style, len(levels) + 1)
+        heads.append((offsets[i - 2] if over else offsets[i - 1], level, title))
+    return heads
+
+
+class _Packer:
+    """Splits one section into pieces that fit `budget`, then packs them with overlap."""
+
+    def __init__(self, text: str, budget: int, overlap: int) -> None:
+        self.text = text
+        self.budget = max(budget, 2)
+        self.overlap = overlap
+
+    def spans(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        pieces = list(self._pieces(*_trim(self.text, start, end), 0))
+        i, n = 0, len(pieces)
+        while i < n:
+            j, total = i, pieces[i][2]
+            # Joining two pieces adds at most one token: the whitespace between them.
+            while j + 1 < n and total + 1 + pieces[j + 1][2] <= self.budget:
+                j += 1
+                total += 1 + pieces[j][2]
+            yield pieces[i][0], pieces[j][1]
+            if j + 1 >= n:
+                return
+            i = self._overlap_start(pieces, i, j)
+
+    def _overlap_start(self, pieces: list[tuple[int, int, int]], i: int, j: int) -> int:
+        nxt = pieces[j + 1][2] + 1
+        k, carried = j + 1, 0
+        while k - 1 > i:
+            cost = pieces[k - 1][2] + 1
+            if carried + cost > self.overlap or carried + cost + nxt > self.budget:
+                break
+            k -= 1
+            carried += cost
+        return k
+
+    def _pieces(self, start: int, end: int, level: int) -> Iterator[tuple[int, int, int]]:
+        if start >= end:
+            return
+        tokens = estimate_tokens(self.text[start:end])
+        if tokens <= self.budget:
+            yield start, end, tokens
+        elif level == len(_SEPARATORS):
+            yield from self._hard_split(start, end)
+        else:
+            for a, b in _split(self.text, start, end, _SEPARATORS[level]):
+                yield from self._pieces(a, b, level + 1)
+
+    def _hard_split(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+        # No whitespace left: no character costs more than two tokens.
+        width = max(self.budget // 2, 1)
+        for a in range(start, end, width):
+            b = min(a + width, end)
+            yield a, b, estimate_tokens(self.text[a:b])
+
+
+def _split(text: str, start: int, end: int, sep: re.Pattern[str]) -> Iterator[tuple[int, int]]:
+    pos = start
+    for m in sep.finditer(text, start, end):
+        if m.start() > pos:
+            yield _trim(text, pos, m.start())
+        pos = m.end()
+    if pos < end:
+        yield _trim(text, pos, end)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

@@ -1,0 +1,325 @@
+"""The command line: parse options, build a config, call the library, map the outcome to an
+exit code. 0: all done; 1: finished, some files failed; 2: usage or configuration error;
+130: interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .config import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_READERS,
+    ChunkConfig,
+    IndexConfig,
+    WalkConfig,
+    default_db_path,
+)
+from .embed import DEFAULT_PROVIDER, PROVIDERS, Embedder, create_embedder
+from .errors import ConfigError, RagidxError, StoreError
+from .pipeline import run_index
+from .report import JsonLinesReporter, NullReporter, Reporter, Reporters, RichReporter, display_path
+from .search import SearchMode, search
+from .store import SqliteStore
+
+__all__ = ["app", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="ragidx",
+    help="Index documents for retrieval-augmented generation: walk, chunk, embed, store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="Index database. [env: RAGIDX_DB; default: .ragidx/index.db]"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(exc: RagidxError) -> NoReturn:
+    console = _stderr()
+    console.print(f"[bold red]error[/]: {escape(exc.message)}")
+    if exc.hint:
+        console.print(f"[bold cyan]hint[/]: {escape(exc.hint)}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*")
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """`10MB`, `512k`, `1.5G` or a number of bytes; units are powers of 1024."""
+    m = _SIZE.fullmatch(text)
+    if not m:
+        raise typer.BadParameter(f"{text!r} is not a size; try 10MB, 512KB or 1048576")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()])
+
+
+def _stdin_paths(null: bool) -> Iterator[str]:
+    if null:
+        buffer = ""
+        while block := sys.stdin.read(65536):
+            *complete, buffer = (buffer + block).split("\0")
+            yield from (p for p in complete if p)
+        if buffer:
+            yield buffer
+    else:
+        for line in sys.stdin:
+            if path := line.rstrip("\r\n"):
+                yield path
+
+
+def _embedder(provider: str | None, model: str | None, dims: int | None, quiet: bool) -> Embedder:
+    chosen = provider or os.environ.get("RAGIDX_PROVIDER") or DEFAULT_PROVIDER
+    embedder = create_embedder(chosen, model=model, dims=dims)
+    if provider is None and chosen == DEFAULT_PROVIDER and not quiet:
+        _stderr().print(
+            f"note: no embedding server configured; using the offline hash embedder "
+            f"({embedder.model}, {embedder.dims} dims)"
+        )
+    return embedder
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Files and directories to index; - reads paths from stdin."),
+    ],
+    db: DbOption = None,
+    null: Annotated[
+        bool, typer.Option("--null", "-0", help="Paths on stdin are NUL-separated.")
+    ] = False,
+    include: Annotated[
+        list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="Leave out paths matching this glob.")
+    ] = None,
+    max_file_size: Annotated[
+        str, typer.Option("--max-file-size", help="Skip larger files (10MB, 512KB, bytes).")
+    ] = f"{DEFAULT_MAX_FILE_SIZE // 1024**2}MB",
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow symbolic links (loops are cut).")
+    ] = False,
+    hidden: Annotated[
+        bool, typer.Option("--hidden", help="Index hidden files and directories too.")
+    ] = False,
+    chunk_tokens: Annotated[
+        int, typer.Option("--chunk-tokens", help="Token budget of one chunk (estimated).")
+    ] = DEFAULT_CHUNK_TOKENS,
+    chunk_overlap: Annotated[
+        int, typer.Option("--chunk-overlap", help="Tokens a chunk repeats from the one before.")
+    ] = DEFAULT_CHUNK_OVERLAP,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider", help=f"Embedder: {', '.join(PROVIDERS)}. [env: RAGIDX_PROVIDER]"
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
+    dimensions: Annotated[
+        int | None, typer.Option("--dimensions", help="Vector dimensions.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
+    ] = None,
+    max_batch_tokens: Annotated[
+        int | None, typer.Option("--max-batch-tokens", help="Tokens per embedding request.")
+    ] = None,
+    readers: Annotated[
+        int, typer.Option("--readers", help="Files read and chunked at once.")
+    ] = DEFAULT_READERS,
+    reset: Annotated[bool, typer.Option("--reset", help="Empty the index first.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Re-read every file, unchanged ones too.")
+    ] = False,
+    json_out: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="A line for every file that changed.")
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar [default: on a terminal]."),
+    ] = None,
+) -> None:
+    """Index files and directories into the SQLite index."""
+    try:
+        config = IndexConfig(
+            db_path=db or default_db_path(),
+            walk=WalkConfig(
+                include=tuple(include or ()),
+                exclude=tuple(exclude or ()),
+                max_file_size=parse_size(max_file_size),
+                follow_symlinks=follow_symlinks,
+                hidden=hidden,
+            ),
+            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
+            readers=readers,
+            batch_inputs=batch_size,
+            batch_tokens=max_batch_tokens,
+            reset=reset,
+        )
+        embedder = _embedder(provider, model, dimensions, quiet)
+    except RagidxError as exc:
+        _fail(exc)
+    if paths.count("-") > 1 or ("-" in paths and len(paths) > 1):
+        _fail(ConfigError("`-` (paths from stdin) cannot be combined with other paths"))
+    if null and paths != ["-"]:
+        _fail(
+            ConfigError(
+                "--null applies to paths read from stdin", hint="use: ragidx index --null -"
+            )
+        )
+    sources = _stdin_paths(null) if paths == ["-"] else paths
+    reporter = _reporter(json_out, quiet, verbose, progress)
+    try:
+        summary = asyncio.run(
+            run_index(sources, embedder, config, reporter, retry_failed=retry_failed)
+        )
+    except RagidxError as exc:
+        reporter.close()
+        _fail(exc)
+    except KeyboardInterrupt:
+        reporter.close()
+        _stderr().print("interrupted: files already committed stay in the index")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    reporter.close()
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _reporter(json_out: bool, quiet: bool, verbose: bool, progress: bool | None) -> Reporter:
+    reporters: list[Reporter] = []
+    if json_out:
+        reporters.append(JsonLinesReporter(sys.stdout))
+    if not quiet:
+        console = _stderr()
+        show = console.is_terminal if progress is None else progress
+        reporters.append(RichReporter(console, progress=show, verbose=verbose))
+    return Reporters(*reporters) if reporters else NullReporter()
+
+
+def _open(db: Path | None) -> SqliteStore:
+    return SqliteStore.open(db or default_db_path(), create=False)
+
+
+@app.command("stats")
+def stats_command(
+    db: DbOption = None,
+    json_out: JsonOption = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List failed files and reasons.")
+    ] = False,
+) -> None:
+    """Describe the index: files by status, chunks, vectors, embedder, last run."""
+    try:
+        store = _open(db)
+        try:
+            stats = store.stats()
+            failures = store.failed_files() if failed else []
+        finally:
+            store.close()
+    except RagidxError as exc:
+        _fail(exc)
+    if json_out:
+        if failed:
+            stats["failed_files"] = [{"path": display_path(p), "reason": r} for p, r in failures]
+        print(json.dumps(stats, ensure_ascii=False))
+        return
+    from .report.text import render_stats
+
+    render_stats(
+        Console(highlight=False), stats, [(display_path(p), r) for p, r in failures], failed
+    )
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many chunks to return.")] = 5,
+    mode: Annotated[
+        SearchMode, typer.Option("--mode", help="hybrid (BM25 + vectors), vector or text.")
+    ] = SearchMode.HYBRID,
+    db: DbOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Find the chunks that best match QUERY."""
+    try:
+        store = _open(db)
+        try:
+            embedder = _index_embedder(store)
+            hits = asyncio.run(search(store, embedder, query, k=k, mode=mode))
+        finally:
+            store.close()
+    except RagidxError as exc:
+        _fail(exc)
+    from .report.text import hit_record, render_hits
+
+    if json_out:
+        for rank, hit in enumerate(hits, 1):
+            print(json.dumps(hit_record(rank, hit), ensure_ascii=False))
+    else:
+        render_hits(Console(highlight=False), hits)
+
+
+def _index_embedder(store: SqliteStore) -> Embedder:
+    manifest = store.manifest()
+    if "provider" not in manifest:
+        raise StoreError(f"the index {store.path} is empty", hint="run `ragidx index PATH` first")
+    return create_embedder(
+        manifest["provider"], model=manifest.get("model"), dims=int(manifest["dims"])
+    )
+
+
+@app.command("export")
+def export_command(
+    db: DbOption = None,
+    vectors: Annotated[
+        bool, typer.Option("--vectors", help="Include each chunk's vector.")
+    ] = False,
+) -> None:
+    """Stream every chunk as JSON lines on stdout."""
+    from .report.text import chunk_record
+
+    try:
+        store = _open(db)
+    except RagidxError as exc:
+        _fail(exc)
+    try:
+        out = sys.stdout
+        for row, blob in store.iter_chunks(vectors=vectors):
+            out.write(json.dumps(chunk_record(row, blob if vectors else None), ensure_ascii=False))
+            out.write("\n")
+    except BrokenPipeError:
+        # The reader (head, a closed pipe) has what it wanted.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+    finally:
+        store.close()
+
+
+def main() -> None:
+    app()

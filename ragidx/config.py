@@ -1,0 +1,110 @@
+"""Settings as small frozen value objects with named defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "DEFAULT_CHUNK_OVERLAP",
+    "DEFAULT_CHUNK_TOKENS",
+    "DEFAULT_DB_PATH",
+    "DEFAULT_MAX_FILE_SIZE",
+    "DEFAULT_WALK",
+    "ChunkConfig",
+    "IndexConfig",
+    "WalkConfig",
+    "default_db_path",
+]
+
+DEFAULT_CHUNK_TOKENS = 512
+DEFAULT_CHUNK_OVERLAP = 64
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
+DEFAULT_READERS = 4
+DEFAULT_EMBED_WORKERS = 2
+# Below this budget a chunk cannot hold a heading path and a sentence.
+MIN_CHUNK_TOKENS = 16
+
+
+def default_db_path() -> Path:
+    """`RAGIDX_DB` when set, else `.ragidx/index.db` under the current directory."""
+    env = os.environ.get("RAGIDX_DB")
+    return Path(env) if env else DEFAULT_DB_PATH
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalkConfig:
+    """Which files under the given paths are indexed."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    follow_symlinks: bool = False
+    hidden: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_file_size <= 0:
+            raise ConfigError(
+                f"--max-file-size must be positive, got {self.max_file_size}",
+                hint="give a size such as 10MB, 512KB or 1048576",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkConfig:
+    """How documents are cut into chunks: a token budget and an overlap, both estimated."""
+
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < MIN_CHUNK_TOKENS:
+            raise ConfigError(
+                f"--chunk-tokens must be at least {MIN_CHUNK_TOKENS}, got {self.chunk_tokens}"
+            )
+        if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
+            raise ConfigError(
+                f"--chunk-overlap must be between 0 and half of --chunk-tokens "
+                f"({self.chunk_tokens // 2 - 1}), got {self.chunk_overlap}"
+            )
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the settings: a file chunked under another fingerprint is re-chunked."""
+        return f"v1:{self.chunk_tokens}:{self.chunk_overlap}"
+
+
+DEFAULT_WALK = WalkConfig()
+DEFAULT_CHUNK = ChunkConfig()
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexConfig:
+    """Everything one `index` run needs besides the paths and the embedder."""
+
+    db_path: Path = field(default_factory=default_db_path)
+    walk: WalkConfig = DEFAULT_WALK
+    chunk: ChunkConfig = DEFAULT_CHUNK
+    readers: int = DEFAULT_READERS
+    embed_workers: int = DEFAULT_EMBED_WORKERS
+    batch_inputs: int | None = None
+    batch_tokens: int | None = None
+    reset: bool = False
+
+    def __post_init__(self) -> None:
+        if self.readers < 1:
+            raise ConfigError(f"--readers must be at least 1, got {self.readers}")
+        if self.embed_workers < 1:
+            raise ConfigError(f"embed workers must be at least 1, got {self.embed_workers}")
+        if self.batch_inputs is not None and self.batch_inputs < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_inputs}")
+        if self.batch_tokens is not None and self.batch_tokens < self.chunk.chunk_tokens:
+            raise ConfigError(
+                f"--max-batch-tokens ({self.batch_tokens}) must be at least --chunk-tokens "
+                f"({self.chunk.chunk_tokens}), or no chunk could ever be sent"
+            )

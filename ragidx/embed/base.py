@@ -1,0 +1,53 @@
+"""The embedder seam: one async method, a batch of texts in, validated vectors out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidVectors
+
+__all__ = ["Embedder", "Vectors", "validate_vectors"]
+
+Vectors = npt.NDArray[np.float32]
+"""One row per input text, `dims` columns, float32."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the pipeline needs from a provider.
+
+    `provider`, `model` and `dims` identify the vector space and go into the index manifest.
+    `max_inputs` and `max_tokens` bound one request; the batcher respects both.
+    """
+
+    provider: str
+    model: str
+    dims: int
+    max_inputs: int
+    max_tokens: int
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Return one vector per text, in order. Texts are never empty."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
+def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
+    """Check what an embedder returned before anything is stored; raise `InvalidVectors`."""
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
+        raise InvalidVectors(f"expected a {count}x{dims} matrix of vectors, got {type(vectors)}")
+    if vectors.shape[0] != count:
+        raise InvalidVectors(f"expected {count} vectors, got {vectors.shape[0]}")
+    if vectors.shape[1] != dims:
+        raise InvalidVectors(f"expected vectors of {dims} dimensions, got {vectors.shape[1]}")
+    matrix = vectors.astype(np.float32, copy=False)
+    if not np.isfinite(matrix).all():
+        raise InvalidVectors("vectors hold NaN or infinite values")
+    return matrix

@@ -1,0 +1,63 @@
+"""Typed events the pipeline emits; reporters render them, the core never draws."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import FileStatus, RunSummary
+
+__all__ = [
+    "BatchEmbedded",
+    "Event",
+    "EventSink",
+    "FileDiscovered",
+    "FileDone",
+    "RunFinished",
+    "RunStarted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run_id: int
+    roots: tuple[str, ...]
+    embedder: str
+    model: str
+    dims: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileDiscovered:
+    """The walker found a file; progress totals grow as the walk goes on."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone:
+    """A file's outcome, emitted once the store holds it (or it was given up)."""
+
+    path: Path
+    status: FileStatus
+    chunks: int = 0
+    tokens: int = 0
+    reason: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEmbedded:
+    inputs: int
+    tokens: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    summary: RunSummary
+
+
+Event = RunStarted | FileDiscovered | FileDone | BatchEmbedded | RunFinished
+EventSink = Callable[[Event], None]

@@ -1,0 +1,92 @@
+"""The values that flow through the pipeline."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Chunk", "Document", "FileInfo", "FileStatus", "RunSummary"]
+
+
+class FileStatus(enum.StrEnum):
+    """What a run did with one file."""
+
+    INDEXED = "indexed"
+    UNCHANGED = "unchanged"
+    REMOVED = "removed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A file the walker found, as `lstat` (or `stat`, through a followed link) saw it."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file's text, decoded and reduced to what a reader sees (HTML loses its tags)."""
+
+    path: Path
+    text: str
+    format: str
+    encoding: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document; offsets index the document's text, lines count from 1.
+
+    `input` is the exact string sent to the embedder: the heading path, then the text.
+    """
+
+    ordinal: int
+    text: str
+    input: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    heading_path: tuple[str, ...]
+    tokens: int
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What an index run did, in figures."""
+
+    run_id: int = 0
+    counts: dict[FileStatus, int] = field(default_factory=lambda: dict.fromkeys(FileStatus, 0))
+    chunks: int = 0
+    tokens: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def files(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.counts[FileStatus.FAILED] == 0 and not self.interrupted
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "files": self.files,
+            **{status.value: n for status, n in self.counts.items()},
+            "chunks": self.chunks,
+            "tokens": self.tokens,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+        }

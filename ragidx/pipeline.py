@@ -1,0 +1,403 @@
+"""The index run: walk -> plan -> read and chunk -> batch -> embed -> store, with bounded queues.
+
+Stages are tasks of one `asyncio.TaskGroup`, joined by bounded queues, so a slow stage holds
+the ones before it back and memory does not grow with the corpus. Each stage signals the end
+of its input with `_STOP`, one per consumer. Blocking work (stat, read, decode, chunk, SQLite)
+runs in worker threads. One file's failure is an event; a store failure ends the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from .batcher import Batch, Batcher
+from .chunker import chunk_document
+from .config import IndexConfig
+from .embed import Embedder, validate_vectors
+from .errors import EmbedError, PathNotFound, RagidxError
+from .events import BatchEmbedded, EventSink, FileDiscovered, FileDone, RunFinished, RunStarted
+from .models import Chunk, Document, FileStatus, RunSummary
+from .planner import Done, Plan, Planner, Read, Write
+from .reader import NotText, read_document
+from .store import FileWrite, SqliteStore
+from .walker import WalkItem, absolute, walk
+
+__all__ = ["index", "run_index"]
+
+_STOP: Final = object()
+_WALK_STEP = 256
+_COMMIT_GROUP = 64
+_BATCH_LINGER = 0.02
+
+
+def _ignore(event: object) -> None:
+    pass
+
+
+def index(
+    paths: Iterable[str | Path],
+    embedder: Embedder,
+    config: IndexConfig | None = None,
+    on_event: EventSink = _ignore,
+) -> RunSummary:
+    """Index `paths` (files and directories) into `config.db_path`; blocks until done."""
+    return asyncio.run(run_index(paths, embedder, config or IndexConfig(), on_event))
+
+
+async def run_index(
+    paths: Iterable[str | Path],
+    embedder: Embedder,
+    config: IndexConfig,
+    on_event: EventSink = _ignore,
+    *,
+    retry_failed: bool = False,
+) -> RunSummary:
+    """Index `paths`. Paths given as a list or tuple must exist or be in the index already;
+    paths from any other iterable (stdin) that do not exist are reported as failed."""
+    store = await asyncio.to_thread(SqliteStore.open, config.db_path)
+    try:
+        if config.reset:
+            await asyncio.to_thread(store.reset)
+        chunking = {
+            "chunk_tokens": config.chunk.chunk_tokens,
+            "chunk_overlap": config.chunk.chunk_overlap,
+        }
+        await asyncio.to_thread(
+            store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
+        )
+        named = [absolute(p) for p in paths] if isinstance(paths, list | tuple) else None
+        if named is not None:
+            await asyncio.to_thread(_check_named, store, named)
+        roots = named if named is not None else (absolute(p) for p in paths)
+        run = _Run(store, embedder, config, on_event, retry_failed)
+        return await run.execute(roots)
+    finally:
+        store.close()
+
+
+def _check_named(store: SqliteStore, paths: list[Path]) -> None:
+    for path in paths:
+        if (
+            not path.exists()
+            and store.lookup(str(path)) is None
+            and not store.dirs_under(str(path))
+        ):
+            raise PathNotFound(f"{path}: no such file or directory", hint="check the path")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A file whose chunks are out being embedded."""
+
+    doc: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+    remaining: int
+    failure: str | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    write: FileWrite
+    tokens: int = 0
+
+
+@dataclass(slots=True)
+class _Counters:
+    readers_left: int
+    embedders_left: int
+    roots: list[Path] = field(default_factory=list)
+
+
+class _Run:
+    def __init__(
+        self,
+        store: SqliteStore,
+        embedder: Embedder,
+        config: IndexConfig,
+        on_event: EventSink,
+        retry_failed: bool,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.config = config
+        self.emit = on_event
+        self.retry_failed = retry_failed
+        self.chunking = config.chunk.fingerprint
+        self.summary = RunSummary()
+        readers, embedders = config.readers, config.embed_workers
+        self.max_inputs = config.batch_inputs or embedder.max_inputs
+        self.max_tokens = config.batch_tokens or embedder.max_tokens
+        self.read_q: asyncio.Queue[Any] = asyncio.Queue(readers * 4)
+        self.chunk_q: asyncio.Queue[Any] = asyncio.Queue(max(self.max_inputs * 2, 64))
+        self.batch_q: asyncio.Queue[Any] = asyncio.Queue(embedders)
+        self.commit_q: asyncio.Queue[Any] = asyncio.Queue(_COMMIT_GROUP * 2)
+        self.left = _Counters(readers, embedders)
+
+    async def execute(self, roots: Iterable[Path]) -> RunSummary:
+        started = time.monotonic()
+        root_list = list(roots) if isinstance(roots, list) else None
+        shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
+        self.summary.run_id = await asyncio.to_thread(self.store.begin_run, shown)
+        e = self.embedder
+        self.emit(RunStarted(self.summary.run_id, shown, e.provider, e.model, e.dims))
+        status = "interrupted"
+        try:
+            reader = await asyncio.to_thread(SqliteStore.open, self.store.path)
+            try:
+                await self._stages(root_list if root_list is not None else roots, reader)
+            finally:
+                reader.close()
+            status = "failed" if self.summary.counts[FileStatus.FAILED] else "completed"
+        except BaseExceptionGroup as group:
+            raise _primary(group) from None
+        finally:
+            self.summary.seconds = time.monotonic() - started
+            self.summary.interrupted = status == "interrupted"
+            with contextlib.suppress(RagidxError):
+                self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
+        self.emit(RunFinished(self.summary))
+        return self.summary
+
+    async def _stages(self, roots: Iterable[Path], reader: SqliteStore) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(
+                self._plan(roots, Planner(reader, self.chunking, retry_all=self.retry_failed))
+            )
+            for _ in range(self.config.readers):
+                tg.create_task(self._read())
+            tg.create_task(self._batch())
+            for _ in range(self.config.embed_workers):
+                tg.create_task(self._embed())
+            tg.create_task(self._write())
+
+    # -- stage 1: walk and plan --------------------------------------------------------------
+
+    async def _plan(self, roots: Iterable[Path], planner: Planner) -> None:
+        walked: list[Path] = []
+
+        def remember(paths: Iterable[Path]) -> Iterator[Path]:
+            for p in paths:
+                walked.append(p)
+                yield p
+
+        items = walk(remember(roots), self.config.walk)
+        while step := await asyncio.to_thread(_step, items, planner):
+            for plan in step:
+                await self._dispatch(plan)
+        for plan in await asyncio.to_thread(planner.finish, walked):
+            await self._dispatch(plan)
+        for _ in range(self.config.readers):
+            await self.read_q.put(_STOP)
+
+    async def _dispatch(self, plan: Plan) -> None:
+        self.emit(FileDiscovered(plan.info.path if isinstance(plan, Read) else Path(plan.path)))
+        if isinstance(plan, Read):
+            await self.read_q.put(plan)
+        elif isinstance(plan, Done):
+            self._done(Path(plan.path), plan.status, plan.chunks, 0, plan.reason)
+        else:
+            await self.commit_q.put(_Outcome(_write_for(plan)))
+
+    # -- stage 2: read and chunk -------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while (task := await self.read_q.get()) is not _STOP:
+            await self._read_one(task)
+        self.left.readers_left -= 1
+        if self.left.readers_left == 0:
+            await self.chunk_q.put(_STOP)
+
+    async def _read_one(self, task: Read) -> None:
+        path = str(task.info.path)
+        try:
+            doc, chunks = await asyncio.to_thread(self._load, task)
+        except NotText as exc:
+            # A content skip holds while the file is unchanged: stamp it with the chunking.
+            write = FileWrite(
+                FileStatus.SKIPPED,
+                path,
+                task.info.size,
+                task.info.mtime_ns,
+                reason=str(exc),
+                chunking=self.chunking,
+            )
+            await self.commit_q.put(_Outcome(write))
+            return
+        except OSError as exc:
+            await self.commit_q.put(_Outcome(_failed(path, f"read error: {exc.strerror or exc}")))
+            return
+        except Exception as exc:  # a bug on one odd file must not end the run
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            await self.commit_q.put(_Outcome(_failed(path, reason)))
+            return
+        rec = task.record
+        if (
+            rec is not None
+            and rec.status == FileStatus.INDEXED
+            and rec.content_hash == doc.content_hash
+            and rec.chunking == self.chunking
+        ):
+            touch = FileWrite(FileStatus.UNCHANGED, path, doc.size, doc.mtime_ns, touch_only=True)
+            await self.commit_q.put(_Outcome(touch))
+            return
+        vectors = np.zeros((len(chunks), self.embedder.dims), dtype=np.float32)
+        pending = _Pending(doc, chunks, vectors, len(chunks))
+        if not chunks:
+            await self.commit_q.put(self._finished(pending))
+        for i, _chunk in enumerate(chunks):
+            await self.chunk_q.put((pending, i))
+
+    def _load(self, task: Read) -> tuple[Document, list[Chunk]]:
+        doc = read_document(task.info)
+        return doc, chunk_document(doc, self.config.chunk)
+
+    # -- stage 3: batch ----------------------------------------------------------------------
+
+    async def _batch(self) -> None:
+        batcher: Batcher[tuple[_Pending, int]] = Batcher(self.max_inputs, self.max_tokens)
+        while True:
+            try:
+                item = self.chunk_q.get_nowait()
+            except asyncio.QueueEmpty:
+                item = await self._linger(batcher)
+            if item is _STOP:
+                break
+            pending, i = item
+            chunk = pending.chunks[i]
+            if (batch := batcher.add(chunk.input, chunk.tokens, item)) is not None:
+                await self.batch_q.put(batch)
+        if (batch := batcher.flush()) is not None:
+            await self.batch_q.put(batch)
+        for _ in range(self.config.embed_workers):
+            await self.batch_q.put(_STOP)
+
+    async def _linger(self, batcher: Batcher[tuple[_Pending, int]]) -> Any:
+        """Wait a moment for more chunks before sending a part-full batch."""
+        if batcher.pending:
+            try:
+                async with asyncio.timeout(_BATCH_LINGER):
+                    return await self.chunk_q.get()
+            except TimeoutError:
+                if (batch := batcher.flush()) is not None:
+                    await self.batch_q.put(batch)
+        return await self.chunk_q.get()
+
+    # -- stage 4: embed ----------------------------------------------------------------------
+
+    async def _embed(self) -> None:
+        while (batch := await self.batch_q.get()) is not _STOP:
+            await self._embed_one(batch)
+        self.left.embedders_left -= 1
+        if self.left.embedders_left == 0:
+            await self.commit_q.put(_STOP)
+
+    async def _embed_one(self, batch: Batch[tuple[_Pending, int]]) -> None:
+        started = time.monotonic()
+        try:
+            raw = await self.embedder.embed(batch.texts)
+            vectors = validate_vectors(raw, len(batch), self.embedder.dims)
+        except EmbedError as exc:
+            for pending, _ in batch.refs:
+                pending.failure = pending.failure or f"embedding failed: {exc.message}"
+            vectors = None
+        self.summary.requests += 1
+        self.emit(BatchEmbedded(len(batch), batch.tokens, time.monotonic() - started))
+        for row, (pending, i) in enumerate(batch.refs):
+            if vectors is not None:
+                pending.vectors[i] = vectors[row]
+            pending.remaining -= 1
+            if pending.remaining == 0:
+                await self.commit_q.put(self._finished(pending))
+
+    def _finished(self, pending: _Pending) -> _Outcome:
+        doc = pending.doc
+        if pending.failure is not None:
+            return _Outcome(_failed(str(doc.path), pending.failure, doc.encoding))
+        write = FileWrite(
+            FileStatus.INDEXED,
+            str(doc.path),
+            doc.size,
+            doc.mtime_ns,
+            content_hash=doc.content_hash,
+            encoding=doc.encoding,
+            format=doc.format,
+            chunking=self.chunking,
+            chunks=pending.chunks,
+            vectors=pending.vectors,
+        )
+        return _Outcome(write, sum(c.tokens for c in pending.chunks))
+
+    # -- stage 5: store ----------------------------------------------------------------------
+
+    async def _write(self) -> None:
+        stopping = False
+        while not stopping:
+            group = [await self.commit_q.get()]
+            while len(group) < _COMMIT_GROUP and not self.commit_q.empty():
+                group.append(self.commit_q.get_nowait())
+            if group[-1] is _STOP:
+                group.pop()
+                stopping = True
+            if not group:
+                continue
+            writes = [o.write for o in group]
+            await asyncio.to_thread(self.store.commit, writes, self.summary.run_id)
+            for o in group:
+                w = o.write
+                status = FileStatus.UNCHANGED if w.touch_only else w.status
+                self._done(Path(w.path), status, len(w.chunks), o.tokens, w.reason, w.encoding)
+
+    def _done(
+        self,
+        path: Path,
+        status: FileStatus,
+        chunks: int,
+        tokens: int,
+        reason: str | None,
+        encoding: str | None = None,
+    ) -> None:
+        self.summary.counts[status] += 1
+        if status is FileStatus.INDEXED:
+            self.summary.chunks += chunks
+            self.summary.tokens += tokens
+        self.emit(FileDone(path, status, chunks, tokens, reason, encoding))
+
+
+def _step(items: Iterator[WalkItem], planner: Planner) -> list[Plan]:
+    """Advance the walk by a slice and plan it; runs in a worker thread."""
+    while chunk := list(itertools.islice(items, _WALK_STEP)):
+        if plans := planner.plan(chunk):
+            return plans
+    return []
+
+
+def _write_for(plan: Write) -> FileWrite:
+    if plan.status is FileStatus.REMOVED:
+        return FileWrite(FileStatus.REMOVED, plan.path, reason=plan.reason)
+    if plan.status is FileStatus.FAILED:
+        return _failed(plan.path, plan.reason)
+    return FileWrite(plan.status, plan.path, plan.size, plan.mtime_ns, reason=plan.reason)
+
+
+def _failed(path: str, reason: str, encoding: str | None = None) -> FileWrite:
+    return FileWrite(FileStatus.FAILED, path, reason=reason, encoding=encoding)
+
+
+def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that ended the run, out of the group the TaskGroup raised."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _primary(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]

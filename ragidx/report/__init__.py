@@ -1,0 +1,20 @@
+"""Reporters render pipeline events: Rich on stderr, JSON lines on stdout, or nothing.
+
+This package and `cli.py` are the only places that import rich.
+"""
+
+from __future__ import annotations
+
+from .base import Reporter, Reporters, display_path
+from .jsonl import JsonLinesReporter
+from .null import NullReporter
+from .rich import RichReporter
+
+__all__ = [
+    "JsonLinesReporter",
+    "NullReporter",
+    "Reporter",
+    "Reporters",
+    "RichReporter",
+    "display_path",
+]

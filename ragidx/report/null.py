@@ -1,0 +1,15 @@
+"""A reporter that shows nothing (`--quiet` without `--json`)."""
+
+from __future__ import annotations
+
+from ..events import Event
+
+__all__ = ["NullReporter"]
+
+
+class NullReporter:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,130 @@
+"""Progress on a terminal, a line for each failed file, and a summary table at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..events import BatchEmbedded, Event, FileDiscovered, FileDone, RunFinished, RunStarted
+from ..models import FileStatus, RunSummary
+from .base import display_path
+
+__all__ = ["RichReporter"]
+
+_STYLES = {
+    FileStatus.INDEXED: "green",
+    FileStatus.UNCHANGED: "dim",
+    FileStatus.REMOVED: "yellow",
+    FileStatus.SKIPPED: "cyan",
+    FileStatus.FAILED: "bold red",
+}
+
+
+class RichReporter:
+    """Renders to `console` (stderr in the CLI). Progress only when asked and on a terminal."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        progress: bool,
+        verbose: bool = False,
+        get_time: Callable[[], float] | None = None,
+    ) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.discovered = 0
+        self.chunks = 0
+        self.tokens = 0
+        if progress:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                redirect_stdout=False,
+                redirect_stderr=False,
+                get_time=get_time,
+            )
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._start()
+        elif isinstance(event, FileDiscovered):
+            self.discovered += 1
+            self._update()
+        elif isinstance(event, BatchEmbedded):
+            self.chunks += event.inputs
+            self.tokens += event.tokens
+            self._update()
+        elif isinstance(event, FileDone):
+            self._file(event)
+        elif isinstance(event, RunFinished):
+            self._stop()
+            self.console.print(_summary_table(event.summary))
+
+    def close(self) -> None:
+        self._stop()
+
+    def _start(self) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task("indexing", total=None, detail="")
+            self.progress.start()
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _update(self, advance: int = 0) -> None:
+        if self.progress is None or self.task is None:
+            return
+        detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens"
+        self.progress.update(self.task, total=self.discovered, advance=advance, detail=detail)
+
+    def _file(self, event: FileDone) -> None:
+        self._update(advance=1)
+        show = event.status is FileStatus.FAILED or (
+            self.verbose and event.status is not FileStatus.UNCHANGED
+        )
+        if show:
+            style = _STYLES[event.status]
+            reason = f": {escape(event.reason)}" if event.reason else ""
+            self.console.print(
+                f"[{style}]{event.status.value:>9}[/] {escape(display_path(event.path))}{reason}",
+                highlight=False,
+            )
+
+
+def _summary_table(summary: RunSummary) -> Table:
+    table = Table(title="ragidx index", title_justify="left", show_header=True, box=None)
+    table.add_column("files", justify="left")
+    table.add_column("", justify="right")
+    for status in FileStatus:
+        table.add_row(f"[{_STYLES[status]}]{status.value}[/]", f"{summary.counts[status]:,}")
+    table.add_row("chunks", f"{summary.chunks:,}")
+    table.add_row("tokens", f"{summary.tokens:,}")
+    table.add_row("requests", f"{summary.requests:,}")
+    table.add_row("seconds", f"{summary.seconds:.2f}")
+    if summary.interrupted:
+        table.add_row("[bold red]interrupted[/]", "")
+    return table

@@ -1,0 +1,103 @@
+"""How `stats`, `search` and `export` present what they read: records and Rich tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..search import SearchHit
+from ..store import ChunkRow
+from .base import display_path
+
+__all__ = ["chunk_record", "hit_record", "render_hits", "render_stats"]
+
+
+def chunk_record(row: ChunkRow, vector: bytes | None) -> dict[str, Any]:
+    """One `export` line: the chunk, and with `--vectors` its vector and embedder input."""
+    record: dict[str, Any] = {
+        "path": display_path(row.path),
+        "ordinal": row.ordinal,
+        "text": row.text,
+        "char_start": row.char_start,
+        "char_end": row.char_end,
+        "line_start": row.line_start,
+        "line_end": row.line_end,
+        "heading_path": list(row.heading_path),
+        "tokens": row.tokens,
+    }
+    if vector is not None:
+        record["vector"] = [round(float(x), 7) for x in np.frombuffer(vector, dtype="<f4")]
+        if row.input is not None:
+            record["input"] = row.input
+    return record
+
+
+def hit_record(rank: int, hit: SearchHit) -> dict[str, Any]:
+    c = hit.chunk
+    return {
+        "rank": rank,
+        "score": round(hit.score, 6),
+        "path": display_path(c.path),
+        "ordinal": c.ordinal,
+        "line_start": c.line_start,
+        "line_end": c.line_end,
+        "heading_path": list(c.heading_path),
+        "text_rank": hit.text_rank,
+        "vector_rank": hit.vector_rank,
+        "text": c.text,
+    }
+
+
+def render_hits(console: Console, hits: list[SearchHit]) -> None:
+    if not hits:
+        console.print("no matches")
+        return
+    for rank, hit in enumerate(hits, 1):
+        c = hit.chunk
+        where = f"{display_path(c.path)}:{c.line_start}-{c.line_end}"
+        heading = f"  [dim]{escape(' > '.join(c.heading_path))}[/]" if c.heading_path else ""
+        console.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]{heading}  score {hit.score:.4f}")
+        lines = c.text.strip().splitlines()
+        snippet = "\n".join(lines[:4]) + ("\n…" if len(lines) > 4 else "")
+        console.print(escape(snippet), style="dim" if console.no_color else None)
+        console.print()
+
+
+def render_stats(
+    console: Console, stats: dict[str, Any], failures: list[tuple[str, str | None]], failed: bool
+) -> None:
+    table = Table(show_header=False, box=None, title=f"index {stats['db']}", title_justify="left")
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    for status, count in stats["files"].items():
+        table.add_row(f"files {status}", f"{count:,}")
+    for key in ("chunks", "tokens", "vectors"):
+        table.add_row(key, f"{stats[key]:,}")
+    table.add_row("embedder", f"{stats['provider']} {stats['model']} ({stats['dims']} dims)")
+    table.add_row("chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']}")
+    table.add_row("database", f"{stats['db_bytes'] / 1024**2:.2f} MB")
+    types = ", ".join(f"{ext} {n}" for ext, n in stats["file_types"].items())
+    table.add_row("file types", types or "-")
+    last = stats["last_run"]
+    if last:
+        when = dt.datetime.fromtimestamp(last["started_at"]).isoformat(timespec="seconds")
+        seconds = f", {last['seconds']:.2f} s" if last["seconds"] is not None else ""
+        summary = last["summary"] or {}
+        counts = ", ".join(
+            f"{summary[k]} {k}"
+            for k in ("indexed", "unchanged", "removed", "skipped", "failed")
+            if summary.get(k)
+        )
+        table.add_row("last run", f"#{last['id']} {when} {last['status']}{seconds}; {counts}")
+    console.print(table)
+    if failed:
+        console.print()
+        if not failures:
+            console.print("no failed files")
+        for path, reason in failures:
+            console.print(f"[bold red]failed[/] {escape(path)}: {escape(reason or '')}")

@@ -1,0 +1,79 @@
+"""Hybrid retrieval: BM25 over the full-text index fused with vector cosine (RRF).
+
+Reciprocal rank fusion scores a chunk `sum(1 / (RRF_K + rank))` over the rankings it appears
+in, so an exact identifier that only BM25 finds and a paraphrase that only the vectors find
+both surface, and agreement between the two ranks highest.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from .embed import Embedder, validate_vectors
+from .store import ChunkRow, SqliteStore
+
+__all__ = ["RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
+
+RRF_K = 60
+CANDIDATES = 50
+_TERM = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)*", re.UNICODE)
+
+
+class SearchMode(enum.StrEnum):
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk: ChunkRow
+    score: float
+    text_rank: int | None
+    vector_rank: int | None
+
+
+def fts_query(query: str) -> str | None:
+    """An FTS5 expression matching any term of `query`, each quoted so no syntax leaks in.
+
+    A term like `TW-E4031` or `compute_backoff_delay` stays one quoted phrase, so FTS5 matches
+    its parts next to each other.
+    """
+    terms = dict.fromkeys(t.lower() for t in _TERM.findall(query))
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+async def search(
+    store: SqliteStore,
+    embedder: Embedder,
+    query: str,
+    *,
+    k: int = 5,
+    mode: SearchMode = SearchMode.HYBRID,
+) -> list[SearchHit]:
+    """The `k` best chunks for `query`, best first."""
+    text_ranked: list[int] = []
+    vector_ranked: list[int] = []
+    pool = max(CANDIDATES, k)
+    if mode != SearchMode.VECTOR and (match := fts_query(query)):
+        text_ranked = [cid for cid, _ in store.text_search(match, pool)]
+    if mode != SearchMode.TEXT and query.strip():
+        vectors = validate_vectors(await embedder.embed([query]), 1, embedder.dims)
+        vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+    text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
+    vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
+    scores: dict[int, float] = {}
+    for positions in (text_pos, vector_pos):
+        for cid, rank in positions.items():
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    rows = store.chunks_by_id(best)
+    return [
+        SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid))
+        for cid in best
+        if cid in rows
+    ]

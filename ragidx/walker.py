@@ -1,0 +1,239 @@
+"""Which files to index, in a deterministic order. The walker stats files; it never opens one.
+
+Directories are walked depth first with entries sorted by name, a directory's files before
+its subdirectories, so a directory's files come out together after a `DirVisited` marker:
+the planner uses that to find files that vanished from a directory without holding the whole
+tree in memory.
+
+Rules, in order: default skips (`.git`, hidden entries, `node_modules`, `__pycache__`,
+virtualenvs), then `.gitignore` and `.ragidxignore` files from the root down (deeper files
+win, `!pattern` re-includes), then `--exclude`, then `--include`. Paths given by name (on the
+command line or stdin) bypass the ignore files, as they do in git and ripgrep, but not the
+include and exclude globs or the size cap.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from .config import WalkConfig
+from .models import FileInfo
+
+__all__ = ["MISSING", "DirVisited", "Skipped", "WalkItem", "absolute", "walk"]
+
+MISSING = "no such file or directory"
+IGNORE_FILES = (".gitignore", ".ragidxignore")
+SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".hg", ".svn"})
+
+
+@dataclass(frozen=True, slots=True)
+class DirVisited:
+    """The walker entered a directory under a root; its files follow."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file the walker found but will not index, with the reason."""
+
+    path: Path
+    reason: str
+    size: int = 0
+    mtime_ns: int = 0
+    error: bool = False
+    """True when the file could not be looked at (a failure), not when it was left out."""
+
+
+WalkItem = FileInfo | Skipped | DirVisited
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    base: Path
+    spec: pathspec.GitIgnoreSpec
+
+
+class _Filter:
+    def __init__(self, config: WalkConfig) -> None:
+        self.config = config
+        self.include = pathspec.GitIgnoreSpec.from_lines(config.include) if config.include else None
+        self.exclude = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
+
+    def globs_allow(self, rel: str) -> bool:
+        if self.exclude is not None and self.exclude.match_file(rel):
+            return False
+        return self.include is None or self.include.match_file(rel)
+
+    def dir_allowed(self, rel: str) -> bool:
+        # --include selects files, so it never prunes a directory; --exclude may.
+        return self.exclude is None or not self.exclude.match_file(rel + "/")
+
+
+def _ignored(rules: list[_Rules], path: Path, is_dir: bool) -> bool:
+    verdict = False
+    for rule in rules:
+        rel = path.relative_to(rule.base).as_posix() + ("/" if is_dir else "")
+        result = rule.spec.check_file(rel).include
+        if result is not None:
+            verdict = result
+    return verdict
+
+
+def _load_rules(directory: Path) -> _Rules | None:
+    lines: list[str] = []
+    for name in IGNORE_FILES:
+        try:
+            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    if not lines:
+        return None
+    return _Rules(directory, pathspec.GitIgnoreSpec.from_lines(lines))
+
+
+def _repo_ancestors(root: Path) -> list[Path]:
+    """The directories from the enclosing git work tree's top down to `root`'s parent.
+
+    Their ignore files apply to `root` as git applies them to a subdirectory. Outside a git
+    work tree only the root's own ignore files count.
+    """
+    chain: list[Path] = []
+    for parent in root.parents:
+        chain.append(parent)
+        if (parent / ".git").exists():
+            return list(reversed(chain))
+    return []
+
+
+def _is_virtualenv(entry: os.DirEntry[str]) -> bool:
+    return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+
+
+def _size_skip(path: Path, st: os.stat_result, cap: int) -> Skipped | None:
+    if st.st_size > cap:
+        return Skipped(
+            path,
+            f"larger than --max-file-size ({_human(st.st_size)} > {_human(cap)})",
+            st.st_size,
+            st.st_mtime_ns,
+        )
+    return None
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class _TreeWalker:
+    def __init__(self, root: Path, config: WalkConfig) -> None:
+        self.root = root
+        self.config = config
+        self.filter = _Filter(config)
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(self) -> Iterator[WalkItem]:
+        rules = [r for r in map(_load_rules, _repo_ancestors(self.root)) if r is not None]
+        yield from self._walk_dir(self.root, rules)
+
+    def _walk_dir(self, directory: Path, rules: list[_Rules]) -> Iterator[WalkItem]:
+        try:
+            st = directory.stat()
+        except OSError as exc:
+            yield Skipped(directory, f"cannot read directory: {exc.strerror}", error=True)
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_dirs:
+            return  # a symlink loop, or a second link to a tree already walked
+        self.seen_dirs.add(key)
+        own = _load_rules(directory)
+        if own is not None:
+            rules = [*rules, own]
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(directory, f"cannot read directory: {exc.strerror}", error=True)
+            return
+        yield DirVisited(directory)
+        subdirs: list[Path] = []
+        for entry in entries:
+            item = self._entry(entry, rules)
+            if isinstance(item, Path):
+                subdirs.append(item)
+            elif item is not None:
+                yield item
+        for sub in subdirs:
+            yield from self._walk_dir(sub, rules)
+
+    def _entry(self, entry: os.DirEntry[str], rules: list[_Rules]) -> WalkItem | Path | None:
+        name = entry.name
+        path = Path(entry.path)
+        if name.startswith(".") and (not self.config.hidden or name in SKIP_DIRS):
+            return None
+        try:
+            is_link = entry.is_symlink()
+            if is_link and not self.config.follow_symlinks:
+                return None
+            st = entry.stat(follow_symlinks=True)
+        except OSError:
+            return Skipped(path, "broken symlink") if entry.is_symlink() else None
+        rel = path.relative_to(self.root).as_posix()
+        if stat.S_ISDIR(st.st_mode):
+            if name in SKIP_DIRS or _is_virtualenv(entry) or _ignored(rules, path, True):
+                return None
+            return path if self.filter.dir_allowed(rel) else None
+        if not stat.S_ISREG(st.st_mode) or _ignored(rules, path, False):
+            return None
+        if not self.filter.globs_allow(rel):
+            return None
+        return _size_skip(path, st, self.config.max_file_size) or FileInfo(
+            path, st.st_size, st.st_mtime_ns
+        )
+
+
+def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return Skipped(path, f"cannot stat: {exc.strerror}", error=True)
+    if not stat.S_ISREG(st.st_mode):
+        return Skipped(path, "not a regular file")
+    if not filt.globs_allow(path.name):
+        return None
+    return _size_skip(path, st, config.max_file_size) or FileInfo(path, st.st_size, st.st_mtime_ns)
+
+
+def absolute(path: str | Path) -> Path:
+    """An absolute, normalised path that keeps symlinks as they are named."""
+    return Path(os.path.abspath(path))
+
+
+def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
+    """Yield every file to consider under `paths`, directories expanded, in a stable order.
+
+    Paths that do not exist are yielded as `Skipped` with the reason, so that the caller can
+    remove them from the index or report them.
+    """
+    filt = _Filter(config)
+    for raw in paths:
+        path = absolute(raw)
+        if path.is_dir():
+            yield from _TreeWalker(path, config).walk()
+        elif os.path.lexists(path):
+            item = _named_file(path, config, filt)
+            if item is not None:
+                yield item
+        else:
+            yield Skipped(path, MISSING, error=True)
