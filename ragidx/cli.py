@@ -55,7 +55,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to st
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(exc: RagidxError) -> NoReturn:
@@ -74,7 +74,9 @@ def parse_size(text: str) -> int:
     """`10MB`, `512k`, `1.5G` or a number of bytes; units are powers of 1024."""
     m = _SIZE.fullmatch(text)
     if not m:
-        raise typer.BadParameter(f"{text!r} is not a size; try 10MB, 512KB or 1048576")
+        raise ConfigError(
+            f"--max-file-size: {text!r} is not a size", hint="try 10MB, 512KB or 1048576"
+        )
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()])
 
 
@@ -132,8 +134,14 @@ def index_command(
         int, typer.Option("--chunk-tokens", help="Token budget of one chunk (estimated).")
     ] = DEFAULT_CHUNK_TOKENS,
     chunk_overlap: Annotated[
-        int, typer.Option("--chunk-overlap", help="Tokens a chunk repeats from the one before.")
-    ] = DEFAULT_CHUNK_OVERLAP,
+        int | None,
+        typer.Option(
+            "--chunk-overlap",
+            help=f"Tokens a chunk repeats from the one before. [default: {DEFAULT_CHUNK_OVERLAP},"
+            " or an eighth of --chunk-tokens if less]",
+            show_default=False,
+        ),
+    ] = None,
     provider: Annotated[
         str | None,
         typer.Option(
@@ -178,7 +186,14 @@ def index_command(
                 follow_symlinks=follow_symlinks,
                 hidden=hidden,
             ),
-            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
+            chunk=ChunkConfig(
+                chunk_tokens=chunk_tokens,
+                chunk_overlap=(
+                    min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
+                    if chunk_overlap is None
+                    else chunk_overlap
+                ),
+            ),
             readers=readers,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,
@@ -283,7 +298,7 @@ def search_command(
         for rank, hit in enumerate(hits, 1):
             print(json.dumps(hit_record(rank, hit), ensure_ascii=False))
     else:
-        render_hits(Console(highlight=False), hits)
+        render_hits(Console(highlight=False, soft_wrap=True), hits)
 
 
 def _index_embedder(store: SqliteStore) -> Embedder:

@@ -116,9 +116,9 @@ class RichReporter:
 
 
 def _summary_table(summary: RunSummary) -> Table:
-    table = Table(title="ragidx index", title_justify="left", show_header=True, box=None)
-    table.add_column("files", justify="left")
-    table.add_column("", justify="right")
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column("what", justify="left")
+    table.add_column("count", justify="right")
     for status in FileStatus:
         table.add_row(f"[{_STYLES[status]}]{status.value}[/]", f"{summary.counts[status]:,}")
     table.add_row("chunks", f"{summary.chunks:,}")

@@ -72,8 +72,8 @@ def render_stats(
     console: Console, stats: dict[str, Any], failures: list[tuple[str, str | None]], failed: bool
 ) -> None:
     table = Table(show_header=False, box=None, title=f"index {stats['db']}", title_justify="left")
-    table.add_column(justify="left")
-    table.add_column(justify="right")
+    table.add_column(justify="left", style="bold")
+    table.add_column(justify="left", no_wrap=True)
     for status, count in stats["files"].items():
         table.add_row(f"files {status}", f"{count:,}")
     for key in ("chunks", "tokens", "vectors"):

@@ -321,7 +321,8 @@ class SqliteStore:
 
     def stats(self) -> dict[str, Any]:
         conn = self.conn
-        by_status = dict.fromkeys((s.value for s in FileStatus if s is not FileStatus.REMOVED), 0)
+        stored = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
+        by_status = dict.fromkeys((s.value for s in stored), 0)
         by_status |= dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status"))
         chunks, tokens = conn.execute(
             "SELECT count(*), coalesce(sum(tokens), 0) FROM chunks"

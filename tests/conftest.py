@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ragidx.cli import app
+from ragidx.embed import PROVIDERS, HashEmbedder
+from ragidx.errors import EmbedError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DOCS = ROOT / "sample_docs"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
+    def files(self) -> dict[str, dict[str, Any]]:
+        return {r["path"]: r for r in self.json_lines() if r["event"] == "file"}
+
+    def summary(self) -> dict[str, Any]:
+        (summary,) = [r for r in self.json_lines() if r["event"] == "summary"]
+        return summary
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory of its own, so paths print relative to it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAGIDX_DB", raising=False)
+    monkeypatch.delenv("RAGIDX_PROVIDER", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def cli(work: Path) -> Cli:
+    def run(*args: str, input: str | None = None) -> Result:
+        result = CliRunner().invoke(app, list(args), input=input)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@pytest.fixture
+def sample(work: Path) -> Path:
+    """A copy of sample_docs/ in the working directory."""
+    return Path(shutil.copytree(SAMPLE_DOCS, work / "sample_docs"))
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+def db_rows(db: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+class PoisonEmbedder(HashEmbedder):
+    """The hash embedder, except that a batch holding "POISON" is refused, as a server would."""
+
+    provider = "poison"
+    calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> Any:
+        PoisonEmbedder.calls += 1
+        if any("POISON" in t for t in texts):
+            raise EmbedError("the server rejected an input (400)")
+        return await super().embed(texts)
+
+
+@pytest.fixture
+def poison_provider() -> Iterator[None]:
+    PROVIDERS["poison"] = lambda model, dims: PoisonEmbedder(dims or 256)
+    try:
+        yield
+    finally:
+        del PROVIDERS["poison"]
+
+
+def make_tree(root: Path, count: int, words: int = 60) -> None:
+    """`count` small Markdown files in nested folders, each with its own vocabulary."""
+    for i in range(count):
+        folder = root / f"d{i % 20:02d}" / f"e{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = " ".join(f"word{(i * 31 + j) % 997}" for j in range(words))
+        (folder / f"f{i:06d}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+
+
+def env_without(*names: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in names:
+        env.pop(name, None)
+    return env

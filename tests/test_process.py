@@ -1,0 +1,132 @@
+"""ragidx as a separate process: real pipes, signals, and readers beside a running index."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_tree
+
+RAGIDX = [sys.executable, "-m", "ragidx"]
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*RAGIDX, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_lines(proc: subprocess.Popen[str], count: int) -> list[str]:
+    assert proc.stdout is not None
+    lines = []
+    while len(lines) < count:
+        line = proc.stdout.readline()
+        assert line, f"ragidx ended before {count} files were done"
+        lines.append(line)
+    return lines
+
+
+def _consistent(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    partial = conn.execute(
+        "SELECT f.path FROM files f LEFT JOIN chunks c ON c.file_id = f.id"
+        " WHERE f.status = 'indexed' GROUP BY f.id HAVING count(c.id) != f.chunks"
+    ).fetchall()
+    assert partial == []
+    orphans = conn.execute(
+        "SELECT count(*) FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id"
+        " WHERE v.chunk_id IS NULL"
+    ).fetchone()
+    assert orphans == (0,)
+    return conn
+
+
+def test_find_print0_pipeline(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 30)
+    found = subprocess.run(
+        ["find", "tree", "-name", "*.md", "-print0"], cwd=tmp_path, capture_output=True, check=True
+    ).stdout
+    done = subprocess.run(
+        [*RAGIDX, "index", "--null", "-", "--db", "idx.db", "--json"],
+        cwd=tmp_path,
+        input=found,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records[-1] == {**records[-1], "event": "summary", "indexed": 30, "failed": 0}
+    assert len(records) == 31
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("big")
+    make_tree(root / "tree", 6000, words=200)
+    return root
+
+
+def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Path) -> None:
+    db = tmp_path / "idx.db"
+    proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
+    _wait_for_lines(proc, 200)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    conn = _consistent(db)
+    (committed,) = conn.execute("SELECT count(*) FROM files WHERE status = 'indexed'").fetchone()
+    assert 200 <= committed < 6000
+    conn.close()
+
+    rerun = subprocess.run(
+        [*RAGIDX, "index", "tree", "--db", str(db), "--json", "--quiet"],
+        cwd=big_tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout.splitlines()[-1])
+    assert summary["unchanged"] == committed
+    assert summary["indexed"] == 6000 - committed
+    _consistent(db).close()
+
+
+def test_stats_search_export_work_while_index_writes(big_tree: Path, tmp_path: Path) -> None:
+    db = tmp_path / "idx.db"
+    proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
+    try:
+        _wait_for_lines(proc, 100)
+        seen = []
+        for _ in range(3):
+            stats = subprocess.run(
+                [*RAGIDX, "stats", "--db", str(db), "--json"],
+                capture_output=True, text=True, check=False, timeout=30,
+            )  # fmt: skip
+            assert stats.returncode == 0, stats.stderr
+            seen.append(json.loads(stats.stdout)["files"]["indexed"])
+            time.sleep(0.2)
+        search = subprocess.run(
+            [*RAGIDX, "search", "word5 word36", "--db", str(db), "--json"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        assert search.returncode == 0, search.stderr
+        assert len(search.stdout.splitlines()) == 5
+        assert proc.poll() is None, "the index run ended before the readers were done"
+        assert 0 < seen[0] <= seen[-1] < 6000
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out.splitlines()[-1])["indexed"] == 6000

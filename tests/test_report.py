@@ -1,0 +1,77 @@
+"""What a person sees: Rich progress and summary rendered to a fake terminal, JSON lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+from rich.console import Console
+
+from ragidx.events import BatchEmbedded, FileDiscovered, FileDone, RunFinished, RunStarted
+from ragidx.models import FileStatus, RunSummary
+from ragidx.report import JsonLinesReporter, RichReporter
+
+
+def _run_events(cwd: Path) -> list[object]:
+    summary = RunSummary(run_id=7, chunks=12, tokens=3400, requests=2, seconds=1.5)
+    summary.counts[FileStatus.INDEXED] = 2
+    summary.counts[FileStatus.FAILED] = 1
+    return [
+        RunStarted(7, ("docs",), "hash", "ragidx-hash-v1", 1024),
+        FileDiscovered(cwd / "docs/a.md"),
+        FileDiscovered(cwd / "docs/b.md"),
+        FileDiscovered(cwd / "docs/c.md"),
+        BatchEmbedded(12, 3400, 0.01),
+        FileDone(cwd / "docs/a.md", FileStatus.INDEXED, 7, 2000, None, "utf-8"),
+        FileDone(cwd / "docs/b.md", FileStatus.FAILED, 0, 0, "read error: [red]boom", None),
+        FileDone(cwd / "docs/c.md", FileStatus.INDEXED, 5, 1400, None, "utf-8"),
+        RunFinished(summary),
+    ]
+
+
+def test_rich_reporter_on_a_terminal(work: Path) -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, color_system=None)
+    clock = iter(float(n) for n in range(1000))
+    reporter = RichReporter(console, progress=True, get_time=lambda: next(clock))
+    for event in _run_events(work):
+        reporter(event)  # type: ignore[arg-type]
+    reporter.close()
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # cursor control
+    assert "indexing" in screen and "12 chunks · 3,400 tokens" in screen
+    assert "3/3" in screen
+    assert "failed docs/b.md: read error: [red]boom" in screen  # markup in reasons is shown
+    lines = [line.split() for line in screen.splitlines()]
+    assert ["indexed", "2"] in lines and ["failed", "1"] in lines and ["chunks", "12"] in lines
+    assert ["seconds", "1.50"] in lines
+
+
+def test_rich_reporter_without_progress_has_no_bar(work: Path) -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=100)
+    reporter = RichReporter(console, progress=False)
+    for event in _run_events(work):
+        reporter(event)  # type: ignore[arg-type]
+    screen = out.getvalue()
+    assert "indexing" not in screen and "\x1b[" not in screen
+    assert screen.splitlines()[0] == "   failed docs/b.md: read error: [red]boom"
+
+
+def test_json_lines_reporter(work: Path) -> None:
+    out = io.StringIO()
+    reporter = JsonLinesReporter(out)
+    for event in _run_events(work):
+        reporter(event)  # type: ignore[arg-type]
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["event"] for r in records] == ["file", "file", "file", "summary"]
+    assert records[1] == {
+        "event": "file",
+        "path": "docs/b.md",
+        "status": "failed",
+        "chunks": 0,
+        "tokens": 0,
+        "reason": "read error: [red]boom",
+    }
+    assert records[3]["indexed"] == 2 and records[3]["failed"] == 1 and records[3]["files"] == 3
