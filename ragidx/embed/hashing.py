@@ -2,9 +2,10 @@
 
 Each text becomes a bag of features: lower-cased words (English stop words dropped), pairs
 of adjacent words, and character 4-grams of each word padded with spaces (so `retry` and
-`retries` share most of their features). Each feature's count is damped to `1 + ln(count)`,
-scaled by its kind's weight, and added with a sign of its own at an index taken from a
-CRC-32 of the feature (stable across processes, unlike `hash()`). The vector is then
+`retries` share most of their features). A word's count is damped to `1 + ln(count)` and
+weighs its own feature and its 4-grams; a pair's count likewise. Each feature is scaled by
+its kind's weight and added with a sign of its own at an index taken from a CRC-32 of the
+feature (stable across processes, unlike `hash()`). The vector is then
 L2-normalised, so a dot product is a cosine. 1,024 dimensions keep collisions rare for the
 few hundred distinct features of a chunk.
 """
@@ -12,7 +13,6 @@ few hundred distinct features of a chunk.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import re
 import zlib
@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from .base import Vectors
 
@@ -101,7 +102,8 @@ class HashEmbedder:
             raise ValueError(f"hash embedder needs at least 64 dimensions, got {dims}")
         self.dims = dims
         self.model = MODEL_NAME
-        self._slots: dict[str, int] = {}
+        self._words: dict[str, tuple[list[int], list[float]]] = {}
+        self._ids: dict[str, int] = {}
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if sum(map(len, texts)) < _INLINE_CHARS:
@@ -109,47 +111,89 @@ class HashEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
     async def aclose(self) -> None:
-        self._slots.clear()
+        self._words.clear()
+        self._ids.clear()
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
-        out = np.zeros((len(texts), self.dims), dtype=np.float32)
-        for row, text in enumerate(texts):
-            self._embed_into(out[row], text)
+        # Word features go into flat lists, a word's group (itself and its 4-grams) sharing
+        # one damping factor; pairs are hashed and counted in numpy; bincount sums per row.
+        slots: list[int] = []
+        weights: list[float] = []
+        damps: list[float] = []
+        sizes: list[int] = []
+        per_row: list[int] = []
+        sequence: list[int] = []
+        words_per_row: list[int] = []
+        for text in texts:
+            before = len(slots)
+            words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+            for word, n in Counter(words).items():
+                word_slots, word_weights = self._word_features(word)
+                slots += word_slots
+                weights += word_weights
+                damps.append(_damp(n))
+                sizes.append(len(word_slots))
+            sequence += [self._ids[w] for w in words]
+            words_per_row.append(len(words))
+            per_row.append(len(slots) - before)
+        n = len(texts)
+        index = np.asarray(slots, dtype=np.int64)
+        index += np.repeat(np.arange(n, dtype=np.int64) * self.dims, per_row)
+        scale = np.repeat(np.asarray(damps), sizes) * np.asarray(weights)
+        pair_index, pair_scale = self._pairs(sequence, words_per_row)
+        flat = np.bincount(
+            np.concatenate([index, pair_index]),
+            weights=np.concatenate([scale, pair_scale]),
+            minlength=n * self.dims,
+        )
+        out = flat.reshape(n, self.dims).astype(np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
         return out
 
-    def _embed_into(self, row: Vectors, text: str) -> None:
-        features = _features(text)
-        if not features:
-            return
-        slots = np.fromiter((self._slot(f) for f in features), dtype=np.int64, count=len(features))
-        weights = np.fromiter(
-            (_WEIGHTS[f[0]] * (1.0 + math.log(n)) for f, n in features.items()),
-            dtype=np.float32,
-            count=len(features),
+    def _pairs(
+        self, sequence: list[int], words_per_row: list[int]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Flat indices and weights of adjacent word pairs, counted per row and damped."""
+        ids = np.asarray(sequence, dtype=np.uint64)
+        rows = np.repeat(np.arange(len(words_per_row), dtype=np.uint64), words_per_row)
+        same_row = rows[1:] == rows[:-1]
+        # A pair's hash mixes its words' CRCs: no string to build and hash again.
+        mixed = ((ids[:-1] * np.uint64(0x9E3779B1)) ^ ids[1:]) & np.uint64(0xFFFFFFFF)
+        keys, counts = np.unique(
+            (rows[1:][same_row] << np.uint64(32)) | mixed[same_row], return_counts=True
         )
-        signs = np.where(slots & 1, -1.0, 1.0).astype(np.float32)
-        np.add.at(row, slots >> 1, weights * signs)
-        norm = float(np.linalg.norm(row))
-        if norm > 0:
-            row /= norm
+        h = keys & np.uint64(0xFFFFFFFF)
+        slot = (h >> np.uint64(1)) % np.uint64(self.dims)
+        index = ((keys >> np.uint64(32)) * np.uint64(self.dims) + slot).astype(np.int64)
+        sign = np.where(h & np.uint64(1), -1.0, 1.0)
+        return index, sign * _WEIGHTS["b"] * (1.0 + np.log(counts))
 
-    def _slot(self, feature: str) -> int:
-        """The feature's index (upper bits) and sign (lowest bit), cached."""
-        slot = self._slots.get(feature)
-        if slot is None:
-            if len(self._slots) >= _CACHE_LIMIT:
-                self._slots.clear()
-            h = zlib.crc32(feature.encode("utf-8"))
-            slot = self._slots[feature] = ((h >> 1) % self.dims) << 1 | (h & 1)
-        return slot
+    def _word_features(self, word: str) -> tuple[list[int], list[float]]:
+        """A word's own slot and its character 4-grams' slots, with signed weights; cached."""
+        cached = self._words.get(word)
+        if cached is None:
+            if len(self._words) >= _CACHE_LIMIT:
+                self._words.clear()
+                self._ids.clear()
+            padded = f" {word} "
+            grams = [padded[i : i + 4] for i in range(max(len(padded) - 3, 1))]
+            feats = [("w" + word, _WEIGHTS["w"])] + [("c" + g, _WEIGHTS["c"]) for g in grams]
+            slots, weights = [], []
+            for feature, weight in feats:
+                slot, sign = self._slot(feature)
+                slots.append(slot)
+                weights.append(sign * weight)
+            cached = self._words[word] = (slots, weights)
+            self._ids[word] = zlib.crc32(word.encode("utf-8"))
+        return cached
+
+    def _slot(self, feature: str) -> tuple[int, float]:
+        """The feature's index and sign, from a CRC-32 that is the same in every process."""
+        h = zlib.crc32(feature.encode("utf-8"))
+        return (h >> 1) % self.dims, -1.0 if h & 1 else 1.0
 
 
-def _features(text: str) -> Counter[str]:
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-    feats: Counter[str] = Counter("w" + w for w in words)
-    feats.update("b" + a + " " + b for a, b in itertools.pairwise(words))
-    for word, n in Counter(words).items():
-        padded = f" {word} "
-        for i in range(max(len(padded) - 3, 1)):
-            feats["c" + padded[i : i + 4]] += n
-    return feats
+def _damp(count: int) -> float:
+    """Sublinear term weight: a feature seen `count` times weighs `1 + ln(count)`."""
+    return 1.0 + math.log(count)

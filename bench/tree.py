@@ -1,0 +1,95 @@
+"""Index a generated tree of small files; print seconds and peak memory of each run.
+
+    uv run python bench/tree.py [--files 10000] [--words 120] [--repeat 3]
+
+Runs, side by side in one go: a first index, a no-op re-run over the unchanged tree, and
+`find -type f` over the same tree for scale. Quotes the median of `--repeat` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = (
+    "queue worker job retry backoff lease timeout schedule cron broker redis sqlite deploy"
+    " metric alert token secret config option value error code trace span batch chunk vector"
+).split()
+
+
+def make_tree(root: Path, files: int, words: int, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    total = 0
+    for i in range(files):
+        folder = root / f"team{i % 25:02d}" / f"area{i % 9}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paragraphs = [
+            " ".join(rng.choice(WORDS) + str(rng.randrange(50)) for _ in range(words // 3))
+            for _ in range(3)
+        ]
+        text = f"# Note {i}\n\n" + "\n\n".join(paragraphs) + "\n"
+        (folder / f"note{i:06d}.md").write_text(text, encoding="utf-8")
+        total += len(text)
+    return total
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in MB, and stdout of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} exited {proc.returncode}")
+    return seconds, usage.ru_maxrss // 1024, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--words", type=int, default=120)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ragidx-bench-"))
+    try:
+        size = make_tree(work / "tree", args.files, args.words)
+        print(f"tree: {args.files:,} files, {size / 1e6:.1f} MB of text")
+        ragidx = [sys.executable, "-m", "ragidx", "index", "tree", "--json", "--no-progress"]
+        first, noop, find = [], [], []
+        summary: dict[str, object] = {}
+        for n in range(args.repeat):
+            db = work / f"run{n}.db"
+            seconds, rss, out = timed([*ragidx, "--db", str(db)], work)
+            summary = json.loads(out.splitlines()[-1])
+            first.append((seconds, rss))
+            seconds, rss, _ = timed([*ragidx, "--db", str(db)], work)
+            noop.append((seconds, rss))
+            seconds, _, _ = timed(["find", "tree", "-type", "f", "-printf", "%s %T@\n"], work)
+            find.append(seconds)
+        med = statistics.median
+        t_first, t_noop, t_find = med(s for s, _ in first), med(s for s, _ in noop), med(find)
+        chunks = int(str(summary["chunks"]))
+        print(f"first run : {t_first:6.2f} s, peak RSS {max(r for _, r in first)} MB")
+        print(f"            {chunks:,} chunks, {chunks / t_first:,.0f} chunks/s")
+        print(f"no-op run : {t_noop:6.2f} s, peak RSS {max(r for _, r in noop)} MB")
+        print(f"find      : {t_find:6.2f} s; no-op / find = {t_noop / t_find:.1f}x")
+        print(f"(medians of {args.repeat}; process start-up included)")
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
