@@ -108,9 +108,11 @@ def _embedder(provider: str | None, model: str | None, dims: int | None, quiet: 
 @app.command("index")
 def index_command(
     paths: Annotated[
-        list[str],
-        typer.Argument(help="Files and directories to index; - reads paths from stdin."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Files and directories to index; - reads paths from stdin.", show_default=False
+        ),
+    ] = None,
     db: DbOption = None,
     null: Annotated[
         bool, typer.Option("--null", "-0", help="Paths on stdin are NUL-separated.")
@@ -163,7 +165,10 @@ def index_command(
     ] = DEFAULT_READERS,
     reset: Annotated[bool, typer.Option("--reset", help="Empty the index first.")] = False,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Re-read every file, unchanged ones too.")
+        bool,
+        typer.Option(
+            "--retry-failed", help="Index again only the files that failed (under PATHS, if given)."
+        ),
     ] = False,
     json_out: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -202,6 +207,9 @@ def index_command(
         embedder = _embedder(provider, model, dimensions, quiet)
     except RagidxError as exc:
         _fail(exc)
+    paths = paths or []
+    if not paths and not retry_failed:
+        _fail(ConfigError("give at least one PATH, or - to read paths from stdin"))
     if paths.count("-") > 1 or ("-" in paths and len(paths) > 1):
         _fail(ConfigError("`-` (paths from stdin) cannot be combined with other paths"))
     if null and paths != ["-"]:

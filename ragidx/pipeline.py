@@ -62,7 +62,11 @@ async def run_index(
     retry_failed: bool = False,
 ) -> RunSummary:
     """Index `paths`. Paths given as a list or tuple must exist or be in the index already;
-    paths from any other iterable (stdin) that do not exist are reported as failed."""
+    paths from any other iterable (stdin) that do not exist are reported as failed.
+
+    With `retry_failed`, only the files the index holds as failed are indexed again, those
+    under `paths` if any are given.
+    """
     store = await asyncio.to_thread(SqliteStore.open, config.db_path)
     try:
         if config.reset:
@@ -71,17 +75,26 @@ async def run_index(
             "chunk_tokens": config.chunk.chunk_tokens,
             "chunk_overlap": config.chunk.chunk_overlap,
         }
-        await asyncio.to_thread(
-            store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
-        )
         named = [absolute(p) for p in paths] if isinstance(paths, list | tuple) else None
         if named is not None:
             await asyncio.to_thread(_check_named, store, named)
-        roots = named if named is not None else (absolute(p) for p in paths)
-        run = _Run(store, embedder, config, on_event, retry_failed)
+        await asyncio.to_thread(
+            store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
+        )
+        roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
+        if retry_failed:
+            roots = await asyncio.to_thread(_failed_under, store, named)
+        run = _Run(store, embedder, config, on_event)
         return await run.execute(roots)
     finally:
         store.close()
+
+
+def _failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
+    failed = [Path(path) for path, _ in store.failed_files()]
+    if not roots:
+        return failed
+    return [p for p in failed if any(p == r or p.is_relative_to(r) for r in roots)]
 
 
 def _check_named(store: SqliteStore, paths: list[Path]) -> None:
@@ -125,13 +138,11 @@ class _Run:
         embedder: Embedder,
         config: IndexConfig,
         on_event: EventSink,
-        retry_failed: bool,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.config = config
         self.emit = on_event
-        self.retry_failed = retry_failed
         self.chunking = config.chunk.fingerprint
         self.summary = RunSummary()
         readers, embedders = config.readers, config.embed_workers
@@ -165,14 +176,12 @@ class _Run:
             self.summary.interrupted = status == "interrupted"
             with contextlib.suppress(RagidxError):
                 self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
-        self.emit(RunFinished(self.summary))
+            self.emit(RunFinished(self.summary))
         return self.summary
 
     async def _stages(self, roots: Iterable[Path], reader: SqliteStore) -> None:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(
-                self._plan(roots, Planner(reader, self.chunking, retry_all=self.retry_failed))
-            )
+            tg.create_task(self._plan(roots, Planner(reader, self.chunking)))
             for _ in range(self.config.readers):
                 tg.create_task(self._read())
             tg.create_task(self._batch())
@@ -186,8 +195,11 @@ class _Run:
         walked: list[Path] = []
 
         def remember(paths: Iterable[Path]) -> Iterator[Path]:
+            # Directories (and vanished paths) get a sweep for removed files at the end;
+            # files do not, so a long list of files on stdin is not held in memory.
             for p in paths:
-                walked.append(p)
+                if p.is_dir() or not p.exists():
+                    walked.append(p)
                 yield p
 
         items = walk(remember(roots), self.config.walk)
@@ -350,12 +362,29 @@ class _Run:
                 stopping = True
             if not group:
                 continue
-            writes = [o.write for o in group]
-            await asyncio.to_thread(self.store.commit, writes, self.summary.run_id)
-            for o in group:
-                w = o.write
-                status = FileStatus.UNCHANGED if w.touch_only else w.status
-                self._done(Path(w.path), status, len(w.chunks), o.tokens, w.reason, w.encoding)
+            await self._commit(group)
+
+    async def _commit(self, group: list[_Outcome]) -> None:
+        writes = [o.write for o in group]
+        commit = asyncio.ensure_future(
+            asyncio.to_thread(self.store.commit, writes, self.summary.run_id)
+        )
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            # The thread finishes the transaction anyway: wait for it, so that what was
+            # committed is reported, and the connection is free for the run's last write.
+            await asyncio.wait([commit])
+            if not commit.cancelled() and commit.exception() is None:
+                self._report(group)
+            raise
+        self._report(group)
+
+    def _report(self, group: list[_Outcome]) -> None:
+        for o in group:
+            w = o.write
+            status = FileStatus.UNCHANGED if w.touch_only else w.status
+            self._done(Path(w.path), status, len(w.chunks), o.tokens, w.reason, w.encoding)
 
     def _done(
         self,

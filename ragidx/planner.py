@@ -52,10 +52,9 @@ Plan = Read | Write | Done
 
 
 class Planner:
-    def __init__(self, store: SqliteStore, chunking: str, *, retry_all: bool = False) -> None:
+    def __init__(self, store: SqliteStore, chunking: str) -> None:
         self.store = store
         self.chunking = chunking
-        self.retry_all = retry_all
         self.visited: set[str] = set()
         self._dir: str | None = None
         self._rows: dict[str, FileRecord] = {}
@@ -102,7 +101,6 @@ class Planner:
         rec = self._record(path)
         if (
             rec is not None
-            and not self.retry_all
             and rec.size == info.size
             and rec.mtime_ns == info.mtime_ns
             and rec.chunking == self.chunking

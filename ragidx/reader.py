@@ -85,6 +85,8 @@ _SNIFF = 8192
 # Control characters other than tab, newline, form feed and carriage return.
 _CONTROL = bytes(set(range(32)) - {8, 9, 10, 12, 13, 27}) + b"\x7f"
 _SPACES = re.compile(r"\s+")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_PREFERRED = ("cp1252",)
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -122,55 +124,38 @@ def decode(data: bytes) -> tuple[str, str]:
         pass
     if sum(head.count(c) for c in _CONTROL) > len(head) // 100:
         raise NotText("binary content (control characters)")
-    best = from_bytes(data).best()
-    if best is None or best.encoding is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise NotText("binary content (no text encoding fits)")
-    return str(best), best.encoding
+    best = matches[0]
+    # Detection often ties Western European text between code pages that decode it
+    # differently (cp1250 turns è into č): on a tie, the most common one wins.
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    chosen = next((m for m in tied if m.encoding in _PREFERRED), best)
+    text = str(chosen)
+    # Detection keeps one of the code pages that give the same text; name the common one.
+    for name in _PREFERRED:
+        if chosen.encoding != name and data.decode(name, errors="replace") == text:
+            return text, name
+    return text, chosen.encoding
 
 
 class _VisibleText(HTMLParser):
     """Collects what a browser shows: no scripts, styles or head, blocks on their own lines."""
 
-    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe"})
+    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "iframe"})
     BLOCKS = frozenset(
-        [
-            "address",
-            "article",
-            "aside",
-            "blockquote",
-            "br",
-            "dd",
-            "div",
-            "dl",
-            "dt",
-            "figcaption",
-            "figure",
-            "footer",
-            "form",
-            "header",
-            "hr",
-            "li",
-            "main",
-            "nav",
-            "ol",
-            "p",
-            "pre",
-            "section",
-            "table",
-            "tbody",
-            "td",
-            "th",
-            "thead",
-            "tr",
-            "ul",
-        ]
+        "address article aside blockquote br dd div dl dt figcaption figure footer form header"
+        " hr li main nav ol p pre section table tbody td th thead tr ul".split()
     )
     HEADINGS: ClassVar[dict[str, int]] = {f"h{n}": n for n in range(1, 7)}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        # Runs of text, each flagged as preformatted (kept as is) or not (lines trimmed).
+        self.segments: list[tuple[bool, list[str]]] = []
         self.hidden = 0
+        self.in_head = False
         self.title: list[str] = []
         self.in_title = False
         self.pre = 0
@@ -178,42 +163,61 @@ class _VisibleText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title":
             self.in_title = True
+        elif tag == "head":
+            self.in_head = True
         elif tag in self.HIDDEN:
             self.hidden += 1
-        elif tag in self.HEADINGS:
-            self.parts.append("\n\n" + "#" * self.HEADINGS[tag] + " ")
+        elif tag == "body" or tag in self.HEADINGS or tag in self.BLOCKS:
+            self.in_head = False  # </head> may be left out: the body starts here
+            self._block_start(tag)
+
+    def _block_start(self, tag: str) -> None:
+        if tag in self.HEADINGS:
+            self._emit("\n\n" + "#" * self.HEADINGS[tag] + " ")
         elif tag in self.BLOCKS:
-            self.parts.append("\n\n" if tag == "p" else "\n")
+            self._emit("\n\n" if tag == "p" else "\n")
             if tag == "li":
-                self.parts.append("- ")
+                self._emit("- ")
             elif tag == "pre":
                 self.pre += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
+        elif tag == "head":
+            self.in_head = False
         elif tag in self.HIDDEN:
             self.hidden = max(0, self.hidden - 1)
         elif tag in self.HEADINGS or tag in self.BLOCKS:
-            self.parts.append("\n\n" if tag in self.HEADINGS or tag == "p" else "\n")
             if tag == "pre":
                 self.pre = max(0, self.pre - 1)
+            self._emit("\n\n" if tag in self.HEADINGS or tag == "p" else "\n")
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
             self.title.append(data)
-        elif not self.hidden:
-            self.parts.append(data if self.pre else _SPACES.sub(" ", data))
+        elif not self.hidden and not self.in_head:
+            self._emit(data if self.pre else _SPACES.sub(" ", data))
+
+    def _emit(self, text: str) -> None:
+        if self.hidden or self.in_head:
+            return
+        pre = self.pre > 0
+        if self.segments and self.segments[-1][0] == pre:
+            self.segments[-1][1].append(text)
+        else:
+            self.segments.append((pre, [text]))
 
     def text(self) -> str:
-        body = "".join(self.parts)
-        lines = [line.strip() if not self.pre else line.rstrip() for line in body.split("\n")]
-        collapsed = "\n".join(lines)
-        while "\n\n\n" in collapsed:
-            collapsed = collapsed.replace("\n\n\n", "\n\n")
+        out = []
+        for pre, parts in self.segments:
+            run = "".join(parts)
+            if not pre:
+                run = _BLANK_RUNS.sub("\n\n", "\n".join(line.strip() for line in run.split("\n")))
+            out.append(run)
         title = " ".join("".join(self.title).split())
         heading = f"# {title}\n\n" if title else ""
-        return (heading + collapsed.strip()).strip() + "\n"
+        return (heading + "".join(out).strip("\n")).strip() + "\n"
 
 
 def html_to_text(html: str) -> str:

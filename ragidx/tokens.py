@@ -25,7 +25,7 @@ __all__ = ["estimate_tokens"]
 _ALPHA = re.compile(r"[A-Za-z]+")
 _DIGIT = re.compile(r"[0-9]+")
 _SPACE_RUN = re.compile(r"[ \t\f\v]*\n\s*|\s{2,}")
-_WIDE = re.compile(r"[^\x00-\u2e7f]")
+_WIDE = re.compile(r"[^\x00-\u2e7f\s]")  # not U+3000, the ideographic space
 _OTHER = re.compile(r"[^\sA-Za-z0-9]")
 
 

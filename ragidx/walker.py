@@ -137,11 +137,14 @@ def _human(size: int) -> str:
 
 
 class _TreeWalker:
-    def __init__(self, root: Path, config: WalkConfig) -> None:
+    def __init__(
+        self, root: Path, config: WalkConfig, filt: _Filter, seen_dirs: set[tuple[int, int]]
+    ) -> None:
         self.root = root
         self.config = config
-        self.filter = _Filter(config)
-        self.seen_dirs: set[tuple[int, int]] = set()
+        self.filter = filt
+        # Shared by all roots: a root inside another, or a second link to a tree, is walked once.
+        self.seen_dirs = seen_dirs
 
     def walk(self) -> Iterator[WalkItem]:
         rules = [r for r in map(_load_rules, _repo_ancestors(self.root)) if r is not None]
@@ -227,10 +230,11 @@ def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
     remove them from the index or report them.
     """
     filt = _Filter(config)
+    seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
         path = absolute(raw)
         if path.is_dir():
-            yield from _TreeWalker(path, config).walk()
+            yield from _TreeWalker(path, config, filt, seen_dirs).walk()
         elif os.path.lexists(path):
             item = _named_file(path, config, filt)
             if item is not None:

@@ -317,3 +317,37 @@ def test_db_from_environment(cli: Cli, work: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("RAGIDX_DB")
     assert cli("index", "a.md", "--quiet").exit_code == 0
     assert (work / ".ragidx" / "index.db").exists()
+
+
+def test_retry_failed_touches_only_failed_files(
+    cli: Cli, work: Path, poison_provider: None
+) -> None:
+    write(
+        work,
+        {
+            "docs/good.md": "fine\n",
+            "docs/bad1.md": "POISON one\n",
+            "docs/bad2.md": "POISON two\n",
+            "docs/bad3.md": "POISON three\n",
+        },
+    )
+    base = ("--db", "idx.db", "--provider", "poison", "--batch-size", "1", "--json")
+    assert cli("index", "docs", *base).exit_code == 1
+    write(work, {"docs/bad1.md": "cured\n", "docs/new.md": "not yet seen\n"})
+    (work / "docs/bad3.md").unlink()
+
+    result = cli("index", "--retry-failed", *base)
+    assert result.exit_code == 1
+    assert {p: r["status"] for p, r in result.files().items()} == {
+        "docs/bad1.md": "indexed",
+        "docs/bad2.md": "failed",
+        "docs/bad3.md": "removed",
+    }
+    limited = cli("index", "--retry-failed", "docs/bad1.md", *base)
+    assert limited.exit_code == 0 and limited.files() == {}
+
+
+def test_index_without_paths_is_a_usage_error(cli: Cli, work: Path) -> None:
+    result = cli("index", "--db", "idx.db")
+    assert result.exit_code == 2
+    assert "error: give at least one PATH" in result.stderr

@@ -80,14 +80,20 @@ def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
-    _wait_for_lines(proc, 200)
+    lines = _wait_for_lines(proc, 200)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
+    records = [json.loads(line) for line in lines + out.splitlines()]
+    summary = records[-1]
+    assert summary["event"] == "summary" and summary["interrupted"] is True
     conn = _consistent(db)
     (committed,) = conn.execute("SELECT count(*) FROM files WHERE status = 'indexed'").fetchone()
     assert 200 <= committed < 6000
+    # Every committed file was reported, and nothing was reported that is not committed.
+    assert summary["indexed"] == committed == len(records) - 1
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
     conn.close()
 
     rerun = subprocess.run(

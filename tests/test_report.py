@@ -41,6 +41,7 @@ def test_rich_reporter_on_a_terminal(work: Path) -> None:
     reporter.close()
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # cursor control
     assert "indexing" in screen and "12 chunks · 3,400 tokens" in screen
+    assert re.search(r"3,400 tokens · \d+ chunks/s", screen)
     assert "3/3" in screen
     assert "failed docs/b.md: read error: [red]boom" in screen  # markup in reasons is shown
     lines = [line.split() for line in screen.splitlines()]

@@ -49,6 +49,7 @@ class RichReporter:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.discovered = 0
+        self.started = 0.0
         self.chunks = 0
         self.tokens = 0
         if progress:
@@ -88,6 +89,7 @@ class RichReporter:
     def _start(self) -> None:
         if self.progress is not None:
             self.task = self.progress.add_task("indexing", total=None, detail="")
+            self.started = self.progress.get_time()
             self.progress.start()
 
     def _stop(self) -> None:
@@ -98,7 +100,9 @@ class RichReporter:
     def _update(self, advance: int = 0) -> None:
         if self.progress is None or self.task is None:
             return
-        detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens"
+        elapsed = self.progress.get_time() - self.started
+        rate = f" · {self.chunks / elapsed:,.0f} chunks/s" if elapsed > 0 else ""
+        detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens{rate}"
         self.progress.update(self.task, total=self.discovered, advance=advance, detail=detail)
 
     def _file(self, event: FileDone) -> None:
