@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -351,3 +352,19 @@ def test_index_without_paths_is_a_usage_error(cli: Cli, work: Path) -> None:
     result = cli("index", "--db", "idx.db")
     assert result.exit_code == 2
     assert "error: give at least one PATH" in result.stderr
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_no_color_is_honoured(
+    cli: Cli, work: Path, poison_provider: None, monkeypatch: pytest.MonkeyPatch, no_color: bool
+) -> None:
+    write(work, {"bad.md": "POISON\n"})
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as if stderr were a colour terminal
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    result = cli("index", "bad.md", "--db", "idx.db", "--provider", "poison", "--no-progress")
+    assert result.exit_code == 1
+    params = [p for sgr in re.findall(r"\x1b\[([0-9;]*)m", result.stderr) for p in sgr.split(";")]
+    colours = [p for p in params if p.isdigit() and (30 <= int(p) <= 38 or 90 <= int(p) <= 97)]
+    assert "failed bad.md" in re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
+    assert (colours == []) is no_color  # bold may stay: NO_COLOR is about colour
