@@ -24,6 +24,7 @@ from .base import display_path
 
 __all__ = ["RichReporter"]
 
+_UPDATE_EVERY = 0.1
 _STYLES = {
     FileStatus.INDEXED: "green",
     FileStatus.UNCHANGED: "dim",
@@ -49,7 +50,9 @@ class RichReporter:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.discovered = 0
+        self.done = 0
         self.started = 0.0
+        self.updated = float("-inf")
         self.chunks = 0
         self.tokens = 0
         if progress:
@@ -94,19 +97,26 @@ class RichReporter:
 
     def _stop(self) -> None:
         if self.progress is not None:
+            self._update(force=True)
             self.progress.stop()
             self.progress = None
 
-    def _update(self, advance: int = 0) -> None:
+    def _update(self, *, force: bool = False) -> None:
         if self.progress is None or self.task is None:
             return
-        elapsed = self.progress.get_time() - self.started
+        now = self.progress.get_time()
+        # Events come by the thousand a second; the bar redraws ten times a second at most.
+        if not force and now - self.updated < _UPDATE_EVERY:
+            return
+        self.updated = now
+        elapsed = now - self.started
         rate = f" · {self.chunks / elapsed:,.0f} chunks/s" if elapsed > 0 else ""
         detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens{rate}"
-        self.progress.update(self.task, total=self.discovered, advance=advance, detail=detail)
+        self.progress.update(self.task, total=self.discovered, completed=self.done, detail=detail)
 
     def _file(self, event: FileDone) -> None:
-        self._update(advance=1)
+        self.done += 1
+        self._update(force=event.status is FileStatus.FAILED)
         show = event.status is FileStatus.FAILED or (
             self.verbose and event.status is not FileStatus.UNCHANGED
         )
