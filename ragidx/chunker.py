@@ -120,27 +120,60 @@ def _fold_bare_headings(text: str, sections: list[_Section]) -> list[_Section]:
 
 
 def _markdown_headings(text: str) -> list[tuple[int, int, str]]:
+    """ATX (`## Title`) and setext (`Title` over `===` or `---`) headings outside fenced code."""
+    lines = text.split("\n")
     heads: list[tuple[int, int, str]] = []
     fence: str | None = None
     offset = 0
-    for line in text.split("\n"):
+    start = _front_matter_lines(lines)
+    offset = sum(len(line) + 1 for line in lines[:start])
+    para: tuple[int, str] | None = None  # a one-line paragraph that an underline can promote
+    blank_before = True
+    for line in lines[start:]:
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
             if fence is None:
                 fence = marker
-            elif (
-                marker[0] == fence[0]
-                and len(marker) >= len(fence)
-                and not line.strip(marker[0] + " \t")
-            ):
+            elif marker[0] == fence[0] and len(marker) >= len(fence) and _closes(line, marker):
                 fence = None
+            para = None
         elif fence is None:
-            m = _ATX.match(line)
-            if m and m.group(2).strip():
-                heads.append((offset, len(m.group(1)), m.group(2).strip()))
+            atx = _ATX.match(line)
+            under = _SETEXT.match(line)
+            if atx and atx.group(2).strip():
+                heads.append((offset, len(atx.group(1)), atx.group(2).strip()))
+                para = None
+            elif under and para is not None:
+                heads.append((para[0], 1 if under.group(1) == "=" else 2, para[1]))
+                para = None
+            else:
+                para = (offset, line.strip()) if blank_before and _paragraph(line) else None
+        blank_before = not line.strip()
         offset += len(line) + 1
     return heads
+
+
+_SETEXT = re.compile(r" {0,3}(=|-)\1*[ \t]*$")
+_NOT_PARAGRAPH = re.compile(r" {4}|\s*([-*+>|]|\d+[.)])(\s|$)")
+
+
+def _paragraph(line: str) -> bool:
+    return bool(line.strip()) and not _NOT_PARAGRAPH.match(line)
+
+
+def _closes(line: str, marker: str) -> bool:
+    return not line.strip(marker[0] + " \t")
+
+
+def _front_matter_lines(lines: list[str]) -> int:
+    """How many lines a leading YAML front matter block (between `---` lines) takes."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return i + 1
+    return 0
 
 
 def _rst_headings(text: str) -> list[tuple[int, int, str]]:

@@ -30,7 +30,7 @@ from .config import (
 from .embed import DEFAULT_PROVIDER, PROVIDERS, Embedder, create_embedder
 from .errors import ConfigError, RagidxError, StoreError
 from .pipeline import run_index
-from .report import JsonLinesReporter, NullReporter, Reporter, Reporters, RichReporter, display_path
+from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, display_path
 from .search import SearchMode, search
 from .store import SqliteStore
 
@@ -171,7 +171,9 @@ def index_command(
         ),
     ] = False,
     json_out: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and failed files.")
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="A line for every file that changed.")
     ] = False,
@@ -239,11 +241,12 @@ def _reporter(json_out: bool, quiet: bool, verbose: bool, progress: bool | None)
     reporters: list[Reporter] = []
     if json_out:
         reporters.append(JsonLinesReporter(sys.stdout))
-    if not quiet:
-        console = _stderr()
-        show = console.is_terminal if progress is None else progress
-        reporters.append(RichReporter(console, progress=show, verbose=verbose))
-    return Reporters(*reporters) if reporters else NullReporter()
+    console = _stderr()
+    show = console.is_terminal if progress is None else progress
+    reporters.append(
+        RichReporter(console, progress=show and not quiet, verbose=verbose, summary=not quiet)
+    )
+    return Reporters(*reporters)
 
 
 def _open(db: Path | None) -> SqliteStore:
@@ -283,7 +286,9 @@ def stats_command(
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many chunks to return.")] = 5,
+    k: Annotated[
+        int, typer.Option("-k", "--top", min=1, max=1000, help="How many chunks to return.")
+    ] = 5,
     mode: Annotated[
         SearchMode, typer.Option("--mode", help="hybrid (BM25 + vectors), vector or text.")
     ] = SearchMode.HYBRID,

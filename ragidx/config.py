@@ -46,6 +46,8 @@ class WalkConfig:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     follow_symlinks: bool = False
     hidden: bool = False
+    skip_paths: frozenset[str] = frozenset()
+    """Absolute paths never to index, such as the index database and its WAL."""
 
     def __post_init__(self) -> None:
         if self.max_file_size <= 0:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,22 +71,25 @@ async def run_index(
     """
     store = await asyncio.to_thread(SqliteStore.open, config.db_path)
     try:
+        named = _dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
+        if named is not None:
+            await asyncio.to_thread(_check_named, store, named)
         if config.reset:
             await asyncio.to_thread(store.reset)
         chunking = {
             "chunk_tokens": config.chunk.chunk_tokens,
             "chunk_overlap": config.chunk.chunk_overlap,
         }
-        named = [absolute(p) for p in paths] if isinstance(paths, list | tuple) else None
-        if named is not None:
-            await asyncio.to_thread(_check_named, store, named)
         await asyncio.to_thread(
             store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
         )
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
             roots = await asyncio.to_thread(_failed_under, store, named)
-        run = _Run(store, embedder, config, on_event)
+        db = str(absolute(config.db_path))
+        skip = frozenset(db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+        walk_config = dataclasses.replace(config.walk, skip_paths=config.walk.skip_paths | skip)
+        run = _Run(store, embedder, dataclasses.replace(config, walk=walk_config), on_event)
         return await run.execute(roots)
     finally:
         store.close()
@@ -97,13 +102,30 @@ def _failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
     return [p for p in failed if any(p == r or p.is_relative_to(r) for r in roots)]
 
 
+def _dedupe(paths: list[Path]) -> list[Path]:
+    """Each path once, and none that lies inside a directory also given."""
+    dirs = [p for p in paths if os.path.isdir(p)]
+    kept: list[Path] = []
+    for path in dict.fromkeys(paths):
+        if not any(path != d and path.is_relative_to(d) for d in dirs):
+            kept.append(path)
+    return kept
+
+
+def _missing(path: Path) -> bool:
+    """No such path (a path that cannot be looked at is not missing)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _check_named(store: SqliteStore, paths: list[Path]) -> None:
     for path in paths:
-        if (
-            not path.exists()
-            and store.lookup(str(path)) is None
-            and not store.dirs_under(str(path))
-        ):
+        if _missing(path) and store.lookup(str(path)) is None and not store.dirs_under(str(path)):
             raise PathNotFound(f"{path}: no such file or directory", hint="check the path")
 
 
@@ -198,7 +220,7 @@ class _Run:
             # Directories (and vanished paths) get a sweep for removed files at the end;
             # files do not, so a long list of files on stdin is not held in memory.
             for p in paths:
-                if p.is_dir() or not p.exists():
+                if os.path.isdir(p) or _missing(p):
                     walked.append(p)
                 yield p
 

@@ -56,6 +56,8 @@ class Planner:
         self.store = store
         self.chunking = chunking
         self.visited: set[str] = set()
+        # Directories that could not be read: what the index holds under them is kept.
+        self.unreadable: list[str] = []
         self._dir: str | None = None
         self._rows: dict[str, FileRecord] = {}
 
@@ -75,16 +77,21 @@ class Planner:
         """After the walk: files under the roots in directories the walk never entered."""
         out = self._leave_dir()
         for root in roots:
+            if not _storable(str(root)):
+                continue
             for directory in self.store.dirs_under(str(root)):
-                if directory not in self.visited:
+                if directory not in self.visited and not self._under_unreadable(directory):
                     self.visited.add(directory)
                     out += (_removed(p) for p in sorted(self.store.files_in_dir(directory)))
         return out
 
+    def _under_unreadable(self, directory: str) -> bool:
+        return any(directory == d or directory.startswith(d + os.sep) for d in self.unreadable)
+
     def _enter_dir(self, directory: str) -> None:
         self._dir = directory
         self.visited.add(directory)
-        self._rows = self.store.files_in_dir(directory)
+        self._rows = self.store.files_in_dir(directory) if _storable(directory) else {}
 
     def _leave_dir(self) -> list[Plan]:
         gone: list[Plan] = [_removed(path) for path in sorted(self._rows)]
@@ -98,6 +105,8 @@ class Planner:
 
     def _file(self, info: FileInfo) -> Plan:
         path = str(info.path)
+        if not _storable(path):
+            return Done(path, FileStatus.FAILED, 0, UNSTORABLE)
         rec = self._record(path)
         if (
             rec is not None
@@ -116,17 +125,33 @@ class Planner:
 
     def _skipped(self, item: Skipped) -> Iterator[Plan]:
         path = str(item.path)
-        if item.reason == MISSING:
-            rec = self._record(path)
-            if rec is not None:
+        if not _storable(path):
+            yield Done(path, FileStatus.FAILED, 0, UNSTORABLE)
+        elif item.directory:
+            self.unreadable.append(path)
+            yield Done(path, FileStatus.FAILED, 0, item.reason)
+        elif item.reason == MISSING:
+            if self._record(path) is not None:
                 yield _removed(path)
             elif not self.store.dirs_under(path):
-                yield Done(path, FileStatus.FAILED, 0, MISSING)
-            return
-        if self._dir is not None and os.path.dirname(path) == self._dir:
-            self._rows.pop(path, None)
-        status = FileStatus.FAILED if item.error else FileStatus.SKIPPED
-        yield Write(path, status, item.reason, item.size, item.mtime_ns)
+                yield Write(path, FileStatus.FAILED, MISSING)
+        else:
+            if self._dir is not None and os.path.dirname(path) == self._dir:
+                self._rows.pop(path, None)
+            status = FileStatus.FAILED if item.error else FileStatus.SKIPPED
+            yield Write(path, status, item.reason, item.size, item.mtime_ns)
+
+
+UNSTORABLE = "file name is not valid UTF-8, which the index cannot store"
+
+
+def _storable(path: str) -> bool:
+    """Whether SQLite can hold the path: names that are not UTF-8 decode to surrogates."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _removed(path: str) -> Write:

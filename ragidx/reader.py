@@ -86,7 +86,6 @@ _SNIFF = 8192
 _CONTROL = bytes(set(range(32)) - {8, 9, 10, 12, 13, 27}) + b"\x7f"
 _SPACES = re.compile(r"\s+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_PREFERRED = ("cp1252",)
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -119,25 +118,58 @@ def decode(data: bytes) -> tuple[str, str]:
     if b"\x00" in head:
         raise NotText("binary content (NUL bytes)")
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    else:
+        if "\x00" in text:  # past the sniffed head
+            raise NotText("binary content (NUL bytes)")
+        return text, "utf-8"
     if sum(head.count(c) for c in _CONTROL) > len(head) // 100:
         raise NotText("binary content (control characters)")
+    return _detect(data)
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    western = _western(data)
     matches = list(from_bytes(data))
     if not matches:
+        if western is not None:
+            return western, "cp1252"
         raise NotText("binary content (no text encoding fits)")
     best = matches[0]
-    # Detection often ties Western European text between code pages that decode it
-    # differently (cp1250 turns è into č): on a tie, the most common one wins.
-    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
-    chosen = next((m for m in tied if m.encoding in _PREFERRED), best)
-    text = str(chosen)
-    # Detection keeps one of the code pages that give the same text; name the common one.
-    for name in _PREFERRED:
-        if chosen.encoding != name and data.decode(name, errors="replace") == text:
-            return text, name
-    return text, chosen.encoding
+    # Detection is unsure on short text (no language recognised: big5 for "Très bien")
+    # and ties Western European code pages that decode it differently (cp1250 turns è into
+    # č); then text that reads as Western European in cp1252 is taken as such.
+    tied = any(
+        m.encoding == "cp1252" and (m.chaos, m.coherence) == (best.chaos, best.coherence)
+        for m in matches
+    )
+    if western is not None and (best.coherence == 0 or tied or str(best) == western):
+        return western, "cp1252"
+    return str(best), best.encoding
+
+
+_WESTERN_EXTRA = frozenset("¡¿«»°€‘’‚“”„–—…·ªº")  # noqa: RUF001 - typographic marks
+
+
+def _western(data: bytes) -> str | None:
+    """`data` in cp1252 if it reads like Western European text, else None.
+
+    There, accented letters are a minority among letters and other non-ASCII characters are
+    typographic punctuation; Cyrillic or Greek bytes read as cp1252 fail both tests.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(c.isalpha() for c in text)
+    foreign = [c for c in text if ord(c) > 127]
+    accented = sum(c.isalpha() for c in foreign)
+    if accented > 0.4 * letters:
+        return None
+    odd = sum(1 for c in foreign if not c.isalpha() and c not in _WESTERN_EXTRA)
+    return text if odd <= 0.1 * len(foreign) else None
 
 
 class _VisibleText(HTMLParser):

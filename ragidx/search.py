@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .embed import Embedder, validate_vectors
 from .store import ChunkRow, SqliteStore
+from .tokens import space_cjk
 
 __all__ = ["RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
 
@@ -39,9 +40,9 @@ def fts_query(query: str) -> str | None:
     """An FTS5 expression matching any term of `query`, each quoted so no syntax leaks in.
 
     A term like `TW-E4031` or `compute_backoff_delay` stays one quoted phrase, so FTS5 matches
-    its parts next to each other.
+    its parts next to each other; so does a CJK word, spaced into characters as it is stored.
     """
-    terms = dict.fromkeys(t.lower() for t in _TERM.findall(query))
+    terms = dict.fromkeys(" ".join(space_cjk(t.lower()).split()) for t in _TERM.findall(query))
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
@@ -63,7 +64,8 @@ async def search(
         text_ranked = [cid for cid, _ in store.text_search(match, pool)]
     if mode != SearchMode.TEXT and query.strip():
         vectors = validate_vectors(await embedder.embed([query]), 1, embedder.dims)
-        vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+        if vectors[0].any():  # a query with no features is near nothing, not near everything
+            vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
     vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
     scores: dict[int, float] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["estimate_tokens"]
+__all__ = ["estimate_tokens", "space_cjk"]
 
 _ALPHA = re.compile(r"[A-Za-z]+")
 _DIGIT = re.compile(r"[0-9]+")
@@ -39,3 +39,16 @@ def estimate_tokens(text: str) -> int:
     tokens += len(_WIDE.findall(text))  # a second token for CJK and emoji
     tokens += len(_SPACE_RUN.findall(text))
     return tokens
+
+
+# Hiragana, katakana, CJK ideographs (and extension A, compatibility), hangul syllables.
+_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
+
+
+def space_cjk(text: str) -> str:
+    """Put spaces around every CJK character, which word tokenizers keep in one long run.
+
+    Full-text search and the hash embedder then see characters as words, and adjacent
+    characters as phrases or pairs, which is how CJK text without spaces is matched.
+    """
+    return _CJK.sub(r" \1 ", text) if _CJK.search(text) else text

@@ -49,6 +49,8 @@ class Skipped:
     mtime_ns: int = 0
     error: bool = False
     """True when the file could not be looked at (a failure), not when it was left out."""
+    directory: bool = False
+    """True when a whole directory could not be read: what is under it is unknown."""
 
 
 WalkItem = FileInfo | Skipped | DirVisited
@@ -104,10 +106,12 @@ def _repo_ancestors(root: Path) -> list[Path]:
     Their ignore files apply to `root` as git applies them to a subdirectory. Outside a git
     work tree only the root's own ignore files count.
     """
+    if os.path.exists(root / ".git"):
+        return []
     chain: list[Path] = []
     for parent in root.parents:
         chain.append(parent)
-        if (parent / ".git").exists():
+        if os.path.exists(parent / ".git"):
             return list(reversed(chain))
     return []
 
@@ -153,21 +157,31 @@ class _TreeWalker:
     def _walk_dir(self, directory: Path, rules: list[_Rules]) -> Iterator[WalkItem]:
         try:
             st = directory.stat()
+        except FileNotFoundError:
+            return
         except OSError as exc:
-            yield Skipped(directory, f"cannot read directory: {exc.strerror}", error=True)
+            yield Skipped(
+                directory, f"cannot read directory: {exc.strerror}", error=True, directory=True
+            )
             return
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
             return  # a symlink loop, or a second link to a tree already walked
         self.seen_dirs.add(key)
+        if directory != self.root and os.path.exists(directory / ".git"):
+            rules = []  # a nested repository has ignore rules of its own
         own = _load_rules(directory)
         if own is not None:
             rules = [*rules, own]
         try:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            return  # gone since it was listed: the planner sweeps its files away
         except OSError as exc:
-            yield Skipped(directory, f"cannot read directory: {exc.strerror}", error=True)
+            yield Skipped(
+                directory, f"cannot read directory: {exc.strerror}", error=True, directory=True
+            )
             return
         yield DirVisited(directory)
         subdirs: list[Path] = []
@@ -182,9 +196,11 @@ class _TreeWalker:
 
     def _entry(self, entry: os.DirEntry[str], rules: list[_Rules]) -> WalkItem | Path | None:
         name = entry.name
-        path = Path(entry.path)
         if name.startswith(".") and (not self.config.hidden or name in SKIP_DIRS):
             return None
+        if entry.path in self.config.skip_paths:
+            return None
+        path = Path(entry.path)
         try:
             is_link = entry.is_symlink()
             if is_link and not self.config.follow_symlinks:
@@ -207,13 +223,17 @@ class _TreeWalker:
 
 
 def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:
+    if str(path) in config.skip_paths:
+        return None
     try:
         st = path.stat()
     except OSError as exc:
         return Skipped(path, f"cannot stat: {exc.strerror}", error=True)
     if not stat.S_ISREG(st.st_mode):
         return Skipped(path, "not a regular file")
-    if not filt.globs_allow(path.name):
+    # Globs of a named file match its path from the working directory, as the user wrote it.
+    rel = os.path.relpath(path)
+    if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
         return None
     return _size_skip(path, st, config.max_file_size) or FileInfo(path, st.st_size, st.st_mtime_ns)
 
@@ -233,11 +253,19 @@ def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
         path = absolute(raw)
-        if path.is_dir():
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.lexists(path):  # a link to nothing
+                yield Skipped(path, "broken symlink", error=True)
+            else:
+                yield Skipped(path, MISSING, error=True)
+            continue
+        except OSError as exc:
+            # Not "missing": what the index holds for it must not be removed.
+            yield Skipped(path, f"cannot stat: {exc.strerror}", error=True)
+            continue
+        if stat.S_ISDIR(st.st_mode):
             yield from _TreeWalker(path, config, filt, seen_dirs).walk()
-        elif os.path.lexists(path):
-            item = _named_file(path, config, filt)
-            if item is not None:
-                yield item
-        else:
-            yield Skipped(path, MISSING, error=True)
+        elif (item := _named_file(path, config, filt)) is not None:
+            yield item

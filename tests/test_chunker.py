@@ -289,8 +289,14 @@ def test_rst_underline_shorter_than_title_is_not_a_title() -> None:
     assert [c.heading_path for c in chunk("Long title\n===\n\nbody\n", "rst")] == [()]
 
 
-def test_rst_titles_are_not_headings_in_markdown() -> None:
-    assert [c.heading_path for c in chunk("Title\n=====\n\nbody\n", "markdown")] == [()]
+def test_setext_headings_in_markdown() -> None:
+    text = "Title\n=====\n\nbody\n\nPart\n----\n\nmore\n"
+    assert [c.heading_path for c in chunk(text, "markdown")] == [("Title",), ("Title", "Part")]
+
+
+def test_front_matter_list_rules_and_paragraph_rules_are_not_headings() -> None:
+    text = "---\ntitle: x\n---\n\n- item\n---\n\nline one\nline two\n---\n\nbody\n"
+    assert {c.heading_path for c in chunk(text, "markdown")} == {()}
 
 
 def test_input_starts_with_heading_path() -> None:

@@ -368,3 +368,63 @@ def test_no_color_is_honoured(
     colours = [p for p in params if p.isdigit() and (30 <= int(p) <= 38 or 90 <= int(p) <= 97)]
     assert "failed bad.md" in re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
     assert (colours == []) is no_color  # bold may stay: NO_COLOR is about colour
+
+
+def test_non_utf8_file_name_fails_alone(cli: Cli, work: Path) -> None:
+    write(work, {"docs/ok.md": "fine\n"})
+    (work / os.fsdecode(b"docs/bad\xff name.md")).write_text("odd name\n", encoding="utf-8")
+    result = cli("index", "docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 1
+    files = result.files()
+    assert files["docs/ok.md"]["status"] == "indexed"
+    bad = files["docs/bad\\xff name.md"]
+    assert bad["status"] == "failed" and "not valid UTF-8" in bad["reason"]
+    assert db_rows(Path("idx.db"), "SELECT count(*) FROM files") == [(1,)]
+
+
+def test_reset_with_a_mistyped_path_changes_nothing(cli: Cli, work: Path) -> None:
+    write(work, {"docs/a.md": "apple\n"})
+    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
+    result = cli("index", "dcos", "--db", "idx.db", "--reset")
+    assert result.exit_code == 2
+    assert db_rows(Path("idx.db"), "SELECT count(*) FROM chunks") == [(1,)]
+    assert db_rows(Path("idx.db"), "SELECT value FROM manifest WHERE key = 'provider'") == [
+        ("hash",)
+    ]
+
+
+def test_the_database_is_never_indexed(cli: Cli, work: Path) -> None:
+    write(work, {"a.md": "apple\n"})
+    result = cli("index", ".", "--hidden", "--json", "--db", "idx.db")
+    second = cli("index", ".", "--hidden", "--json")  # the default .ragidx/index.db
+    assert result.exit_code == 0 and second.exit_code == 0
+    assert set(result.files()) == {"a.md"}
+    assert set(second.files()) == {"a.md", "idx.db"}  # the other database is a file like any
+
+
+def test_each_file_is_reported_once(cli: Cli, work: Path) -> None:
+    write(work, {"t/one.md": "one\n", "t/two.md": "two\n"})
+    result = cli("index", "t", "t/one.md", "t/one.md", "./t", "--db", "idx.db", "--json")
+    assert result.exit_code == 0
+    paths = [r["path"] for r in result.json_lines() if r["event"] == "file"]
+    assert sorted(paths) == ["t/one.md", "t/two.md"]
+    assert result.summary()["files"] == 2
+
+
+def test_globs_of_named_paths_match_from_the_working_directory(cli: Cli, work: Path) -> None:
+    write(work, {"repo/logs/keep.log": "log line\n", "repo/docs/a.md": "doc\n"})
+    result = cli(
+        "index", "repo/logs/keep.log", "repo/docs/a.md", "--exclude", "repo/logs/*.log",
+        "--db", "idx.db", "--json",
+    )  # fmt: skip
+    assert set(result.files()) == {"repo/docs/a.md"}
+
+
+def test_quiet_still_names_failed_files(cli: Cli, work: Path) -> None:
+    result = cli("index", "-", "--db", "idx.db", "--quiet", input="nope.md\n")
+    assert result.exit_code == 1
+    assert result.stderr.split() == ["failed", "nope.md:", "no", "such", "file", "or", "directory"]
+    stats = cli("stats", "--db", "idx.db", "--failed", "--json")
+    assert json.loads(stats.stdout)["failed_files"] == [
+        {"path": "nope.md", "reason": "no such file or directory"}
+    ]

@@ -123,3 +123,23 @@ def test_export_vectors_and_inputs(cli: Cli, work: Path) -> None:
         vector = np.array(row["vector"])
         assert vector.shape == (128,)
         assert abs(np.linalg.norm(vector) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("mode", ["text", "hybrid"])
+@pytest.mark.parametrize("query", ["画像", "永続"])
+def test_cjk_words_are_found(cli: Cli, indexed: Path, query: str, mode: str) -> None:
+    hits = cli("search", query, "--db", "idx.db", "--json", "--mode", mode).json_lines()
+    assert hits[0]["path"] == "sample_docs/i18n/guide_ja.md"
+    assert query in hits[0]["text"]
+
+
+@pytest.mark.parametrize("query", ["???", '"', "   "])
+def test_query_without_words_matches_nothing(cli: Cli, indexed: Path, query: str) -> None:
+    result = cli("search", query, "--db", "idx.db")
+    assert result.exit_code == 0
+    assert result.stdout == "no matches\n"
+
+
+def test_k_is_bounded(cli: Cli, indexed: Path) -> None:
+    result = cli("search", "retry", "--db", "idx.db", "-k", "99999999999999999999")
+    assert result.exit_code == 2

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +37,17 @@ def _wait_for_lines(proc: subprocess.Popen[str], count: int) -> list[str]:
         assert line, f"ragidx ended before {count} files were done"
         lines.append(line)
     return lines
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str]:
+    """The rest of stdout and stderr, then the exit. `communicate` would skip what
+    `readline` already buffered."""
+    assert proc.stdout is not None and proc.stderr is not None
+    with proc.stdout, proc.stderr:
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+    proc.wait(timeout=timeout)
+    return out, err
 
 
 def _consistent(db: Path) -> sqlite3.Connection:
@@ -82,7 +96,7 @@ def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Pa
     proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
     lines = _wait_for_lines(proc, 200)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = _finish(proc)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     records = [json.loads(line) for line in lines + out.splitlines()]
@@ -133,6 +147,58 @@ def test_stats_search_export_work_while_index_writes(big_tree: Path, tmp_path: P
         assert proc.poll() is None, "the index run ended before the readers were done"
         assert 0 < seen[0] <= seen[-1] < 6000
     finally:
-        out, err = proc.communicate(timeout=120)
+        out, err = _finish(proc)
     assert proc.returncode == 0, err
     assert json.loads(out.splitlines()[-1])["indexed"] == 6000
+
+
+def test_json_into_a_closed_pipe_still_indexes_everything(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 300)
+    shell = f"{sys.executable} -m ragidx index tree --db idx.db --json | head -1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["event"] == "file"
+    conn = _consistent(tmp_path / "idx.db")
+    assert conn.execute("SELECT count(*) FROM files WHERE status = 'indexed'").fetchone() == (300,)
+    conn.close()
+
+
+def _as_nobody() -> list[str]:
+    """A prefix that runs a command without root's power to read anything."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root and setpriv is not installed")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_unreadable_directory_keeps_what_is_indexed_under_it() -> None:
+    root = Path(tempfile.mkdtemp(prefix="ragidx-perm-"))
+    try:
+        root.chmod(0o777)
+        make_tree(root / "tree", 12)
+        for path in [root / "tree", *(root / "tree").rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        index = [*_as_nobody(), *RAGIDX, "index", "tree", "--db", "idx.db", "--json", "-q"]
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        first = subprocess.run(index, cwd=root, capture_output=True, text=True, env=env)
+        assert first.returncode == 0, first.stderr
+        locked = root / "tree" / "d03"
+        locked.chmod(0o000)
+        second = subprocess.run(index, cwd=root, capture_output=True, text=True, env=env)
+        locked.chmod(0o777)
+        assert second.returncode == 1
+        records = [json.loads(line) for line in second.stdout.splitlines()]
+        statuses = {r["path"]: r["status"] for r in records if r["event"] == "file"}
+        assert statuses.pop("tree/d03") == "failed"
+        assert set(statuses.values()) == {"unchanged"}
+        conn = _consistent(root / "idx.db")
+        under = conn.execute("SELECT count(*) FROM files WHERE path LIKE '%/tree/d03/%'")
+        assert under.fetchone() == (1,)  # make_tree puts file 3 of 12 there
+        assert conn.execute("SELECT count(*) FROM files").fetchone() == (12,)
+        conn.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -346,3 +346,35 @@ def test_detect_format(name: str, fmt: str) -> None:
 def test_read_document_format_follows_suffix(tmp_path: Path) -> None:
     for name, fmt in [("a.md", "markdown"), ("b.rst", "rst"), ("c.py", "code"), ("d.txt", "text")]:
         assert read_document(write(tmp_path, name, b"x = 1\n")).format == fmt
+
+
+WESTERN = [
+    "Ça va? Très bien.\n",
+    "Zürich\n",
+    "¿Qué?",
+    "café",
+    "naïve façade \u2013 \u201cquoted\u201d \u2026",
+]
+
+
+@pytest.mark.parametrize("text", WESTERN)
+def test_short_western_text_in_cp1252_reads_right(text: str) -> None:
+    assert decode(text.encode("cp1252")) == (text, "cp1252")
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Привет, как дела? Это короткий текст.", "cp1251"),
+        ("Καλημέρα κόσμε, τι κάνεις;", "cp1253"),
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy. Černý čáp.", "cp1250"),
+    ],
+)
+def test_other_code_pages_are_not_taken_for_western(text: str, encoding: str) -> None:
+    assert decode(text.encode(encoding))[0] == text
+
+
+def test_nul_bytes_after_the_sniffed_head_are_binary() -> None:
+    data = ("plain text line\n" * 1000).encode() + b"\x00\x01\x02"
+    with pytest.raises(NotText, match="binary"):
+        decode(data)

@@ -483,3 +483,28 @@ def test_git_file_marks_a_work_tree_too(tmp_path: Path) -> None:
     top = make(tmp_path / "wt", {".git": "gitdir: /elsewhere\n", ".gitignore": "*.log\n"})
     make(top, {"sub/a.txt": "a", "sub/b.log": "b"})
     assert file_set(top / "sub") == {"a.txt"}
+
+
+def test_a_nested_repository_has_its_own_ignore_rules(tmp_path: Path) -> None:
+    outer = make(
+        tmp_path / "outer",
+        {
+            ".gitignore": "*.md\n",
+            "top.md": "ignored by the outer rules",
+            "inner/.git/HEAD": "ref: refs/heads/main\n",
+            "inner/doc.md": "not ignored: another repository",
+            "inner/.gitignore": "*.tmp\n",
+            "inner/scratch.tmp": "ignored by the inner rules",
+        },
+    )
+    (outer / ".git").mkdir()
+    assert file_set(outer) == {"inner/doc.md"}
+    inner = outer / "inner"
+    assert {rel for kind, rel in describe(inner, run([inner])) if kind == "file"} == {"doc.md"}
+
+
+def test_skip_paths_are_never_yielded(tmp_path: Path) -> None:
+    root = make(tmp_path / "root", {"a.md": "a", "index.db": "x", "index.db-wal": "y"})
+    skip = frozenset({str(root / "index.db"), str(root / "index.db-wal")})
+    assert file_set(root, skip_paths=skip) == {"a.md"}
+    assert run([root / "index.db"], skip_paths=skip) == []

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ..tokens import space_cjk
 from .base import Vectors
 
 __all__ = ["DEFAULT_HASH_DIMS", "HashEmbedder"]
@@ -126,7 +127,8 @@ class HashEmbedder:
         words_per_row: list[int] = []
         for text in texts:
             before = len(slots)
-            words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+            lowered = space_cjk(text.lower())  # CJK characters become words; pairs follow
+            words = [w for w in _WORD.findall(lowered) if w not in STOP_WORDS]
             for word, n in Counter(words).items():
                 word_slots, word_weights = self._word_features(word)
                 slots += word_slots

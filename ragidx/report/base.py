@@ -35,10 +35,19 @@ class Reporters:
 
 
 def display_path(path: str | Path, cwd: str | None = None) -> str:
-    """The path relative to the working directory when it lies below it, else absolute."""
+    """The path relative to the working directory when it lies below it, else absolute.
+
+    Bytes of a file name that are not UTF-8 are shown as `\\xff` escapes, so that the
+    name can be printed and written as JSON.
+    """
     here = cwd or os.getcwd()
     text = str(path)
     if text == here:
         return "."
     prefix = here.rstrip(os.sep) + os.sep
-    return text[len(prefix) :] if text.startswith(prefix) else text
+    shown = text[len(prefix) :] if text.startswith(prefix) else text
+    try:
+        shown.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(shown).decode("utf-8", "backslashreplace")
+    return shown

@@ -14,6 +14,7 @@ __all__ = ["JsonLinesReporter"]
 class JsonLinesReporter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.closed = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, FileDone):
@@ -32,8 +33,14 @@ class JsonLinesReporter:
             self._write({"event": "summary", **event.summary.as_dict()})
 
     def _write(self, record: dict[str, object]) -> None:
-        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.stream.flush()
+        if self.closed:
+            return
+        try:
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): the index is the job, so it goes on, silently.
+            self.closed = True
 
     def close(self) -> None:
         pass

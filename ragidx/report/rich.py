@@ -43,10 +43,12 @@ class RichReporter:
         *,
         progress: bool,
         verbose: bool = False,
+        summary: bool = True,
         get_time: Callable[[], float] | None = None,
     ) -> None:
         self.console = console
         self.verbose = verbose
+        self.summary = summary
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.discovered = 0
@@ -84,7 +86,8 @@ class RichReporter:
             self._file(event)
         elif isinstance(event, RunFinished):
             self._stop()
-            self.console.print(_summary_table(event.summary))
+            if self.summary:
+                self.console.print(_summary_table(event.summary))
 
     def close(self) -> None:
         self._stop()

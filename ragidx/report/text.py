@@ -79,7 +79,9 @@ def render_stats(
     for key in ("chunks", "tokens", "vectors"):
         table.add_row(key, f"{stats[key]:,}")
     table.add_row("embedder", f"{stats['provider']} {stats['model']} ({stats['dims']} dims)")
-    table.add_row("chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']}")
+    table.add_row(
+        "chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']} (last run)"
+    )
     table.add_row("database", f"{stats['db_bytes'] / 1024**2:.2f} MB")
     types = ", ".join(f"{ext} {n}" for ext, n in stats["file_types"].items())
     table.add_row("file types", types or "-")

@@ -55,16 +55,11 @@ MIGRATIONS: tuple[str, ...] = (
         chunk_id INTEGER PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
         vector BLOB NOT NULL
     );
+    -- Contentless: the store writes each chunk's text with CJK characters spaced apart
+    -- (ragidx.tokens.space_cjk), and deletes rows with that same text.
     CREATE VIRTUAL TABLE chunks_fts USING fts5 (
-        text, content = 'chunks', content_rowid = 'id',
-        tokenize = 'unicode61 remove_diacritics 2'
+        text, content = '', tokenize = 'unicode61 remove_diacritics 2'
     );
-    CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
-        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-    END;
-    CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
-        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    END;
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         started_at REAL NOT NULL,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
+from ..tokens import space_cjk
 from .migrations import migrate
 
 __all__ = ["ChunkRow", "FileRecord", "FileWrite", "SqliteStore"]
@@ -108,7 +109,7 @@ class SqliteStore:
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> SqliteStore:
         """Open (and with `create`, make) the index at `path`, migrating its schema."""
-        if not create and not path.exists():
+        if not create and not os.path.exists(path):
             raise StoreError(
                 f"no index at {path}", hint="run `ragidx index PATH` first, or pass --db"
             )
@@ -238,7 +239,10 @@ class SqliteStore:
 
     def _apply(self, conn: sqlite3.Connection, w: FileWrite, run_id: int, now: float) -> None:
         if w.status is FileStatus.REMOVED:
-            conn.execute("DELETE FROM files WHERE path = ?", (w.path,))
+            row = conn.execute("SELECT id FROM files WHERE path = ?", (w.path,)).fetchone()
+            if row is not None:
+                _drop_chunks(conn, row[0])
+                conn.execute("DELETE FROM files WHERE id = ?", row)
             return
         if w.status is FileStatus.FAILED:
             # Keep the old version and its size and mtime: a failed file is retried next run.
@@ -283,7 +287,7 @@ class SqliteStore:
                 now,
             ),
         ).fetchone()
-        conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+        _drop_chunks(conn, file_id)
         if not w.chunks:
             return
         conn.executemany(
@@ -315,6 +319,10 @@ class SqliteStore:
         conn.executemany(
             "INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)",
             zip(ids, (v.astype("<f4").tobytes() for v in w.vectors), strict=True),
+        )
+        conn.executemany(
+            "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
+            zip(ids, (space_cjk(c.text) for c in w.chunks), strict=True),
         )
 
     # -- reporting -----------------------------------------------------------------------
@@ -417,6 +425,16 @@ class SqliteStore:
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
         order = np.argsort(-best_scores, kind="stable")
         return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+
+def _drop_chunks(conn: sqlite3.Connection, file_id: int) -> None:
+    """Delete a file's chunks, their vectors and their full-text rows."""
+    old = conn.execute("SELECT id, text FROM chunks WHERE file_id = ?", (file_id,)).fetchall()
+    conn.executemany(
+        "INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?, ?)",
+        ((cid, space_cjk(text)) for cid, text in old),
+    )
+    conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
 
 
 def _run_dict(row: tuple[Any, ...]) -> dict[str, Any]:
