@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -428,3 +429,16 @@ def test_quiet_still_names_failed_files(cli: Cli, work: Path) -> None:
     assert json.loads(stats.stdout)["failed_files"] == [
         {"path": "nope.md", "reason": "no such file or directory"}
     ]
+
+
+def test_index_from_a_newer_ragidx_is_refused(cli: Cli, work: Path) -> None:
+    write(work, {"a.md": "apple\n"})
+    assert cli("index", "a.md", "--db", "idx.db").exit_code == 0
+    conn = sqlite3.connect("idx.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    for args in (["index", "a.md"], ["stats"], ["search", "apple"], ["export"]):
+        result = cli(*args, "--db", "idx.db")
+        assert result.exit_code == 2
+        assert "schema version 99, newer than this ragidx knows" in result.stderr
+        assert "Traceback" not in result.stderr

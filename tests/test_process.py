@@ -202,3 +202,29 @@ def test_unreadable_directory_keeps_what_is_indexed_under_it() -> None:
         conn.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_unreadable_file_fails_alone_and_read_only_index_is_a_usage_error() -> None:
+    root = Path(tempfile.mkdtemp(prefix="ragidx-perm-"))
+    try:
+        root.chmod(0o777)
+        (root / "docs").mkdir(mode=0o777)
+        (root / "docs" / "open.md").write_text("readable\n")
+        (root / "docs" / "shut.md").write_text("unreadable\n")
+        (root / "docs" / "shut.md").chmod(0o000)
+        (root / "docs").chmod(0o777)
+        index = [*_as_nobody(), *RAGIDX, "index", "docs", "--db", "idx.db", "--json", "-q"]
+        done = subprocess.run(index, cwd=root, capture_output=True, text=True)
+        assert done.returncode == 1, done.stderr
+        records = {r["path"]: r for r in map(json.loads, done.stdout.splitlines()) if "path" in r}
+        assert records["docs/open.md"]["status"] == "indexed"
+        assert records["docs/shut.md"]["status"] == "failed"
+        assert records["docs/shut.md"]["reason"] == "read error: Permission denied"
+
+        (root / "idx.db").chmod(0o444)
+        refused = subprocess.run(index, cwd=root, capture_output=True, text=True)
+        assert refused.returncode == 2
+        assert "error: cannot write to the index idx.db" in refused.stderr
+        assert "readonly database" in refused.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
