@@ -9,7 +9,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -207,20 +207,9 @@ def index_command(
             reset=reset,
         )
         embedder = _embedder(provider, model, dimensions, quiet)
+        sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
-    paths = paths or []
-    if not paths and not retry_failed:
-        _fail(ConfigError("give at least one PATH, or - to read paths from stdin"))
-    if paths.count("-") > 1 or ("-" in paths and len(paths) > 1):
-        _fail(ConfigError("`-` (paths from stdin) cannot be combined with other paths"))
-    if null and paths != ["-"]:
-        _fail(
-            ConfigError(
-                "--null applies to paths read from stdin", hint="use: ragidx index --null -"
-            )
-        )
-    sources = _stdin_paths(null) if paths == ["-"] else paths
     reporter = _reporter(json_out, quiet, verbose, progress)
     try:
         summary = asyncio.run(
@@ -235,6 +224,17 @@ def index_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _sources(paths: list[str], *, null: bool, retry_failed: bool) -> Iterable[str]:
+    """The paths to index: the arguments, or a lazy stream of paths from stdin for `-`."""
+    if not paths and not retry_failed:
+        raise ConfigError("give at least one PATH, or - to read paths from stdin")
+    if "-" in paths and len(paths) > 1:
+        raise ConfigError("`-` (paths from stdin) cannot be combined with other paths")
+    if null and paths != ["-"]:
+        raise ConfigError("--null applies to paths read from stdin", hint="ragidx index --null -")
+    return _stdin_paths(null) if paths == ["-"] else paths
 
 
 def _reporter(json_out: bool, quiet: bool, verbose: bool, progress: bool | None) -> Reporter:

@@ -15,7 +15,7 @@ import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -126,7 +126,9 @@ def _missing(path: Path) -> bool:
 def _check_named(store: SqliteStore, paths: list[Path]) -> None:
     for path in paths:
         if _missing(path) and store.lookup(str(path)) is None and not store.dirs_under(str(path)):
-            raise PathNotFound(f"{path}: no such file or directory", hint="check the path")
+            shown = os.path.relpath(path)
+            shown = str(path) if shown.startswith("..") else shown
+            raise PathNotFound(f"{shown}: no such file or directory", hint="check the path")
 
 
 @dataclass(slots=True)
@@ -150,7 +152,6 @@ class _Outcome:
 class _Counters:
     readers_left: int
     embedders_left: int
-    roots: list[Path] = field(default_factory=list)
 
 
 class _Run:
@@ -192,6 +193,7 @@ class _Run:
                 reader.close()
             status = "failed" if self.summary.counts[FileStatus.FAILED] else "completed"
         except BaseExceptionGroup as group:
+            status = "error"
             raise _primary(group) from None
         finally:
             self.summary.seconds = time.monotonic() - started
