@@ -5,13 +5,14 @@ exit code. 0: all done; 1: finished, some files failed; 2: usage or configuratio
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,7 +28,16 @@ from .config import (
     WalkConfig,
     default_db_path,
 )
-from .embed import DEFAULT_PROVIDER, PROVIDERS, Embedder, create_embedder
+from .embed import (
+    DEFAULT_PROVIDER,
+    PROVIDERS,
+    Embedder,
+    EmbedOptions,
+    api_key_from_env,
+    create_embedder,
+    resolve_provider,
+)
+from .embed.http import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .errors import ConfigError, RagidxError, StoreError
 from .pipeline import run_index
 from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, display_path
@@ -37,6 +47,7 @@ from .store import SqliteStore
 __all__ = ["app", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
 
 app = typer.Typer(
     name="ragidx",
@@ -94,15 +105,42 @@ def _stdin_paths(null: bool) -> Iterator[str]:
                 yield path
 
 
-def _embedder(provider: str | None, model: str | None, dims: int | None, quiet: bool) -> Embedder:
-    chosen = provider or os.environ.get("RAGIDX_PROVIDER") or DEFAULT_PROVIDER
-    embedder = create_embedder(chosen, model=model, dims=dims)
-    if provider is None and chosen == DEFAULT_PROVIDER and not quiet:
+def _embedder(
+    provider: str | None, model: str | None, dims: int | None, http: EmbedOptions, quiet: bool
+) -> Embedder:
+    chosen = resolve_provider(provider, http.base_url)
+    options = dataclasses.replace(http, api_key=api_key_from_env(chosen, os.environ))
+    embedder = create_embedder(chosen, model=model, dims=dims, options=options)
+    if chosen == DEFAULT_PROVIDER and provider is None and not quiet:
         _stderr().print(
             f"note: no embedding server configured; using the offline hash embedder "
             f"({embedder.model}, {embedder.dims} dims)"
         )
     return embedder
+
+
+ProviderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--provider",
+        envvar="RAGIDX_PROVIDER",
+        help=f"Embedder: {', '.join(PROVIDERS)} [default: openai with --base-url, else hash].",
+        show_default=False,
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", envvar="RAGIDX_BASE_URL", help="Embedding server.", show_default=False
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", envvar="RAGIDX_MODEL", help="Embedding model.", show_default=False),
+]
+TimeoutOption = Annotated[
+    float, typer.Option("--timeout", min=0.1, help="Seconds one request may take.")
+]
 
 
 @app.command("index")
@@ -144,16 +182,19 @@ def index_command(
             show_default=False,
         ),
     ] = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            "--provider", help=f"Embedder: {', '.join(PROVIDERS)}. [env: RAGIDX_PROVIDER]"
-        ),
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
+    provider: ProviderOption = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
     dimensions: Annotated[
         int | None, typer.Option("--dimensions", help="Vector dimensions.")
     ] = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_retries: Annotated[
+        int, typer.Option("--max-retries", min=0, help="Retries of one request.")
+    ] = DEFAULT_MAX_RETRIES,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
+    ] = DEFAULT_CONCURRENCY,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
     ] = None,
@@ -202,18 +243,24 @@ def index_command(
                 ),
             ),
             readers=readers,
+            embed_workers=concurrency,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,
             reset=reset,
         )
-        embedder = _embedder(provider, model, dimensions, quiet)
+        http = EmbedOptions(
+            base_url=base_url, timeout=timeout, max_retries=max_retries, concurrency=concurrency
+        )
+        embedder = _embedder(provider, model, dimensions, http, quiet)
         sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
     reporter = _reporter(json_out, quiet, verbose, progress)
     try:
         summary = asyncio.run(
-            run_index(sources, embedder, config, reporter, retry_failed=retry_failed)
+            _run(
+                embedder, run_index(sources, embedder, config, reporter, retry_failed=retry_failed)
+            )
         )
     except RagidxError as exc:
         reporter.close()
@@ -224,6 +271,14 @@ def index_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+async def _run(embedder: Embedder, work: Awaitable[T]) -> T:
+    """Await `work`, then release the embedder's connections, whatever happened."""
+    try:
+        return await work
+    finally:
+        await embedder.aclose()
 
 
 def _sources(paths: list[str], *, null: bool, retry_failed: bool) -> Iterable[str]:
@@ -294,13 +349,15 @@ def search_command(
     ] = SearchMode.HYBRID,
     db: DbOption = None,
     json_out: JsonOption = False,
+    base_url: BaseUrlOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Find the chunks that best match QUERY."""
     try:
         store = _open(db)
         try:
-            embedder = _index_embedder(store)
-            hits = asyncio.run(search(store, embedder, query, k=k, mode=mode))
+            embedder = _index_embedder(store, base_url, timeout)
+            hits = asyncio.run(_run(embedder, search(store, embedder, query, k=k, mode=mode)))
         finally:
             store.close()
     except RagidxError as exc:
@@ -314,12 +371,19 @@ def search_command(
         render_hits(Console(highlight=False, soft_wrap=True), hits)
 
 
-def _index_embedder(store: SqliteStore) -> Embedder:
+def _index_embedder(store: SqliteStore, base_url: str | None, timeout: float) -> Embedder:
+    """The embedder the index was built with, to embed queries in the same space."""
     manifest = store.manifest()
     if "provider" not in manifest:
         raise StoreError(f"the index {store.path} is empty", hint="run `ragidx index PATH` first")
+    provider = manifest["provider"]
+    options = EmbedOptions(
+        base_url=base_url or manifest.get("base_url"),
+        api_key=api_key_from_env(provider, os.environ),
+        timeout=timeout,
+    )
     return create_embedder(
-        manifest["provider"], model=manifest.get("model"), dims=int(manifest["dims"])
+        provider, model=manifest.get("model"), dims=int(manifest["dims"]), options=options
     )
 
 

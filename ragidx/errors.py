@@ -8,7 +8,14 @@ One base class; the CLI maps each branch to an exit code at the edge::
     ├── StoreError             the index database cannot be opened, read or written (exit 2)
     │   └── ManifestMismatch   the index was built with another embedder, model or dims
     └── EmbedError             an embedder could not turn a batch into vectors
-        └── InvalidVectors     a response failed validation (count, index, dims, finite)
+        ├── InvalidVectors     a response failed validation (count, index, dims, finite)
+        ├── TransientError     worth retrying: 408/409/429/5xx, transport errors, timeouts
+        ├── RejectedError      the server refused the input (other 4xx): retrying won't help
+        └── FatalEmbedError    the run cannot go on: bad key (401/403), quota exhausted (exit 2)
+
+Every `EmbedError` carries `kind`, the class of failure a file is reported with:
+`rate_limited`, `server_error`, `timeout`, `network`, `invalid_response`, `too_long`,
+`too_large`, `rejected_input`, `auth`, `quota`.
 
 A file that cannot be read or embedded is not an exception that ends the run: the pipeline
 turns it into a ``failed`` file event and carries on.
@@ -19,11 +26,14 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EmbedError",
+    "FatalEmbedError",
     "InvalidVectors",
     "ManifestMismatch",
     "PathNotFound",
     "RagidxError",
+    "RejectedError",
     "StoreError",
+    "TransientError",
 ]
 
 
@@ -55,6 +65,39 @@ class ManifestMismatch(StoreError):
 class EmbedError(RagidxError):
     """An embedder could not turn a batch of texts into vectors."""
 
+    kind = "embed_error"
+
+    def __init__(self, message: str, *, hint: str | None = None, kind: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        if kind is not None:
+            self.kind = kind
+
 
 class InvalidVectors(EmbedError):
     """An embedder returned vectors that fail validation."""
+
+    kind = "invalid_response"
+
+
+class TransientError(EmbedError):
+    """A failure that may pass: the request is worth retrying, after `retry_after` if set."""
+
+    kind = "server_error"
+
+    def __init__(
+        self, message: str, *, kind: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.retry_after = retry_after
+
+
+class RejectedError(EmbedError):
+    """The server refused this input; the same request would be refused again."""
+
+    kind = "rejected_input"
+
+
+class FatalEmbedError(EmbedError):
+    """No request can succeed (bad credentials, no quota): the run stops."""
+
+    kind = "auth"

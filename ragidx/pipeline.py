@@ -24,8 +24,8 @@ import numpy as np
 from .batcher import Batch, Batcher
 from .chunker import chunk_document
 from .config import IndexConfig
-from .embed import Embedder, validate_vectors
-from .errors import EmbedError, PathNotFound, RagidxError
+from .embed import Embedder, HttpEmbedder, validate_vectors
+from .errors import EmbedError, FatalEmbedError, PathNotFound, RagidxError, RejectedError
 from .events import BatchEmbedded, EventSink, FileDiscovered, FileDone, RunFinished, RunStarted
 from .models import Chunk, Document, FileStatus, RunSummary
 from .planner import Done, Plan, Planner, Read, Write
@@ -76,10 +76,14 @@ async def run_index(
             await asyncio.to_thread(_check_named, store, named)
         if config.reset:
             await asyncio.to_thread(store.reset)
-        chunking = {
+        chunking: dict[str, int | str] = {
             "chunk_tokens": config.chunk.chunk_tokens,
             "chunk_overlap": config.chunk.chunk_overlap,
         }
+        if not embedder.dims:
+            await _learn_dims(store, embedder)
+        if isinstance(embedder, HttpEmbedder):
+            chunking = {**chunking, "base_url": embedder.settings.base_url}
         await asyncio.to_thread(
             store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
         )
@@ -93,6 +97,16 @@ async def run_index(
         return await run.execute(roots)
     finally:
         store.close()
+
+
+async def _learn_dims(store: SqliteStore, embedder: Embedder) -> None:
+    """An HTTP model's dims, from the manifest when it names the same model, else by asking."""
+    manifest = await asyncio.to_thread(store.manifest)
+    same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
+    if same and "dims" in manifest:
+        embedder.dims = int(manifest["dims"])
+    else:
+        embedder.dims = validate_vectors(await embedder.embed(["dimensions"]), 1, 0).shape[1]
 
 
 def _failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
@@ -270,10 +284,10 @@ class _Run:
             await self.commit_q.put(_Outcome(write))
             return
         except OSError as exc:
-            await self.commit_q.put(_Outcome(_failed(path, f"read error: {exc.strerror or exc}")))
+            await self.commit_q.put(_Outcome(_failed(path, f"read_error: {exc.strerror or exc}")))
             return
         except Exception as exc:  # a bug on one odd file must not end the run
-            reason = f"internal error: {type(exc).__name__}: {exc}"
+            reason = f"internal_error: {type(exc).__name__}: {exc}"
             await self.commit_q.put(_Outcome(_failed(path, reason)))
             return
         rec = task.record
@@ -339,21 +353,33 @@ class _Run:
 
     async def _embed_one(self, batch: Batch[tuple[_Pending, int]]) -> None:
         started = time.monotonic()
-        try:
-            raw = await self.embedder.embed(batch.texts)
-            vectors = validate_vectors(raw, len(batch), self.embedder.dims)
-        except EmbedError as exc:
-            for pending, _ in batch.refs:
-                pending.failure = pending.failure or f"embedding failed: {exc.message}"
-            vectors = None
-        self.summary.requests += 1
+        results = await self._embed_split(batch.texts)
         self.emit(BatchEmbedded(len(batch), batch.tokens, time.monotonic() - started))
-        for row, (pending, i) in enumerate(batch.refs):
-            if vectors is not None:
-                pending.vectors[i] = vectors[row]
+        for result, (pending, i) in zip(results, batch.refs, strict=True):
+            if isinstance(result, EmbedError):
+                pending.failure = pending.failure or f"{result.kind}: {result.message}"
+            else:
+                pending.vectors[i] = result
             pending.remaining -= 1
             if pending.remaining == 0:
                 await self.commit_q.put(self._finished(pending))
+
+    async def _embed_split(self, texts: list[str]) -> list[Any]:
+        """One vector or one error per text. A batch refused for its size, or for one bad
+        input, is halved until the refusal is pinned on single inputs; the rest is stored."""
+        self.summary.requests += 1
+        try:
+            raw = await self.embedder.embed(texts)
+            return list(validate_vectors(raw, len(texts), self.embedder.dims))
+        except FatalEmbedError:
+            raise
+        except RejectedError as exc:
+            if len(texts) == 1:
+                return [exc]
+            half = len(texts) // 2
+            return [*await self._embed_split(texts[:half]), *await self._embed_split(texts[half:])]
+        except EmbedError as exc:
+            return [exc] * len(texts)
 
     def _finished(self, pending: _Pending) -> _Outcome:
         doc = pending.doc

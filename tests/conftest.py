@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ragidx.cli import app
 from ragidx.embed import PROVIDERS, HashEmbedder
-from ragidx.errors import EmbedError
+from ragidx.errors import RejectedError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"
@@ -94,13 +94,13 @@ class PoisonEmbedder(HashEmbedder):
     async def embed(self, texts: Sequence[str]) -> Any:
         PoisonEmbedder.calls += 1
         if any("POISON" in t for t in texts):
-            raise EmbedError("the server rejected an input (400)")
+            raise RejectedError("the server rejected an input (400)")
         return await super().embed(texts)
 
 
 @pytest.fixture
 def poison_provider() -> Iterator[None]:
-    PROVIDERS["poison"] = lambda model, dims: PoisonEmbedder(dims or 256)
+    PROVIDERS["poison"] = lambda model, dims, options: PoisonEmbedder(dims or 256)
     try:
         yield
     finally:

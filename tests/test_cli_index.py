@@ -156,7 +156,7 @@ def test_failed_file_exit_1_keeps_the_others(cli: Cli, work: Path, poison_provid
     assert files["docs/good.md"]["status"] == "indexed"
     assert files["docs/bad.md"]["status"] == "failed"
     assert "rejected" in files["docs/bad.md"]["reason"]
-    assert "failed docs/bad.md: embedding failed" in " ".join(result.stderr.split())
+    assert "failed docs/bad.md: rejected_input: the server" in " ".join(result.stderr.split())
 
     stats = cli("stats", "--db", "idx.db", "--json", "--failed")
     failed = json.loads(stats.stdout)["failed_files"]

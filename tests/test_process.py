@@ -219,7 +219,7 @@ def test_unreadable_file_fails_alone_and_read_only_index_is_a_usage_error() -> N
         records = {r["path"]: r for r in map(json.loads, done.stdout.splitlines()) if "path" in r}
         assert records["docs/open.md"]["status"] == "indexed"
         assert records["docs/shut.md"]["status"] == "failed"
-        assert records["docs/shut.md"]["reason"] == "read error: Permission denied"
+        assert records["docs/shut.md"]["reason"] == "read_error: Permission denied"
 
         (root / "idx.db").chmod(0o444)
         refused = subprocess.run(index, cwd=root, capture_output=True, text=True)

@@ -40,12 +40,17 @@ class Embedder(Protocol):
 
 
 def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
-    """Check what an embedder returned before anything is stored; raise `InvalidVectors`."""
+    """Check what an embedder returned before anything is stored; raise `InvalidVectors`.
+
+    `dims` 0 accepts any width (the first answer of a model whose dims are not known yet).
+    """
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
         raise InvalidVectors(f"expected a {count}x{dims} matrix of vectors, got {type(vectors)}")
+    if vectors.shape[1] == 0:
+        raise InvalidVectors("vectors have no dimensions")
     if vectors.shape[0] != count:
         raise InvalidVectors(f"expected {count} vectors, got {vectors.shape[0]}")
-    if vectors.shape[1] != dims:
+    if dims and vectors.shape[1] != dims:
         raise InvalidVectors(f"expected vectors of {dims} dimensions, got {vectors.shape[1]}")
     matrix = vectors.astype(np.float32, copy=False)
     if not np.isfinite(matrix).all():

@@ -159,7 +159,7 @@ class SqliteStore:
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
     def claim_manifest(
-        self, provider: str, model: str, dims: int, chunking: dict[str, int]
+        self, provider: str, model: str, dims: int, settings: dict[str, int | str]
     ) -> None:
         """Record the vector space on first use; refuse a different one afterwards."""
         wanted = {"provider": provider, "model": model, "dims": str(dims)}
@@ -171,7 +171,7 @@ class SqliteStore:
                         f"the index {self.path} was built with {key} {have[key]!r}, not {value!r}",
                         hint="use the same embedder settings, or pass --reset to start over",
                     )
-            rows = {**wanted, **{k: str(v) for k, v in chunking.items()}}
+            rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
             conn.executemany(
                 "INSERT INTO manifest (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -1,0 +1,284 @@
+"""One retried HTTP client for embedding servers, and the base class of the HTTP providers.
+
+A provider says where to POST, what to send and how to read the answer; everything else is
+here: one `httpx.AsyncClient` per embedder (connections sized to the concurrency), a deadline
+per attempt of our own (httpx's pool timeout is not reliable under load), classification of
+every failure (`ragidx.errors`), and retries with tenacity: transport errors, timeouts, 408,
+409, 429 and 5xx, after exactly what `retry-after-ms` / `Retry-After` asks (up to two minutes),
+otherwise after full-jitter exponential backoff, bounded by attempts and a deadline.
+Cancellation is never retried (only `TransientError` is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from .base import Vectors, validate_vectors
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "HttpEmbedder",
+    "HttpSettings",
+    "HttpStats",
+    "classify",
+    "retry_after",
+]
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_CONCURRENCY = 4
+DEFAULT_DEADLINE = 600.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+# A server asking for a longer pause than this is obeyed up to it; the deadline bounds the rest.
+RETRY_AFTER_CAP = 120.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_SIZE_WORDS = (
+    "too many inputs",
+    "batch size",
+    "max_client_batch_size",
+    "too large",
+    "payload too large",
+    "request entity too large",
+    "must have less than",
+    "maximum request size",
+)
+_LENGTH_WORDS = (
+    "maximum context length",
+    "context length",
+    "too long",
+    "input length",
+    "exceeds the maximum",
+    "max_input_length",
+    "longer than",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    """Where the server is and how to talk to it. The API key never shows in `repr`."""
+
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    dims: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    deadline: float = DEFAULT_DEADLINE
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_inputs: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class HttpStats:
+    """What the client did, for progress and summaries."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+class HttpEmbedder:
+    """Base of the HTTP providers: subclasses give `path`, `payload` and `parse`."""
+
+    provider: str = "http"
+    path: ClassVar[str] = "/"
+    default_base_url: ClassVar[str] = "http://localhost"
+    default_model: ClassVar[str] = "default"
+    default_max_inputs: ClassVar[int] = 32
+    default_max_tokens: ClassVar[int] = 16_384
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.dims = settings.dims or 0
+        self.max_inputs = settings.max_inputs or self.default_max_inputs
+        self.max_tokens = settings.max_tokens or self.default_max_tokens
+        self.stats = HttpStats()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._client = _client(settings, transport)
+
+    def payload(self, texts: Sequence[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, body: Any, count: int) -> Vectors:
+        """Turn a decoded JSON answer into vectors; raise KeyError/TypeError/ValueError."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1)
+            | stop_after_delay(self.settings.deadline),
+            wait=self._wait,
+            retry=retry_if_exception_type(TransientError),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(texts)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(self, texts: Sequence[str]) -> Vectors:
+        self.stats.requests += 1
+        response = await self._post(self.payload(texts))
+        if response.status_code >= 400:
+            error = classify(response)
+            if error.kind == "rate_limited":
+                self.stats.rate_limited += 1
+            raise error
+        try:
+            body = response.json()
+        except ValueError:
+            raise TransientError("malformed JSON in the answer", kind="invalid_response") from None
+        try:
+            vectors = self.parse(body, len(texts))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise TransientError(
+                f"unexpected answer: {type(exc).__name__}: {exc}", kind="invalid_response"
+            ) from None
+        try:
+            vectors = validate_vectors(vectors, len(texts), self.dims or vectors.shape[1])
+        except InvalidVectors as exc:
+            raise TransientError(exc.message, kind="invalid_response") from None
+        self.dims = self.dims or vectors.shape[1]
+        return vectors
+
+    async def _post(self, payload: dict[str, Any]) -> httpx.Response:
+        # httpx's own timeouts cover each phase; this one covers the whole attempt.
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                return await self._client.post(self.path, json=payload)
+        except (TimeoutError, httpx.TimeoutException):
+            raise TransientError(
+                f"no answer within {self.settings.timeout:g} s", kind="timeout"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}", kind="network") from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        """What the server asked for (Retry-After), else full-jitter exponential backoff."""
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        asked: float | None = error.retry_after if isinstance(error, TransientError) else None
+        if asked is not None:
+            return min(asked, RETRY_AFTER_CAP)
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (state.attempt_number - 1))
+        return self._jitter() * ceiling
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+
+
+def _client(
+    settings: HttpSettings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    headers = {"User-Agent": "ragidx"}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    return httpx.AsyncClient(
+        base_url=settings.base_url.rstrip("/"),
+        headers=headers,
+        timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+        limits=httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        ),
+        transport=transport,
+    )
+
+
+def classify(response: httpx.Response) -> TransientError | RejectedError | FatalEmbedError:
+    """The error an HTTP failure stands for: retry it, give up on the input, or stop the run."""
+    status = response.status_code
+    message = f"HTTP {status}: {_error_message(response)}"
+    lowered = message.lower()
+    should = response.headers.get("x-should-retry")
+    if status in (401, 403):
+        return FatalEmbedError(
+            message, kind="auth", hint="check the API key (RAGIDX_API_KEY) and the base URL"
+        )
+    if status == 429 and "insufficient_quota" in lowered:
+        return FatalEmbedError(message, kind="quota", hint="the account has no quota left")
+    wait = retry_after(response.headers)
+    if status == 429:
+        return TransientError(message, kind="rate_limited", retry_after=wait)
+    if any(w in lowered for w in _SIZE_WORDS) or status == 413:
+        return RejectedError(message, kind="too_large")
+    if any(w in lowered for w in _LENGTH_WORDS):
+        return RejectedError(message, kind="too_long")
+    if should == "true" or status in (408, 409) or (status >= 500 and should != "false"):
+        kind = "timeout" if status == 408 else "server_error"
+        return TransientError(message, kind=kind, retry_after=wait)
+    return RejectedError(message, kind="rejected_input")
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds the server asked to wait: `retry-after-ms`, else `Retry-After` (seconds or date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300].strip() or response.reason_phrase
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            parts = [str(error.get(k)) for k in ("message", "code", "type") if error.get(k)]
+            return "; ".join(parts) or str(error)[:300]
+        text = str(error)
+        if "error_type" in body:
+            text += f"; {body['error_type']}"
+        return text[:300]
+    return str(body)[:300]

@@ -1,0 +1,63 @@
+"""`openai`: POST {base}/embeddings, for OpenAI and every server that copies its API
+(vLLM, llama.cpp server, Ollama's /v1, LM Studio, Infinity, LiteLLM)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import RejectedError
+from .base import Vectors
+from .http import HttpEmbedder
+
+__all__ = ["OpenAIEmbedder"]
+
+
+class OpenAIEmbedder(HttpEmbedder):
+    provider = "openai"
+    path = "/embeddings"
+    default_base_url = "https://api.openai.com/v1"
+    default_model = "text-embedding-3-small"
+    default_max_inputs = 2048
+    default_max_tokens = 300_000
+    # Little-endian float32 in base64 is a quarter of the JSON floats, and exact.
+    base64 = True
+
+    def payload(self, texts: Sequence[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "input": list(texts)}
+        if self.base64:
+            body["encoding_format"] = "base64"
+        if self.settings.dims:
+            body["dimensions"] = self.settings.dims
+        return body
+
+    def parse(self, body: Any, count: int) -> Vectors:
+        rows: list[Any] = [None] * count
+        for item in body["data"]:
+            i = item["index"]  # order by index, never by position
+            if not isinstance(i, int) or not 0 <= i < count or rows[i] is not None:
+                raise ValueError(f"index {i!r} is out of range or repeated")
+            vector = item["embedding"]
+            rows[i] = (
+                np.frombuffer(base64.b64decode(vector), dtype="<f4")
+                if isinstance(vector, str)
+                else np.asarray(vector, dtype=np.float32)
+            )
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} of {count} vectors missing (first index {missing[0]})"
+            )
+        return np.vstack(rows).astype(np.float32, copy=False)
+
+    async def _attempt(self, texts: Sequence[str]) -> Vectors:
+        try:
+            return await super()._attempt(texts)
+        except RejectedError as exc:
+            if not (self.base64 and "encoding_format" in exc.message.lower()):
+                raise
+            self.base64 = False  # this server only speaks floats
+            return await super()._attempt(texts)

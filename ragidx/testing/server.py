@@ -1,0 +1,265 @@
+"""A real embedding server for tests and benchmarks, speaking the OpenAI, Ollama and TEI APIs.
+
+Vectors are deterministic, computed from each input's text (`expected_vector`), so a test can
+check that every stored vector belongs to its chunk. `Faults` makes the server misbehave in
+the ways real servers do: latency, errors with or without Retry-After, reset connections,
+hangs, malformed JSON, missing or non-finite or wrongly sized vectors, shuffled (but legal)
+order, a cap on inputs per request, a poison input, over-long inputs and a required API key.
+
+    python -m ragidx.testing.server --port 8765 --latency 0.02 --fail-first 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EmbeddingServer", "Faults", "expected_vector", "serve"]
+
+ROUTES = {
+    "/v1/embeddings": "openai",
+    "/embeddings": "openai",
+    "/api/embed": "ollama",
+    "/embed": "tei",
+}
+
+
+def expected_vector(text: str, dims: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The vector the server returns for `text`: seeded by its hash, L2-normalised."""
+    seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    vector = np.random.default_rng(seed).standard_normal(dims)
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+@dataclass(kw_only=True)
+class Faults:
+    """How the server misbehaves. `*_first` faults hit the first N requests, then stop."""
+
+    dims: int = 64
+    latency: float = 0.0
+    fail_first: int = 0
+    fail_status: int = 500
+    retry_after: float | None = None
+    reset_first: int = 0
+    hang_first: int = 0
+    hang_seconds: float = 30.0
+    malformed_first: int = 0
+    short_first: int = 0
+    nan_first: int = 0
+    wrong_dims_first: int = 0
+    shuffle: bool = False
+    max_inputs: int | None = None
+    poison: str | None = None
+    max_chars: int | None = None
+    api_key: str | None = None
+    refuse_base64: bool = False
+    insufficient_quota: bool = False
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    inputs: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+class EmbeddingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, faults: Faults, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.faults = faults
+        self.counters = Counters()
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def count(self, status: int, inputs: int = 0) -> None:
+        with self.lock:
+            self.counters.statuses[status] = self.counters.statuses.get(status, 0) + 1
+            self.counters.inputs += inputs
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmbeddingServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._send(200, {"status": "ok"})
+
+    def do_POST(self) -> None:
+        api = ROUTES.get(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        with self.server.lock:
+            self.server.counters.requests += 1
+            n = self.server.counters.requests
+        faults = self.server.faults
+        if api is None:
+            self._send(404, {"error": f"no route {self.path}"})
+            return
+        if faults.latency:
+            time.sleep(faults.latency)
+        if faults.api_key and self.headers.get("authorization") != f"Bearer {faults.api_key}":
+            self._send(
+                401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
+            )
+            return
+        if n <= faults.reset_first:
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            self.close_connection = True
+            self.connection.close()
+            return
+        if n <= faults.hang_first:
+            time.sleep(faults.hang_seconds)
+            self.close_connection = True
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, {"error": "body is not JSON"})
+            return
+        texts = body.get("input", body.get("inputs"))
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            self._send(400, {"error": "input must be a non-empty list of strings"})
+            return
+        refusal = self._refusal(faults, n, texts, body)
+        if refusal is not None:
+            status, payload, headers = refusal
+            self._send(status, payload, headers)
+            return
+        self._answer(api, faults, n, texts, body)
+
+    def _refusal(
+        self, f: Faults, n: int, texts: list[str], body: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]] | None:
+        headers = {"retry-after": f"{f.retry_after:g}"} if f.retry_after is not None else {}
+        if f.insufficient_quota:
+            error = {"message": "You exceeded your current quota", "code": "insufficient_quota"}
+            return 429, {"error": error}, {}
+        if n <= f.fail_first:
+            if f.fail_status == 429 and f.retry_after is None:  # TEI's overload: no Retry-After
+                return 429, {"error": "Model is overloaded", "error_type": "overloaded"}, {}
+            return f.fail_status, {"error": {"message": f"injected {f.fail_status}"}}, headers
+        if f.refuse_base64 and body.get("encoding_format") == "base64":
+            return 400, {"error": {"message": "encoding_format base64 is not supported"}}, {}
+        if f.max_inputs is not None and len(texts) > f.max_inputs:
+            message = f"batch size {len(texts)} > max_client_batch_size {f.max_inputs}"
+            return 422, {"error": message, "error_type": "Validation"}, {}
+        if f.poison is not None and any(f.poison in t for t in texts):
+            return 400, {"error": {"message": "input rejected by the content filter"}}, {}
+        if f.max_chars is not None and any(len(t) > f.max_chars for t in texts):
+            message = f"This model's maximum context length is {f.max_chars} tokens"
+            return 400, {"error": {"message": message}}, {}
+        if any(not t for t in texts):
+            return 400, {"error": {"message": "empty input"}}, {}
+        return None
+
+    def _answer(self, api: str, f: Faults, n: int, texts: list[str], body: dict[str, Any]) -> None:
+        if n <= f.malformed_first:
+            self._send_raw(200, b'{"data": [{"index": 0, "embedding": [0.1,')
+            return
+        dims = f.dims + (1 if n <= f.wrong_dims_first else 0)
+        vectors = [expected_vector(t, dims) for t in texts]
+        if n <= f.nan_first:
+            vectors[0] = vectors[0].copy()
+            vectors[0][0] = np.nan
+        if n <= f.short_first:
+            vectors = vectors[:-1]
+        self.server.count(200, len(texts))
+        if api == "openai":
+            b64 = body.get("encoding_format") == "base64"
+            data = [
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode()
+                    if b64
+                    else [float(x) for x in v],
+                }
+                for i, v in enumerate(vectors)
+            ]
+            if f.shuffle:
+                random.Random(n).shuffle(data)
+            usage = {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts)}
+            self._send(
+                200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+            )
+        elif api == "ollama":
+            self._send(
+                200, {"model": body.get("model"), "embeddings": [v.tolist() for v in vectors]}
+            )
+        else:
+            self._send(200, [v.tolist() for v in vectors])
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        if status != 200:
+            self.server.count(status)
+        self._send_raw(status, json.dumps(payload).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextlib.contextmanager
+def serve(faults: Faults | None = None, port: int = 0) -> Iterator[EmbeddingServer]:
+    """Run a server on 127.0.0.1 in a background thread for the duration of the block."""
+    server = EmbeddingServer(faults or Faults(), port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="ragidx's fault-injecting embedding server")
+    parser.add_argument("--port", type=int, default=0)
+    for f in fields(Faults):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool",):
+            parser.add_argument(flag, action="store_true")
+        else:
+            kind = float if "float" in str(f.type) else int if "int" in str(f.type) else str
+            parser.add_argument(flag, type=kind, default=None)
+    args = vars(parser.parse_args())
+    port = args.pop("port")
+    faults = Faults(**{k: v for k, v in args.items() if v is not None and v is not False})
+    with serve(faults, port) as server:
+        print(server.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

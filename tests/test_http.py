@@ -1,0 +1,297 @@
+"""The HTTP client through `httpx.MockTransport`: classification, retries, waits, providers.
+
+Sleeps are injected and recorded, so retry tests take milliseconds and check the waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from ragidx.embed import OllamaEmbedder, OpenAIEmbedder, TEIEmbedder
+from ragidx.embed.http import HttpEmbedder, HttpSettings, retry_after
+from ragidx.errors import FatalEmbedError, RejectedError, TransientError
+
+Handler = Callable[[httpx.Request], httpx.Response]
+KEY = "sk-test-0123456789abcdef"
+
+
+def vectors_for(texts: list[str], dims: int = 4) -> list[list[float]]:
+    return [[float(len(t)), float(i), 1.0, 0.5][:dims] for i, t in enumerate(texts)]
+
+
+def openai_ok(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    data = [
+        {"index": i, "embedding": base64.b64encode(np.asarray(v, "<f4").tobytes()).decode()}
+        for i, v in enumerate(vectors_for(body["input"]))
+    ]
+    return httpx.Response(200, json={"data": data[::-1]})  # reversed: order is by index
+
+
+class Recorder:
+    """A handler that answers from a script of responses, then with `then`."""
+
+    def __init__(self, script: list[Any], then: Handler = openai_ok) -> None:
+        self.script = script
+        self.then = then
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.script:
+            step = self.script.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return step if isinstance(step, httpx.Response) else step(request)
+        return self.then(request)
+
+
+def make(
+    handler: Handler,
+    cls: type[HttpEmbedder] = OpenAIEmbedder,
+    **settings: Any,
+) -> tuple[HttpEmbedder, list[float]]:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    options = {"base_url": "http://server/v1", "model": "m", "api_key": KEY, **settings}
+    embedder = cls(
+        HttpSettings(**options),
+        transport=httpx.MockTransport(handler),
+        sleep=sleep,
+        jitter=lambda: 1.0,
+    )
+    return embedder, waits
+
+
+def embed(embedder: HttpEmbedder, texts: list[str]) -> np.ndarray[Any, Any]:
+    async def go() -> np.ndarray[Any, Any]:
+        try:
+            return await embedder.embed(texts)
+        finally:
+            await embedder.aclose()
+
+    return asyncio.run(go())
+
+
+def test_openai_request_and_answer_ordered_by_index() -> None:
+    recorder = Recorder([])
+    embedder, waits = make(recorder)
+    vectors = embed(embedder, ["a", "bb", "ccc"])
+    assert vectors.tolist() == vectors_for(["a", "bb", "ccc"])
+    (request,) = recorder.requests
+    assert request.url == "http://server/v1/embeddings"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert json.loads(request.content) == {
+        "model": "m", "input": ["a", "bb", "ccc"], "encoding_format": "base64",
+    }  # fmt: skip
+    assert waits == [] and embedder.dims == 4
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_transient_statuses_are_retried(status: int) -> None:
+    recorder = Recorder([httpx.Response(status, json={"error": "busy"})] * 2)
+    embedder, waits = make(recorder)
+    assert embed(embedder, ["x"]).shape == (1, 4)
+    assert len(recorder.requests) == 3
+    assert waits == [0.5, 1.0]  # full jitter at its ceiling: 0.5 s, then 1 s
+    assert embedder.stats.retries == 2
+    assert embedder.stats.rate_limited == (2 if status == 429 else 0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"retry-after": "7"}, 7.0), ({"retry-after": "2.5"}, 2.5), ({"retry-after-ms": "1500"}, 1.5)],
+)
+def test_retry_after_is_obeyed(headers: dict[str, str], wait: float) -> None:
+    recorder = Recorder([httpx.Response(429, headers=headers, json={"error": "slow down"})])
+    embedder, waits = make(recorder)
+    embed(embedder, ["x"])
+    assert waits == [wait]
+
+
+def test_retry_after_as_http_date() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    headers = httpx.Headers(
+        {"retry-after": format_datetime(now + timedelta(seconds=30), usegmt=True)}
+    )
+    assert retry_after(headers, now=now.timestamp()) == 30.0
+    assert retry_after(httpx.Headers({"retry-after": "soon"})) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (httpx.ConnectError("refused"), "network"),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "network"),
+        (httpx.ReadTimeout("slow"), "timeout"),
+    ],
+)
+def test_transport_errors_are_retried(exc: Exception, kind: str) -> None:
+    recorder = Recorder([exc])
+    embedder, waits = make(recorder)
+    assert embed(embedder, ["x"]).shape == (1, 4)
+    assert len(recorder.requests) == 2 and waits == [0.5]
+
+
+def test_retries_are_bounded() -> None:
+    recorder = Recorder([httpx.Response(503, json={"error": "overloaded"})] * 10)
+    embedder, waits = make(recorder, max_retries=3)
+    with pytest.raises(TransientError) as caught:
+        embed(embedder, ["x"])
+    assert caught.value.kind == "server_error" and "503" in caught.value.message
+    assert len(recorder.requests) == 4 and waits == [0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        (httpx.Response(401, json={"error": {"message": "Incorrect API key"}}), "auth"),
+        (httpx.Response(403, json={"error": {"message": "forbidden"}}), "auth"),
+        (httpx.Response(429, json={"error": {"code": "insufficient_quota"}}), "quota"),
+    ],
+)
+def test_auth_and_quota_are_fatal_and_not_retried(response: httpx.Response, kind: str) -> None:
+    recorder = Recorder([response])
+    embedder, waits = make(recorder)
+    with pytest.raises(FatalEmbedError) as caught:
+        embed(embedder, ["x"])
+    assert caught.value.kind == kind and caught.value.hint
+    assert len(recorder.requests) == 1 and waits == []
+    assert KEY not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        (httpx.Response(413, text="Payload Too Large"), "too_large"),
+        (
+            httpx.Response(422, json={"error": "batch size 64 > max_client_batch_size 32"}),
+            "too_large",
+        ),
+        (httpx.Response(500, json={"error": "input is too large to process"}), "too_large"),
+        (
+            httpx.Response(400, json={"error": {"message": "maximum context length is 512"}}),
+            "too_long",
+        ),
+        (httpx.Response(400, json={"error": {"message": "invalid input"}}), "rejected_input"),
+        (httpx.Response(404, text="not found"), "rejected_input"),
+    ],
+)
+def test_refusals_are_classed_and_not_retried(response: httpx.Response, kind: str) -> None:
+    recorder = Recorder([response])
+    embedder, waits = make(recorder)
+    with pytest.raises(RejectedError) as caught:
+        embed(embedder, ["x", "y"])
+    assert caught.value.kind == kind
+    assert len(recorder.requests) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(200, text='{"data": [{"index": 0, "embedding": [0.1,'),
+        httpx.Response(200, json={"data": [{"index": 0, "embedding": [1, 2, 3, 4]}]}),  # 1 of 2
+        httpx.Response(200, json={"data": [{"index": 0, "embedding": [1, 2, 3, 4]}] * 2}),
+        httpx.Response(200, json={"data": [{"index": i, "embedding": [1, 2, 3]} for i in (0, 1)]}),
+        httpx.Response(
+            200, json={"data": [{"index": i, "embedding": [1, "NaN", 3, 4]} for i in (0, 1)]}
+        ),
+        httpx.Response(200, json={"unexpected": True}),
+    ],
+    ids=["malformed", "too-few", "repeated-index", "wrong-dims", "nan", "shape"],
+)
+def test_invalid_answers_are_retried_then_reported(bad: httpx.Response) -> None:
+    recorder = Recorder([bad])
+    embedder, _ = make(recorder, dims=4)
+    assert embed(embedder, ["x", "y"]).shape == (2, 4)
+    recorder = Recorder([bad] * 3)
+    embedder, _ = make(recorder, dims=4, max_retries=2)
+    with pytest.raises(TransientError) as caught:
+        embed(embedder, ["x", "y"])
+    assert caught.value.kind == "invalid_response"
+
+
+def test_base64_refused_falls_back_to_floats() -> None:
+    def floats_only(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if "encoding_format" in body:
+            return httpx.Response(400, json={"error": {"message": "unknown encoding_format"}})
+        data = [{"index": i, "embedding": v} for i, v in enumerate(vectors_for(body["input"]))]
+        return httpx.Response(200, json={"data": data})
+
+    recorder = Recorder([], then=floats_only)
+    embedder, _ = make(recorder)
+    embed(embedder, ["a", "b"])
+    assert len(recorder.requests) == 2
+    assert isinstance(embedder, OpenAIEmbedder) and embedder.base64 is False
+
+
+def test_ollama_and_tei_shapes() -> None:
+    def ollama(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/embed"
+        body = json.loads(request.content)
+        assert body["truncate"] is False
+        return httpx.Response(200, json={"embeddings": vectors_for(body["input"])})
+
+    def tei(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/embed"
+        return httpx.Response(200, json=vectors_for(json.loads(request.content)["inputs"]))
+
+    for cls, handler in ((OllamaEmbedder, ollama), (TEIEmbedder, tei)):
+        embedder, _ = make(Recorder([], then=handler), cls, base_url="http://server")
+        assert embed(embedder, ["a", "bb"]).tolist() == vectors_for(["a", "bb"])
+
+
+def test_a_slow_attempt_times_out_and_is_retried() -> None:
+    calls = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        return openai_ok(request)
+
+    embedder, waits = make(handler, timeout=0.05)  # type: ignore[arg-type]
+    assert embed(embedder, ["x"]).shape == (1, 4)
+    assert calls == 2 and waits == [0.5]
+
+
+def test_cancellation_is_not_retried() -> None:
+    started = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.sleep(5)
+        return openai_ok(request)
+
+    embedder, waits = make(handler)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        task = asyncio.create_task(embedder.embed(["x"]))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await embedder.aclose()
+
+    asyncio.run(go())
+    assert embedder.stats.requests == 1 and waits == []
+
+
+def test_the_key_is_not_in_repr() -> None:
+    settings = HttpSettings(base_url="http://x", model="m", api_key=KEY)
+    assert KEY not in repr(settings)

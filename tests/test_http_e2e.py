@@ -1,0 +1,189 @@
+"""`ragidx index` against the real fault-injecting embedding server on 127.0.0.1.
+
+Every run checks what was stored: each file is indexed with exactly the server's vector for
+each chunk's input, or failed with the right reason, and the exit code matches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import Cli, Result, write
+
+from ragidx.testing.server import EmbeddingServer, Faults, expected_vector, serve
+
+DIMS = 64
+FILES = {
+    f"docs/f{i:02d}.md": f"# Note {i}\n\nParagraph about topic {i} and more.\n" for i in range(12)
+}
+
+
+@pytest.fixture
+def tree(work: Path) -> Path:
+    write(work, FILES)
+    return work / "docs"
+
+
+def run(cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai") -> Result:
+    base = server.url + ("/v1" if provider == "openai" else "")
+    return cli(
+        "index", "docs", "--db", "idx.db", "--json", "--provider", provider,
+        "--base-url", base, "--model", "test-model", "--dimensions", str(DIMS), *args,
+    )  # fmt: skip
+
+
+def stored(db: Path = Path("idx.db")) -> dict[str, list[tuple[str, Any]]]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT f.path, coalesce(c.input, c.text), v.vector FROM chunks c"
+        " JOIN files f ON f.id = c.file_id JOIN vectors v ON v.chunk_id = c.id"
+    ).fetchall()
+    conn.close()
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for path, text, blob in rows:
+        out.setdefault(Path(path).name, []).append((text, np.frombuffer(blob, "<f4")))
+    return out
+
+
+def assert_exact(expected_files: int) -> None:
+    files = stored()
+    assert len(files) == expected_files
+    for chunks in files.values():
+        for text, vector in chunks:
+            assert np.allclose(vector, expected_vector(text, DIMS), atol=1e-6)
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddingServer]:
+    with serve(Faults(dims=DIMS)) as s:
+        yield s
+
+
+def test_clean_run_stores_the_servers_vectors(
+    cli: Cli, tree: Path, server: EmbeddingServer
+) -> None:
+    result = run(cli, server)
+    assert result.exit_code == 0, result.stderr
+    assert result.summary()["indexed"] == 12
+    assert_exact(12)
+    assert server.counters.inputs == 12  # batched across files, nothing sent twice
+
+
+@pytest.mark.parametrize("provider", ["ollama", "tei"])
+def test_ollama_and_tei(cli: Cli, tree: Path, server: EmbeddingServer, provider: str) -> None:
+    result = run(cli, server, provider=provider)
+    assert result.exit_code == 0, result.stderr
+    assert_exact(12)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        Faults(dims=DIMS, fail_first=3, fail_status=500, retry_after=0.01),
+        Faults(dims=DIMS, fail_first=3, fail_status=503, retry_after=0.01),
+        Faults(dims=DIMS, fail_first=2, fail_status=429, retry_after=0.01),
+        Faults(dims=DIMS, reset_first=2),
+        Faults(dims=DIMS, malformed_first=1),
+        Faults(dims=DIMS, short_first=1),
+        Faults(dims=DIMS, nan_first=1),
+        Faults(dims=DIMS, wrong_dims_first=1),
+        Faults(dims=DIMS, shuffle=True),
+    ],
+    ids=["500", "503", "429", "reset", "malformed", "too-few", "nan", "wrong-dims", "shuffled"],
+)
+def test_transient_faults_are_survived(cli: Cli, tree: Path, faults: Faults) -> None:
+    with serve(faults) as server:
+        result = run(cli, server, "--batch-size", "4")
+    assert result.exit_code == 0, result.stderr
+    assert result.summary()["indexed"] == 12
+    assert_exact(12)
+
+
+def test_a_hung_request_times_out_and_is_retried(cli: Cli, tree: Path) -> None:
+    with serve(Faults(dims=DIMS, hang_first=1, hang_seconds=5)) as server:
+        result = run(cli, server, "--timeout", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert_exact(12)
+
+
+def test_persistent_server_errors_fail_the_files_with_a_class(cli: Cli, tree: Path) -> None:
+    with serve(Faults(dims=DIMS, fail_first=10_000, fail_status=500, retry_after=0.01)) as server:
+        result = run(cli, server, "--max-retries", "2")
+    assert result.exit_code == 1
+    reasons = {r["reason"] for r in result.files().values()}
+    assert reasons == {"server_error: HTTP 500: injected 500"}
+    assert server.counters.statuses[500] == 3  # one batch, three attempts
+    assert stored() == {}
+
+
+def test_one_poison_input_fails_only_its_file(cli: Cli, tree: Path) -> None:
+    write(tree.parent, {"docs/f05.md": "# Note 5\n\nthis one carries POISON\n"})
+    with serve(Faults(dims=DIMS, poison="POISON")) as server:
+        result = run(cli, server, "--batch-size", "12")
+    assert result.exit_code == 1
+    statuses = {p: r["status"] for p, r in result.files().items()}
+    assert statuses.pop("docs/f05.md") == "failed"
+    assert set(statuses.values()) == {"indexed"}
+    assert result.files()["docs/f05.md"]["reason"].startswith("rejected_input: HTTP 400")
+    assert_exact(11)
+
+
+def test_batches_too_large_for_the_server_are_split(cli: Cli, tree: Path) -> None:
+    with serve(Faults(dims=DIMS, max_inputs=3)) as server:
+        result = run(cli, server, "--batch-size", "12")
+    assert result.exit_code == 0, result.stderr
+    assert_exact(12)
+    assert server.counters.statuses[422] >= 1
+
+
+def test_an_over_long_chunk_fails_as_too_long(cli: Cli, tree: Path) -> None:
+    write(tree.parent, {"docs/f07.md": "# Note 7\n\n" + "long " * 60})
+    with serve(Faults(dims=DIMS, max_chars=200)) as server:
+        result = run(cli, server)
+    assert result.exit_code == 1
+    assert result.files()["docs/f07.md"]["reason"].startswith("too_long: HTTP 400")
+    assert_exact(11)
+
+
+def test_api_key_comes_from_the_environment_and_never_shows(
+    cli: Cli, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-secret-4242424242"
+    with serve(Faults(dims=DIMS, api_key=key)) as server:
+        refused = run(cli, server)
+        assert refused.exit_code == 2
+        assert "HTTP 401" in refused.stderr and "hint:" in refused.stderr
+        monkeypatch.setenv("RAGIDX_API_KEY", key)
+        accepted = run(cli, server, "--verbose")
+        search = cli("search", "topic", "--db", "idx.db", "--base-url", server.url + "/v1")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert search.exit_code == 0 and "docs/" in search.stdout
+    assert_exact(12)
+    for text in (refused.stdout, refused.stderr, accepted.stdout, accepted.stderr, search.stdout):
+        assert key not in text
+    assert key.encode() not in Path("idx.db").read_bytes()
+
+
+def test_exhausted_quota_stops_the_run(cli: Cli, tree: Path) -> None:
+    with serve(Faults(dims=DIMS, insufficient_quota=True)) as server:
+        result = run(cli, server)
+    assert result.exit_code == 2
+    assert "insufficient_quota" in result.stderr
+    assert server.counters.statuses[429] == 1  # not retried
+
+
+def test_dims_are_learned_from_the_server(cli: Cli, tree: Path, server: EmbeddingServer) -> None:
+    base = ["index", "docs", "--db", "idx.db", "--json", "--base-url", server.url + "/v1"]
+    result = cli(*base)
+    assert result.exit_code == 0, result.stderr
+    conn = sqlite3.connect("idx.db")
+    manifest = dict(conn.execute("SELECT key, value FROM manifest"))
+    conn.close()
+    assert manifest["provider"] == "openai" and manifest["dims"] == str(DIMS)
+    assert manifest["base_url"] == server.url + "/v1"
+    assert cli(*base).summary()["unchanged"] == 12
