@@ -195,6 +195,14 @@ def index_command(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
     ] = DEFAULT_CONCURRENCY,
+    rpm: Annotated[
+        float | None,
+        typer.Option("--rpm", min=0.1, help="Requests per minute at most.", show_default=False),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option("--tpm", min=1, help="Tokens per minute at most.", show_default=False),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
     ] = None,
@@ -249,7 +257,14 @@ def index_command(
             reset=reset,
         )
         http = EmbedOptions(
-            base_url=base_url, timeout=timeout, max_retries=max_retries, concurrency=concurrency
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=concurrency,
+            max_inputs=batch_size,
+            max_tokens=max_batch_tokens,
+            rpm=rpm,
+            tpm=tpm,
         )
         embedder = _embedder(provider, model, dimensions, http, quiet)
         sources = _sources(paths or [], null=null, retry_failed=retry_failed)

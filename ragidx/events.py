@@ -49,9 +49,14 @@ class FileDone:
 
 @dataclass(frozen=True, slots=True)
 class BatchEmbedded:
+    """A batch came back; `requests`, `retries` and `rate_limited` count the run so far."""
+
     inputs: int
     tokens: int
     seconds: float
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
 
 
 @dataclass(frozen=True, slots=True)

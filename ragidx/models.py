@@ -68,6 +68,8 @@ class RunSummary:
     chunks: int = 0
     tokens: int = 0
     requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -87,6 +89,8 @@ class RunSummary:
             "chunks": self.chunks,
             "tokens": self.tokens,
             "requests": self.requests,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
         }

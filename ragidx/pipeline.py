@@ -354,7 +354,12 @@ class _Run:
     async def _embed_one(self, batch: Batch[tuple[_Pending, int]]) -> None:
         started = time.monotonic()
         results = await self._embed_split(batch.texts)
-        self.emit(BatchEmbedded(len(batch), batch.tokens, time.monotonic() - started))
+        self._count_requests()
+        s = self.summary
+        seconds = time.monotonic() - started
+        self.emit(
+            BatchEmbedded(len(batch), batch.tokens, seconds, s.requests, s.retries, s.rate_limited)
+        )
         for result, (pending, i) in zip(results, batch.refs, strict=True):
             if isinstance(result, EmbedError):
                 pending.failure = pending.failure or f"{result.kind}: {result.message}"
@@ -363,6 +368,14 @@ class _Run:
             pending.remaining -= 1
             if pending.remaining == 0:
                 await self.commit_q.put(self._finished(pending))
+
+    def _count_requests(self) -> None:
+        """Requests as the HTTP client counts them (retries included), else calls."""
+        if isinstance(self.embedder, HttpEmbedder):
+            stats = self.embedder.stats
+            self.summary.requests = stats.requests
+            self.summary.retries = stats.retries
+            self.summary.rate_limited = stats.rate_limited
 
     async def _embed_split(self, texts: list[str]) -> list[Any]:
         """One vector or one error per text. A batch refused for its size, or for one bad

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ragidx.embed import OllamaEmbedder, OpenAIEmbedder, TEIEmbedder
-from ragidx.embed.http import HttpEmbedder, HttpSettings, retry_after
+from ragidx.embed.http import HttpEmbedder, HttpSettings, parse_duration, retry_after
 from ragidx.errors import FatalEmbedError, RejectedError, TransientError
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -61,19 +61,31 @@ def make(
     cls: type[HttpEmbedder] = OpenAIEmbedder,
     **settings: Any,
 ) -> tuple[HttpEmbedder, list[float]]:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
+    clock = FakeClock()
     options = {"base_url": "http://server/v1", "model": "m", "api_key": KEY, **settings}
     embedder = cls(
         HttpSettings(**options),
         transport=httpx.MockTransport(handler),
-        sleep=sleep,
+        sleep=clock.sleep,
+        clock=clock,
         jitter=lambda: 1.0,
     )
-    return embedder, waits
+    return embedder, clock.waits
+
+
+class FakeClock:
+    """Time that passes only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
 
 
 def embed(embedder: HttpEmbedder, texts: list[str]) -> np.ndarray[Any, Any]:
@@ -295,3 +307,47 @@ def test_cancellation_is_not_retried() -> None:
 def test_the_key_is_not_in_repr() -> None:
     settings = HttpSettings(base_url="http://x", model="m", api_key=KEY)
     assert KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("250ms", 0.25), ("1h2m3.5s", 3723.5), ("20ms", 0.02)],
+)
+def test_reset_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", [None, "", "soon", "5"])
+def test_unreadable_durations(text: str | None) -> None:
+    assert parse_duration(text) is None
+
+
+def test_an_emptying_budget_slows_down_before_a_429() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = openai_ok(request)
+        response.headers["x-ratelimit-remaining-requests"] = "0"
+        response.headers["x-ratelimit-reset-requests"] = "2s"
+        return response
+
+    embedder, waits = make(Recorder([], then=answer))
+
+    async def go() -> None:
+        await embedder.embed(["a"])
+        await embedder.embed(["b"])
+        await embedder.aclose()
+
+    asyncio.run(go())
+    assert waits == [2.0]
+
+
+def test_a_429_holds_back_every_request_not_just_its_own() -> None:
+    recorder = Recorder([httpx.Response(429, headers={"retry-after": "3"}, json={"error": "x"})])
+    embedder, waits = make(recorder, rpm=6000)
+
+    async def go() -> None:
+        await asyncio.gather(embedder.embed(["a"]), embedder.embed(["b"]))
+        await embedder.aclose()
+
+    asyncio.run(go())
+    assert 3.0 in waits and embedder.stats.rate_limited == 1
+    assert len(recorder.requests) == 3

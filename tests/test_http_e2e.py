@@ -187,3 +187,17 @@ def test_dims_are_learned_from_the_server(cli: Cli, tree: Path, server: Embeddin
     assert manifest["provider"] == "openai" and manifest["dims"] == str(DIMS)
     assert manifest["base_url"] == server.url + "/v1"
     assert cli(*base).summary()["unchanged"] == 12
+
+
+@pytest.mark.parametrize("paced", [False, True])
+def test_a_server_budget(cli: Cli, work: Path, paced: bool) -> None:
+    write(work, {f"docs/n{i:02d}.md": f"note {i}\n" for i in range(20)})
+    with serve(Faults(dims=DIMS, rpm=600)) as server:
+        extra = ["--rpm", "600"] if paced else []
+        result = run(cli, server, "--batch-size", "1", *extra)
+    assert result.exit_code == 0, result.stderr
+    summary = result.summary()
+    assert summary["indexed"] == 20
+    # Paced by --rpm, or by the x-ratelimit headers alone: inside the budget, nearly no 429s.
+    assert summary["rate_limited"] == server.counters.statuses.get(429, 0) <= 2
+    assert summary["seconds"] >= 0.9  # 20 requests at 10 a second, 10 banked at most

@@ -52,6 +52,8 @@ class EmbedOptions:
     concurrency: int = DEFAULT_CONCURRENCY
     max_inputs: int | None = None
     max_tokens: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
     transport: httpx.AsyncBaseTransport | None = None
 
 
@@ -79,6 +81,8 @@ def _http(cls: type[HttpEmbedder]) -> Factory:
             concurrency=options.concurrency,
             max_inputs=options.max_inputs,
             max_tokens=options.max_tokens,
+            rpm=options.rpm,
+            tpm=options.tpm,
         )
         return cls(settings, transport=options.transport)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ from tenacity import (
 )
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from ..tokens import estimate_tokens
 from .base import Vectors, validate_vectors
+from .limiter import AdaptiveConcurrency, RateLimiter
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -39,6 +42,7 @@ __all__ = [
     "HttpSettings",
     "HttpStats",
     "classify",
+    "parse_duration",
     "retry_after",
 ]
 
@@ -88,6 +92,8 @@ class HttpSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     max_inputs: int | None = None
     max_tokens: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +122,7 @@ class HttpEmbedder:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.model = settings.model
@@ -126,6 +133,8 @@ class HttpEmbedder:
         self._sleep = sleep
         self._jitter = jitter
         self._client = _client(settings, transport)
+        self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock, sleep=sleep)
+        self.concurrency = AdaptiveConcurrency(settings.concurrency)
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -153,13 +162,43 @@ class HttpEmbedder:
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
-        self.stats.requests += 1
-        response = await self._post(self.payload(texts))
-        if response.status_code >= 400:
-            error = classify(response)
-            if error.kind == "rate_limited":
-                self.stats.rate_limited += 1
-            raise error
+        cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
+        async with self.concurrency:
+            await self.limiter.acquire(cost)
+            self.stats.requests += 1
+            response = await self._post(self.payload(texts))
+            self._heed(response, cost)
+            if response.status_code >= 400:
+                raise self._refused(response)
+            self.concurrency.succeeded()
+        return self._read(response, texts)
+
+    def _refused(self, response: httpx.Response) -> Exception:
+        error = classify(response)
+        if error.kind == "rate_limited":
+            self.stats.rate_limited += 1
+        if error.kind == "rate_limited" or response.status_code == 503:
+            self.concurrency.overloaded()
+        if isinstance(error, TransientError) and error.retry_after:
+            self.limiter.pause(min(error.retry_after, RETRY_AFTER_CAP))
+        return error
+
+    def _heed(self, response: httpx.Response, cost: int) -> None:
+        """Slow down before a budget the server reports runs out (x-ratelimit-* headers)."""
+        headers = response.headers
+        for unit, need in (("requests", 1), ("tokens", max(cost, 1))):
+            remaining = headers.get(f"x-ratelimit-remaining-{unit}")
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
+            if remaining is None or reset is None:
+                continue
+            try:
+                left = float(remaining)
+            except ValueError:
+                continue
+            if left < need * (self.concurrency.in_flight + 1):
+                self.limiter.pause(reset)
+
+    def _read(self, response: httpx.Response, texts: Sequence[str]) -> Vectors:
         try:
             body = response.json()
         except ValueError:
@@ -243,6 +282,22 @@ def classify(response: httpx.Response) -> TransientError | RejectedError | Fatal
         kind = "timeout" if status == 408 else "server_error"
         return TransientError(message, kind=kind, retry_after=wait)
     return RejectedError(message, kind="rejected_input")
+
+
+_DURATION = re.compile(
+    r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?"
+)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in an OpenAI reset header: `1s`, `6m0s`, `250ms`, `1h2m3.5s`; None if unreadable."""
+    if not text:
+        return None
+    m = _DURATION.fullmatch(text.strip())
+    if not m or not any(m.groups()):
+        return None
+    h, mins, sec, ms = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mins * 60 + sec + ms / 1000
 
 
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:

@@ -57,6 +57,7 @@ class RichReporter:
         self.updated = float("-inf")
         self.chunks = 0
         self.tokens = 0
+        self.last_batch: BatchEmbedded | None = None
         if progress:
             self.progress = Progress(
                 SpinnerColumn(),
@@ -81,6 +82,7 @@ class RichReporter:
         elif isinstance(event, BatchEmbedded):
             self.chunks += event.inputs
             self.tokens += event.tokens
+            self.last_batch = event
             self._update()
         elif isinstance(event, FileDone):
             self._file(event)
@@ -115,6 +117,8 @@ class RichReporter:
         elapsed = now - self.started
         rate = f" · {self.chunks / elapsed:,.0f} chunks/s" if elapsed > 0 else ""
         detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens{rate}"
+        if (b := self.last_batch) is not None and (b.retries or b.rate_limited):
+            detail += f" · {b.requests:,} requests · {b.retries:,} retries · {b.rate_limited:,}x429"
         self.progress.update(self.task, total=self.discovered, completed=self.done, detail=detail)
 
     def _file(self, event: FileDone) -> None:
@@ -141,6 +145,9 @@ def _summary_table(summary: RunSummary) -> Table:
     table.add_row("chunks", f"{summary.chunks:,}")
     table.add_row("tokens", f"{summary.tokens:,}")
     table.add_row("requests", f"{summary.requests:,}")
+    if summary.retries or summary.rate_limited:
+        table.add_row("retries", f"{summary.retries:,}")
+        table.add_row("429s", f"{summary.rate_limited:,}")
     table.add_row("seconds", f"{summary.seconds:.2f}")
     if summary.interrupted:
         table.add_row("[bold red]interrupted[/]", "")

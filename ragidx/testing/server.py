@@ -67,6 +67,8 @@ class Faults:
     api_key: str | None = None
     refuse_base64: bool = False
     insufficient_quota: bool = False
+    rpm: float | None = None
+    """A request budget enforced over one-second windows: 429 + Retry-After past it."""
 
 
 @dataclass
@@ -84,6 +86,28 @@ class EmbeddingServer(ThreadingHTTPServer):
         self.faults = faults
         self.counters = Counters()
         self.lock = threading.Lock()
+        self.budget = float(faults.rpm or 0) / 60  # a second's worth, full at the start
+        self.budget_stamp = time.monotonic()
+
+    def spend(self) -> tuple[float, dict[str, str]]:
+        """Take one request from the budget: the wait asked of the client (0 if it may go)
+        and OpenAI's x-ratelimit headers."""
+        rate = (self.faults.rpm or 0) / 60
+        with self.lock:
+            now = time.monotonic()
+            self.budget = min(rate, self.budget + (now - self.budget_stamp) * rate)
+            self.budget_stamp = now
+            wait = 0.0 if self.budget >= 1 else (1 - self.budget) / rate
+            if not wait:
+                self.budget -= 1
+            left = max(int(self.budget), 0)
+            reset = (rate - self.budget) / rate
+        headers = {
+            "x-ratelimit-limit-requests": f"{self.faults.rpm:g}",
+            "x-ratelimit-remaining-requests": str(left),
+            "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms",
+        }
+        return wait, headers
 
     @property
     def url(self) -> str:
@@ -144,11 +168,23 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             self._send(400, {"error": "input must be a non-empty list of strings"})
             return
+        budget_headers: dict[str, str] = {}
+        if faults.rpm:
+            wait, budget_headers = self.server.spend()
+            if wait:
+                budget_headers["retry-after"] = f"{wait:.3f}"
+                error = {
+                    "message": "Rate limit reached for requests",
+                    "code": "rate_limit_exceeded",
+                }
+                self._send(429, {"error": error}, budget_headers)
+                return
         refusal = self._refusal(faults, n, texts, body)
         if refusal is not None:
             status, payload, headers = refusal
             self._send(status, payload, headers)
             return
+        self.extra_headers = budget_headers
         self._answer(api, faults, n, texts, body)
 
     def _refusal(
@@ -222,7 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
-        for name, value in (headers or {}).items():
+        extra = getattr(self, "extra_headers", {}) if status == 200 else {}
+        for name, value in {**extra, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
