@@ -428,5 +428,38 @@ def export_command(
         store.close()
 
 
+@app.command("doctor")
+def doctor_command(
+    provider: ProviderOption = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    dimensions: Annotated[
+        int | None, typer.Option("--dimensions", help="Vector dimensions.")
+    ] = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    json_out: JsonOption = False,
+) -> None:
+    """Send one small request to the embedder and report what it says, with hints."""
+    from .doctor import diagnose
+
+    try:
+        http = EmbedOptions(base_url=base_url, timeout=timeout, max_retries=0)
+        embedder = _embedder(provider, model, dimensions, http, quiet=True)
+        checks = asyncio.run(_run(embedder, diagnose(embedder)))
+    except RagidxError as exc:
+        _fail(exc)
+    if json_out:
+        for check in checks:
+            print(json.dumps(dataclasses.asdict(check), ensure_ascii=False))
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        for check in checks:
+            mark = "[green]ok[/]  " if check.ok else "[bold red]fail[/]"
+            console.print(f"{mark} {check.name}: {escape(check.detail)}")
+            if check.hint:
+                console.print(f"     [bold cyan]hint[/]: {escape(check.hint)}")
+    raise typer.Exit(EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED)
+
+
 def main() -> None:
     app()

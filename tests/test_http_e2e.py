@@ -201,3 +201,30 @@ def test_a_server_budget(cli: Cli, work: Path, paced: bool) -> None:
     # Paced by --rpm, or by the x-ratelimit headers alone: inside the budget, nearly no 429s.
     assert summary["rate_limited"] == server.counters.statuses.get(429, 0) <= 2
     assert summary["seconds"] >= 0.9  # 20 requests at 10 a second, 10 banked at most
+
+
+def test_doctor_reports_dims_latency_and_limits(cli: Cli, work: Path) -> None:
+    with serve(Faults(dims=DIMS, rpm=600)) as server:
+        result = cli("doctor", "--base-url", server.url + "/v1", "--json")
+    assert result.exit_code == 0, result.stderr
+    checks = {c["name"]: c for c in result.json_lines()}
+    assert all(c["ok"] for c in checks.values())
+    assert checks["dims"]["detail"] == str(DIMS)
+    assert checks["reachable"]["detail"].startswith("HTTP 200 in ")
+    assert "remaining-requests=" in checks["rate limits"]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--base-url", "{url}/v1"], "set RAGIDX_API_KEY"),
+        (["--provider", "tei", "--base-url", "{url}/nope"], "wrong base URL"),
+        (["--base-url", "http://127.0.0.1:9/v1", "--timeout", "2"], "is the server running"),
+    ],
+    ids=["no-key", "wrong-path", "refused"],
+)
+def test_doctor_hints(cli: Cli, work: Path, args: list[str], hint: str) -> None:
+    with serve(Faults(dims=DIMS, api_key="k")) as server:
+        result = cli("doctor", *(a.format(url=server.url) for a in args))
+    assert result.exit_code == 1
+    assert "fail" in result.stdout and f"hint: {hint}" in " ".join(result.stdout.split())
