@@ -25,6 +25,7 @@ from .config import (
     DEFAULT_READERS,
     ChunkConfig,
     IndexConfig,
+    LongChunkPolicy,
     WalkConfig,
     default_db_path,
 )
@@ -195,6 +196,10 @@ def index_command(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
     ] = DEFAULT_CONCURRENCY,
+    on_long_chunk: Annotated[
+        LongChunkPolicy,
+        typer.Option("--on-long-chunk", help="A chunk the model refuses as too long."),
+    ] = LongChunkPolicy.SPLIT,
     rpm: Annotated[
         float | None,
         typer.Option("--rpm", min=0.1, help="Requests per minute at most.", show_default=False),
@@ -255,6 +260,7 @@ def index_command(
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,
             reset=reset,
+            on_long_chunk=on_long_chunk,
         )
         http = EmbedOptions(
             base_url=base_url,

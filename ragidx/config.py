@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_WALK",
     "ChunkConfig",
     "IndexConfig",
+    "LongChunkPolicy",
     "WalkConfig",
     "default_db_path",
 ]
@@ -81,6 +83,14 @@ class ChunkConfig:
         return f"v1:{self.chunk_tokens}:{self.chunk_overlap}"
 
 
+class LongChunkPolicy(enum.StrEnum):
+    """What to do with a chunk the model refuses as too long (see `ragidx.refit`)."""
+
+    SPLIT = "split"
+    TRUNCATE = "truncate"
+    FAIL = "fail"
+
+
 DEFAULT_WALK = WalkConfig()
 DEFAULT_CHUNK = ChunkConfig()
 
@@ -97,6 +107,7 @@ class IndexConfig:
     batch_inputs: int | None = None
     batch_tokens: int | None = None
     reset: bool = False
+    on_long_chunk: LongChunkPolicy = LongChunkPolicy.SPLIT
 
     def __post_init__(self) -> None:
         if self.readers < 1:

@@ -15,7 +15,7 @@ import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,13 +23,14 @@ import numpy as np
 
 from .batcher import Batch, Batcher
 from .chunker import chunk_document
-from .config import IndexConfig
+from .config import IndexConfig, LongChunkPolicy
 from .embed import Embedder, HttpEmbedder, validate_vectors
 from .errors import EmbedError, FatalEmbedError, PathNotFound, RagidxError, RejectedError
 from .events import BatchEmbedded, EventSink, FileDiscovered, FileDone, RunFinished, RunStarted
 from .models import Chunk, Document, FileStatus, RunSummary
 from .planner import Done, Plan, Planner, Read, Write
 from .reader import NotText, read_document
+from .refit import Refitted, refit, too_long
 from .store import FileWrite, SqliteStore
 from .walker import WalkItem, absolute, walk
 
@@ -154,6 +155,7 @@ class _Pending:
     vectors: np.ndarray[Any, np.dtype[np.float32]]
     remaining: int
     failure: str | None = None
+    refitted: dict[int, Refitted] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -361,7 +363,12 @@ class _Run:
             BatchEmbedded(len(batch), batch.tokens, seconds, s.requests, s.retries, s.rate_limited)
         )
         for result, (pending, i) in zip(results, batch.refs, strict=True):
-            if isinstance(result, EmbedError):
+            if too_long(result):
+                policy = self.config.on_long_chunk
+                result = await refit(pending.chunks[i], result, policy, self._embed_split)
+            if isinstance(result, list):
+                pending.refitted[i] = result
+            elif isinstance(result, EmbedError):
                 pending.failure = pending.failure or f"{result.kind}: {result.message}"
             else:
                 pending.vectors[i] = result
@@ -398,19 +405,21 @@ class _Run:
         doc = pending.doc
         if pending.failure is not None:
             return _Outcome(_failed(str(doc.path), pending.failure, doc.encoding))
+        chunks, vectors, note = _refitted(pending, self.config.on_long_chunk)
         write = FileWrite(
             FileStatus.INDEXED,
             str(doc.path),
             doc.size,
             doc.mtime_ns,
             content_hash=doc.content_hash,
+            reason=note,
             encoding=doc.encoding,
             format=doc.format,
             chunking=self.chunking,
-            chunks=pending.chunks,
-            vectors=pending.vectors,
+            chunks=chunks,
+            vectors=vectors,
         )
-        return _Outcome(write, sum(c.tokens for c in pending.chunks))
+        return _Outcome(write, sum(c.tokens for c in chunks))
 
     # -- stage 5: store ----------------------------------------------------------------------
 
@@ -463,6 +472,24 @@ class _Run:
             self.summary.chunks += chunks
             self.summary.tokens += tokens
         self.emit(FileDone(path, status, chunks, tokens, reason, encoding))
+
+
+def _refitted(
+    pending: _Pending, policy: LongChunkPolicy
+) -> tuple[list[Chunk], np.ndarray[Any, np.dtype[np.float32]], str | None]:
+    """The file's chunks and vectors with refitted chunks in place, renumbered, and a note."""
+    if not pending.refitted:
+        return pending.chunks, pending.vectors, None
+    chunks: list[Chunk] = []
+    vectors: list[Any] = []
+    for i, chunk in enumerate(pending.chunks):
+        for piece, vector in pending.refitted.get(i, [(chunk, pending.vectors[i])]):
+            chunks.append(dataclasses.replace(piece, ordinal=len(chunks)))
+            vectors.append(vector)
+    n = len(pending.refitted)
+    done = "split to fit" if policy is LongChunkPolicy.SPLIT else "truncated to fit"
+    note = f"{n} chunk{'s' if n > 1 else ''} too long for the model, {done}"
+    return chunks, np.vstack(vectors).astype(np.float32), note
 
 
 def _step(items: Iterator[WalkItem], planner: Planner) -> list[Plan]:

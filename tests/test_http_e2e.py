@@ -141,13 +141,52 @@ def test_batches_too_large_for_the_server_are_split(cli: Cli, tree: Path) -> Non
     assert server.counters.statuses[422] >= 1
 
 
+LONG = "# Note 7\n\n" + " ".join(f"word{i}" for i in range(80)) + "\n"
+
+
 def test_an_over_long_chunk_fails_as_too_long(cli: Cli, tree: Path) -> None:
-    write(tree.parent, {"docs/f07.md": "# Note 7\n\n" + "long " * 60})
+    write(tree.parent, {"docs/f07.md": LONG})
     with serve(Faults(dims=DIMS, max_chars=200)) as server:
-        result = run(cli, server)
+        result = run(cli, server, "--on-long-chunk", "fail")
     assert result.exit_code == 1
     assert result.files()["docs/f07.md"]["reason"].startswith("too_long: HTTP 400")
     assert_exact(11)
+
+
+def test_an_over_long_chunk_is_split_by_default(cli: Cli, tree: Path) -> None:
+    write(tree.parent, {"docs/f07.md": LONG})
+    with serve(Faults(dims=DIMS, max_chars=200)) as server:
+        result = run(cli, server)
+    assert result.exit_code == 0, result.stderr
+    record = result.files()["docs/f07.md"]
+    assert record["status"] == "indexed" and record["chunks"] > 1
+    assert record["reason"] == "1 chunk too long for the model, split to fit"
+    assert_exact(12)
+    rows = cli("export", "--db", "idx.db").json_lines()
+    pieces = [r for r in rows if r["path"] == "docs/f07.md"]
+    assert [r["ordinal"] for r in pieces] == list(range(len(pieces)))
+    source = LONG
+    for r in pieces:
+        assert source[r["char_start"] : r["char_end"]] == r["text"]
+    assert " ".join(r["text"] for r in pieces).split() == LONG.split()
+
+
+def test_an_over_long_chunk_can_be_truncated(cli: Cli, tree: Path) -> None:
+    write(tree.parent, {"docs/f07.md": LONG})
+    with serve(Faults(dims=DIMS, max_chars=200)) as server:
+        result = run(cli, server, "--on-long-chunk", "truncate")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.files()["docs/f07.md"]["reason"]
+        == "1 chunk too long for the model, truncated to fit"
+    )
+    assert_exact(12)  # each vector is the server's for the input that was sent
+    (row,) = [
+        r
+        for r in cli("export", "--db", "idx.db", "--vectors").json_lines()
+        if r["path"] == "docs/f07.md"
+    ]
+    assert len(row["input"]) <= 200 and row["text"].startswith(row["input"].split("\n\n", 1)[1])
 
 
 def test_api_key_comes_from_the_environment_and_never_shows(
