@@ -43,6 +43,7 @@ from .errors import ConfigError, RagidxError, StoreError
 from .pipeline import run_index
 from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, display_path
 from .search import SearchMode, search
+from .settings import load_settings
 from .store import SqliteStore
 
 __all__ = ["app", "main"]
@@ -61,9 +62,35 @@ app = typer.Typer(
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Index database. [env: RAGIDX_DB; default: .ragidx/index.db]"),
+    typer.Option(
+        "--db",
+        envvar="RAGIDX_DB",
+        help="Index database. [default: .ragidx/index.db]",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
+
+
+@app.callback()
+def _settings_file(ctx: typer.Context) -> None:
+    """Index documents for retrieval-augmented generation: walk, chunk, embed, store."""
+    try:
+        path, settings = load_settings(Path.cwd())
+    except RagidxError as exc:
+        _fail(exc)
+    if path is None:
+        return
+    group = ctx.command
+    commands = getattr(group, "commands", {})
+    names = {name: {p.name for p in cmd.params} for name, cmd in commands.items()}
+    unknown = sorted(set(settings) - set().union(*names.values()))
+    if unknown:
+        _fail(ConfigError(f"{path}: unknown setting {', '.join(unknown)}"))
+    ctx.default_map = {
+        name: {k: v for k, v in settings.items() if k in params} for name, params in names.items()
+    }
+    ctx.meta["settings_file"] = path
 
 
 def _stderr() -> Console:
@@ -146,6 +173,7 @@ TimeoutOption = Annotated[
 
 @app.command("index")
 def index_command(
+    ctx: typer.Context,
     paths: Annotated[
         list[str] | None,
         typer.Argument(
@@ -276,6 +304,8 @@ def index_command(
         sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
+    if verbose and not quiet:
+        _stderr().print(_effective(embedder, config, http, ctx.meta.get("settings_file")))
     reporter = _reporter(json_out, quiet, verbose, progress)
     try:
         summary = asyncio.run(
@@ -292,6 +322,32 @@ def index_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _effective(
+    embedder: Embedder, config: IndexConfig, http: EmbedOptions, settings_file: Path | None
+) -> str:
+    """The settings in force, for --verbose. The API key is only said to be set or not."""
+    parts = {
+        "provider": embedder.provider,
+        "model": embedder.model,
+        "dims": embedder.dims or "(from the server)",
+        "base_url": getattr(getattr(embedder, "settings", None), "base_url", None),
+        "api_key": "set" if getattr(getattr(embedder, "settings", None), "api_key", None) else None,
+        "batch_size": config.batch_inputs or embedder.max_inputs,
+        "max_batch_tokens": config.batch_tokens or embedder.max_tokens,
+        "concurrency": http.concurrency,
+        "rpm": http.rpm,
+        "tpm": http.tpm,
+        "timeout": http.timeout,
+        "max_retries": http.max_retries,
+        "chunk_tokens": config.chunk.chunk_tokens,
+        "chunk_overlap": config.chunk.chunk_overlap,
+        "on_long_chunk": config.on_long_chunk.value,
+        "db": config.db_path,
+        "settings_file": settings_file,
+    }
+    return "settings: " + " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
 
 
 async def _run(embedder: Embedder, work: Awaitable[T]) -> T:
