@@ -118,7 +118,8 @@ def test_transient_statuses_are_retried(status: int) -> None:
     embedder, waits = make(recorder)
     assert embed(embedder, ["x"]).shape == (1, 4)
     assert len(recorder.requests) == 3
-    assert waits == [0.5, 1.0]  # full jitter at its ceiling: 0.5 s, then 1 s
+    # Full jitter at its ceiling: 0.5 s then 1 s; an overload (429, no Retry-After) waits less.
+    assert waits == ([0.1, 0.2] if status == 429 else [0.5, 1.0])
     assert embedder.stats.retries == 2
     assert embedder.stats.rate_limited == (2 if status == 429 else 0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -97,17 +98,28 @@ def test_budget_must_be_positive() -> None:
         TokenBucket(0, FakeClock())
 
 
-def test_concurrency_halves_on_overload_and_creeps_back() -> None:
+def test_concurrency_drops_to_what_the_server_bore_and_creeps_back() -> None:
     aimd = AdaptiveConcurrency(8)
-    aimd.overloaded()
-    aimd.overloaded()
-    assert aimd.limit == 2
-    for _ in range(3):
-        aimd.overloaded()
-    assert aimd.limit == 1  # never below one
-    for _ in range(200):
+
+    async def go() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(6):
+                await stack.enter_async_context(aimd)
+            aimd.overloaded()  # six in flight, one refused: the server bore five
+        assert aimd.limit == 5
+        async with aimd:
+            aimd.overloaded()
+            aimd.overloaded()
+        assert aimd.limit == 1  # never below one
+        successes = 0
+        while aimd.limit < 8:
+            aimd.succeeded()
+            successes += 1
+        assert 100 < successes < 200  # slow probing: four times the limit per step
         aimd.succeeded()
-    assert aimd.limit == 8  # back to the ceiling, never above
+        assert aimd.limit == 8  # never above the ceiling
+
+    asyncio.run(go())
 
 
 def test_requests_in_flight_never_exceed_the_limit() -> None:
@@ -120,7 +132,7 @@ def test_requests_in_flight_never_exceed_the_limit() -> None:
             peak = max(peak, aimd.in_flight)
             await asyncio.sleep(0)
             if i == 3:
-                aimd.overloaded()  # down to 2 from here on
+                aimd.overloaded()  # four in flight: down to three from here on
             await asyncio.sleep(0)
 
     async def go() -> int:
@@ -138,4 +150,4 @@ def test_requests_in_flight_never_exceed_the_limit() -> None:
 
     late_peak = asyncio.run(go())
     assert peak == 4
-    assert late_peak <= 2
+    assert late_peak == 3

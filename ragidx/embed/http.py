@@ -51,6 +51,7 @@ DEFAULT_MAX_RETRIES = 6
 DEFAULT_CONCURRENCY = 4
 DEFAULT_DEADLINE = 600.0
 BACKOFF_BASE = 0.5
+OVERLOAD_BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0
 # A server asking for a longer pause than this is obeyed up to it; the deadline bounds the rest.
 RETRY_AFTER_CAP = 120.0
@@ -235,7 +236,11 @@ class HttpEmbedder:
         asked: float | None = error.retry_after if isinstance(error, TransientError) else None
         if asked is not None:
             return min(asked, RETRY_AFTER_CAP)
-        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (state.attempt_number - 1))
+        # An overloaded server (429 with no Retry-After) is already spared by the lower
+        # concurrency; a short wait keeps it busy. Errors get the longer backoff.
+        rate_limited = isinstance(error, TransientError) and error.kind == "rate_limited"
+        base = OVERLOAD_BACKOFF_BASE if rate_limited else BACKOFF_BASE
+        ceiling = min(BACKOFF_CAP, base * 2.0 ** (state.attempt_number - 1))
         return self._jitter() * ceiling
 
     def _count_retry(self, state: RetryCallState) -> None:

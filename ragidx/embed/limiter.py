@@ -93,8 +93,14 @@ class RateLimiter:
 
 
 class AdaptiveConcurrency:
-    """Requests in flight, at most `limit`, which halves on overload and grows back by one
-    per `limit` successes (AIMD), between 1 and the `ceiling`."""
+    """Requests in flight, at most `limit`, between 1 and the `ceiling`.
+
+    On overload the limit drops to the requests the server was bearing (those in flight but
+    the refused one), and at least by a tenth; it grows back by one per `PROBE_EVERY` times
+    `limit` successes, so a server at capacity is probed now and then, not hammered.
+    """
+
+    PROBE_EVERY = 4
 
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
@@ -118,9 +124,11 @@ class AdaptiveConcurrency:
             self._changed.notify_all()
 
     def overloaded(self) -> None:
-        self.limit = max(1.0, self.limit / 2)
+        bearing = self.in_flight - 1  # called inside the refused request's slot
+        self.limit = max(1.0, min(float(bearing), self.limit * 0.9))
 
     def succeeded(self) -> None:
         if self.limit < self.ceiling:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+            step = 1.0 / (self.limit * self.PROBE_EVERY)
+            self.limit = min(float(self.ceiling), self.limit + step)
             # waiters re-check on the next release

@@ -69,6 +69,8 @@ class Faults:
     insufficient_quota: bool = False
     rpm: float | None = None
     """A request budget enforced over one-second windows: 429 + Retry-After past it."""
+    capacity: int | None = None
+    """Requests served at once; more are refused as TEI does (429 overloaded, no Retry-After)."""
 
 
 @dataclass
@@ -87,6 +89,7 @@ class EmbeddingServer(ThreadingHTTPServer):
         self.counters = Counters()
         self.lock = threading.Lock()
         self.budget = float(faults.rpm or 0) / 60  # a second's worth, full at the start
+        self.busy = 0
         self.budget_stamp = time.monotonic()
 
     def spend(self) -> tuple[float, dict[str, str]]:
@@ -123,6 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmbeddingServer
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
@@ -140,6 +149,22 @@ class _Handler(BaseHTTPRequestHandler):
         if api is None:
             self._send(404, {"error": f"no route {self.path}"})
             return
+        if faults.capacity is not None:
+            with self.server.lock:
+                full = self.server.busy >= faults.capacity
+                self.server.busy += 0 if full else 1
+            if full:
+                self._send(429, {"error": "Model is overloaded", "error_type": "overloaded"})
+                return
+            try:
+                self._serve(api, raw, n, faults)
+            finally:
+                with self.server.lock:
+                    self.server.busy -= 1
+            return
+        self._serve(api, raw, n, faults)
+
+    def _serve(self, api: str, raw: bytes, n: int, faults: Faults) -> None:
         if faults.latency:
             time.sleep(faults.latency)
         if faults.api_key and self.headers.get("authorization") != f"Bearer {faults.api_key}":
