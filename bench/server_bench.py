@@ -58,6 +58,8 @@ def run(work: Path, faults: Faults, *args: str) -> dict[str, float]:
         "served": served,
         "inputs_per_request": counters.inputs / max(served, 1),
         "429s": counters.statuses.get(429, 0),
+        "tokens": counters.tokens,
+        "estimated": summary["tokens"],
         "rate": served / summary["seconds"],
         "seconds": summary["seconds"],
     }
@@ -90,6 +92,15 @@ def main() -> None:
             b = run(work, Faults(dims=DIMS, rpm=rpm), "--batch-size", "8", *extra)
             achieved = b["served"] / b["seconds"] / (rpm / 60)
             show(label, b, f"{achieved:.0%} of the budget")
+        tpm = 60_000  # 1,000 tokens a second, counted by the server as 4 characters a token
+        for label, extra in (
+            ("(b) tpm 60000, --tpm", ["--tpm", str(tpm)]),
+            ("(b) tpm 60000, headers", []),
+        ):
+            b = run(work, Faults(dims=DIMS, tpm=tpm), "--batch-size", "8", *extra)
+            served = b["tokens"] / b["seconds"] / (tpm / 60)
+            ours = b["estimated"] / b["seconds"] / (tpm / 60)
+            show(label, b, f"{served:.0%} of the budget by the server's count, {ours:.0%} by ours")
 
         capacity, latency = 2, 0.05
         c = run(

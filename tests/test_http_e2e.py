@@ -267,3 +267,19 @@ def test_doctor_hints(cli: Cli, work: Path, args: list[str], hint: str) -> None:
         result = cli("doctor", *(a.format(url=server.url) for a in args))
     assert result.exit_code == 1
     assert "fail" in result.stdout and f"hint: {hint}" in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("paced", [False, True])
+def test_a_server_token_budget(cli: Cli, work: Path, paced: bool) -> None:
+    write(work, {f"docs/n{i:02d}.md": f"note {i} " + "word " * 30 + "\n" for i in range(16)})
+    with serve(Faults(dims=DIMS, tpm=6000)) as server:  # 100 tokens a second
+        extra = ["--tpm", "6000"] if paced else []
+        result = run(cli, server, "--batch-size", "2", *extra)
+        tokens = server.counters.tokens
+    assert result.exit_code == 0, result.stderr
+    summary = result.summary()
+    assert summary["indexed"] == 16
+    # Told the budget, ragidx keeps inside it; left to the headers, the first requests in
+    # flight can overshoot before any answer says how much is left: a handful of 429s.
+    assert summary["rate_limited"] <= (2 if paced else 6)
+    assert tokens / summary["seconds"] <= 100 * 1.5  # about the budget, a second banked

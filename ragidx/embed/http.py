@@ -168,7 +168,7 @@ class HttpEmbedder:
             await self.limiter.acquire(cost)
             self.stats.requests += 1
             response = await self._post(self.payload(texts))
-            self._heed(response, cost)
+            self._heed(response, cost, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
             self.concurrency.succeeded()
@@ -184,9 +184,11 @@ class HttpEmbedder:
             self.limiter.pause(min(error.retry_after, RETRY_AFTER_CAP))
         return error
 
-    def _heed(self, response: httpx.Response, cost: int) -> None:
+    def _heed(self, response: httpx.Response, cost: int, texts: Sequence[str]) -> None:
         """Slow down before a budget the server reports runs out (x-ratelimit-* headers)."""
         headers = response.headers
+        if "x-ratelimit-remaining-tokens" in headers and not cost:
+            cost = sum(map(estimate_tokens, texts))
         for unit, need in (("requests", 1), ("tokens", max(cost, 1))):
             remaining = headers.get(f"x-ratelimit-remaining-{unit}")
             reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))

@@ -69,14 +69,37 @@ class Faults:
     insufficient_quota: bool = False
     rpm: float | None = None
     """A request budget enforced over one-second windows: 429 + Retry-After past it."""
+    tpm: float | None = None
+    """A token budget likewise, counting about four characters a token."""
     capacity: int | None = None
     """Requests served at once; more are refused as TEI does (429 overloaded, no Retry-After)."""
+
+
+class _Budget:
+    """A second's worth of a per-minute budget, full at the start, refilled continuously."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.rate = per_minute / 60
+        self.level = self.rate
+        self.stamp = time.monotonic()
+
+    def wait(self, cost: float) -> float:
+        now = time.monotonic()
+        self.level = min(self.rate, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        need = min(cost, self.rate)  # a request above a second's worth goes into debt
+        return 0.0 if self.level >= need else (need - self.level) / self.rate
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 1
 
 
 @dataclass
 class Counters:
     requests: int = 0
     inputs: int = 0
+    tokens: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
 
@@ -88,38 +111,39 @@ class EmbeddingServer(ThreadingHTTPServer):
         self.faults = faults
         self.counters = Counters()
         self.lock = threading.Lock()
-        self.budget = float(faults.rpm or 0) / 60  # a second's worth, full at the start
-        self.busy = 0
-        self.budget_stamp = time.monotonic()
-
-    def spend(self) -> tuple[float, dict[str, str]]:
-        """Take one request from the budget: the wait asked of the client (0 if it may go)
-        and OpenAI's x-ratelimit headers."""
-        rate = (self.faults.rpm or 0) / 60
-        with self.lock:
-            now = time.monotonic()
-            self.budget = min(rate, self.budget + (now - self.budget_stamp) * rate)
-            self.budget_stamp = now
-            wait = 0.0 if self.budget >= 1 else (1 - self.budget) / rate
-            if not wait:
-                self.budget -= 1
-            left = max(int(self.budget), 0)
-            reset = (rate - self.budget) / rate
-        headers = {
-            "x-ratelimit-limit-requests": f"{self.faults.rpm:g}",
-            "x-ratelimit-remaining-requests": str(left),
-            "x-ratelimit-reset-requests": f"{int(reset * 1000)}ms",
+        self.budgets = {
+            unit: _Budget(per_minute)
+            for unit, per_minute in (("requests", faults.rpm), ("tokens", faults.tpm))
+            if per_minute
         }
+        self.busy = 0
+
+    def spend(self, tokens: int) -> tuple[float, dict[str, str]]:
+        """Take a request and its tokens from the budgets: the wait asked of the client
+        (0 if it may go) and OpenAI's x-ratelimit headers."""
+        cost = {"requests": 1, "tokens": tokens}
+        with self.lock:
+            wait = max(b.wait(cost[unit]) for unit, b in self.budgets.items())
+            if not wait:
+                for unit, budget in self.budgets.items():
+                    budget.level -= cost[unit]
+            headers: dict[str, str] = {}
+            for unit, budget in self.budgets.items():
+                headers[f"x-ratelimit-limit-{unit}"] = f"{budget.rate * 60:g}"
+                headers[f"x-ratelimit-remaining-{unit}"] = str(max(int(budget.level), 0))
+                reset = (budget.rate - budget.level) / budget.rate
+                headers[f"x-ratelimit-reset-{unit}"] = f"{int(reset * 1000)}ms"
         return wait, headers
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def count(self, status: int, inputs: int = 0) -> None:
+    def count(self, status: int, texts: list[str] | None = None) -> None:
         with self.lock:
             self.counters.statuses[status] = self.counters.statuses.get(status, 0) + 1
-            self.counters.inputs += inputs
+            self.counters.inputs += len(texts or [])
+            self.counters.tokens += sum(_tokens(t) for t in texts or [])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -194,8 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "input must be a non-empty list of strings"})
             return
         budget_headers: dict[str, str] = {}
-        if faults.rpm:
-            wait, budget_headers = self.server.spend()
+        if self.server.budgets:
+            wait, budget_headers = self.server.spend(sum(_tokens(t) for t in texts))
             if wait:
                 budget_headers["retry-after"] = f"{wait:.3f}"
                 error = {
@@ -248,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
             vectors[0][0] = np.nan
         if n <= f.short_first:
             vectors = vectors[:-1]
-        self.server.count(200, len(texts))
+        self.server.count(200, texts)
         if api == "openai":
             b64 = body.get("encoding_format") == "base64"
             data = [
@@ -263,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             if f.shuffle:
                 random.Random(n).shuffle(data)
-            usage = {"prompt_tokens": sum(len(t) // 4 + 1 for t in texts)}
+            usage = {"prompt_tokens": sum(_tokens(t) for t in texts)}
             self._send(
                 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
             )
