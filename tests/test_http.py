@@ -352,3 +352,11 @@ def test_a_429_holds_back_every_request_not_just_its_own() -> None:
     asyncio.run(go())
     assert 3.0 in waits and embedder.stats.rate_limited == 1
     assert len(recorder.requests) == 3
+
+
+def test_empty_inputs_are_never_sent() -> None:
+    recorder = Recorder([])
+    embedder, _ = make(recorder, cls=OllamaEmbedder)
+    with pytest.raises(RejectedError, match="empty input"):
+        embed(embedder, ["fine", "  "])
+    assert recorder.requests == []

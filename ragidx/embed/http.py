@@ -148,6 +148,9 @@ class HttpEmbedder:
         await self._client.aclose()
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
+        if not all(t.strip() for t in texts):
+            # Ollama answers "" with zero vectors and others refuse it: never send one.
+            raise RejectedError("empty input: nothing to embed", kind="rejected_input")
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
             | stop_after_delay(self.settings.deadline),
