@@ -360,3 +360,25 @@ def test_empty_inputs_are_never_sent() -> None:
     with pytest.raises(RejectedError, match="empty input"):
         embed(embedder, ["fine", "  "])
     assert recorder.requests == []
+
+
+def test_the_token_budget_is_spent_by_the_servers_count() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = openai_ok(request)
+        body = response.json()
+        body["usage"] = {"prompt_tokens": 50}  # the server counts half our estimate
+        return httpx.Response(200, json=body)
+
+    embedder, waits = make(Recorder([], then=answer), tpm=6000)  # 100 tokens a second
+    text = "word " * 80  # our estimate: 80 tokens
+
+    async def go() -> None:
+        for _ in range(3):
+            await embedder.embed([text])
+        await embedder.aclose()
+
+    asyncio.run(go())
+    assert embedder.token_ratio == pytest.approx(50 / 80)
+    # The first request went into debt by our estimate (80 tokens: 0.8 s to pay off); the
+    # second was charged the server's count (50: 0.5 s).
+    assert waits == pytest.approx([0.8, 0.5])

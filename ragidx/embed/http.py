@@ -135,6 +135,8 @@ class HttpEmbedder:
         self._jitter = jitter
         self._client = _client(settings, transport)
         self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock, sleep=sleep)
+        self.token_ratio = 1.0
+        self._calibrated = 0
         self.concurrency = AdaptiveConcurrency(settings.concurrency)
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
@@ -168,14 +170,29 @@ class HttpEmbedder:
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
         async with self.concurrency:
-            await self.limiter.acquire(cost)
+            await self.limiter.acquire(round(cost * self.token_ratio))
             self.stats.requests += 1
             response = await self._post(self.payload(texts))
             self._heed(response, cost, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
             self.concurrency.succeeded()
-        return self._read(response, texts)
+        return self._read(response, texts, cost)
+
+    def usage(self, body: Any) -> int | None:
+        """Tokens the server says the request cost, where its answer tells."""
+        return None
+
+    def _calibrate(self, body: Any, cost: int) -> None:
+        # Our estimate errs high; where the server reports its own count, spend the token
+        # budget by that instead, smoothed, within a factor of four either way.
+        used = self.usage(body)
+        if used and cost:
+            ratio = min(max(used / cost, 0.25), 4.0)
+            self.token_ratio = (
+                ratio if self._calibrated == 0 else 0.8 * self.token_ratio + 0.2 * ratio
+            )
+            self._calibrated += 1
 
     def _refused(self, response: httpx.Response) -> Exception:
         error = classify(response)
@@ -204,11 +221,12 @@ class HttpEmbedder:
             if left < need * (self.concurrency.in_flight + 1):
                 self.limiter.pause(reset)
 
-    def _read(self, response: httpx.Response, texts: Sequence[str]) -> Vectors:
+    def _read(self, response: httpx.Response, texts: Sequence[str], cost: int) -> Vectors:
         try:
             body = response.json()
         except ValueError:
             raise TransientError("malformed JSON in the answer", kind="invalid_response") from None
+        self._calibrate(body, cost)
         try:
             vectors = self.parse(body, len(texts))
         except (KeyError, TypeError, ValueError, IndexError) as exc:

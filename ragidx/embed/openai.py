@@ -53,6 +53,11 @@ class OpenAIEmbedder(HttpEmbedder):
             )
         return np.vstack(rows).astype(np.float32, copy=False)
 
+    def usage(self, body: Any) -> int | None:
+        usage = body.get("usage") if isinstance(body, dict) else None
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        return tokens if isinstance(tokens, int) and tokens > 0 else None
+
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         try:
             return await super()._attempt(texts)
