@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .embed import Embedder, HttpEmbedder, validate_vectors
+from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, validate_vectors
 from .embed.http import classify
 from .errors import EmbedError
 
@@ -37,6 +37,11 @@ async def diagnose(embedder: Embedder) -> list[Check]:
     started = time.perf_counter()
     try:
         response = await embedder._post(embedder.payload([PROBE]))
+        if isinstance(embedder, OpenAIEmbedder) and _refuses_base64(response):
+            embedder.base64 = False  # as indexing does: ask for floats instead
+            checks.append(Check("encoding", True, "the server sends floats, not base64"))
+            started = time.perf_counter()
+            response = await embedder._post(embedder.payload([PROBE]))
     except EmbedError as exc:
         hint = f"is the server running and reachable at {embedder.settings.base_url}?"
         return [*checks, Check("reachable", False, exc.message, hint)]
@@ -47,12 +52,14 @@ async def diagnose(embedder: Embedder) -> list[Check]:
     if response.status_code >= 400:
         return [*checks, _refusal(embedder, response)]
     try:
-        vectors = validate_vectors(
-            embedder.parse(response.json(), 1), 1, embedder.settings.dims or 0
-        )
+        vectors = validate_vectors(embedder.parse(response.json(), 1), 1, 0)
     except (ValueError, KeyError, TypeError, EmbedError) as exc:
         hint = "the answer is not the provider's shape: is --provider right for this server?"
         return [*checks, Check("answer", False, f"{type(exc).__name__}: {exc}", hint)]
+    wanted = embedder.settings.dims
+    if wanted and vectors.shape[1] != wanted:
+        hint = f"the server ignores --dimensions {wanted}: leave it out, or pick a model with it"
+        return [*checks, Check("dims", False, f"{vectors.shape[1]}, not {wanted}", hint)]
     checks.append(Check("dims", True, str(vectors.shape[1])))
     limits = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
     if limits:
@@ -61,6 +68,10 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         )
         checks.append(Check("rate limits", True, shown))
     return checks
+
+
+def _refuses_base64(response: httpx.Response) -> bool:
+    return response.status_code in (400, 422) and "encoding_format" in response.text.lower()
 
 
 def _refusal(embedder: HttpEmbedder, response: httpx.Response) -> Check:

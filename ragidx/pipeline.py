@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import time
@@ -40,6 +41,8 @@ _STOP: Final = object()
 _WALK_STEP = 256
 _COMMIT_GROUP = 64
 _BATCH_LINGER = 0.02
+# Refusals that halving a batch can pin on single inputs.
+_SPLITTABLE = frozenset({"too_large", "too_long", "rejected_input"})
 
 
 def _ignore(event: object) -> None:
@@ -81,12 +84,20 @@ async def run_index(
             "chunk_tokens": config.chunk.chunk_tokens,
             "chunk_overlap": config.chunk.chunk_overlap,
         }
-        if not embedder.dims:
-            await _learn_dims(store, embedder)
+        provisional = not embedder.dims
+        if provisional:
+            provisional = await _learn_dims(store, embedder)
         if isinstance(embedder, HttpEmbedder):
             chunking = {**chunking, "base_url": embedder.settings.base_url}
         await asyncio.to_thread(
-            store.claim_manifest, embedder.provider, embedder.model, embedder.dims, chunking
+            functools.partial(
+                store.claim_manifest,
+                embedder.provider,
+                embedder.model,
+                embedder.dims,
+                chunking,
+                provisional=provisional,
+            )
         )
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
@@ -100,14 +111,16 @@ async def run_index(
         store.close()
 
 
-async def _learn_dims(store: SqliteStore, embedder: Embedder) -> None:
-    """An HTTP model's dims, from the manifest when it names the same model, else by asking."""
+async def _learn_dims(store: SqliteStore, embedder: Embedder) -> bool:
+    """An HTTP model's dims, from the manifest when it names the same model, else by asking;
+    True when they were learned from an answer (and so are provisional)."""
     manifest = await asyncio.to_thread(store.manifest)
     same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
     if same and "dims" in manifest:
         embedder.dims = int(manifest["dims"])
-    else:
-        embedder.dims = validate_vectors(await embedder.embed(["dimensions"]), 1, 0).shape[1]
+        return False
+    embedder.dims = validate_vectors(await embedder.embed(["dimensions"]), 1, 0).shape[1]
+    return True
 
 
 def _failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
@@ -394,8 +407,8 @@ class _Run:
         except FatalEmbedError:
             raise
         except RejectedError as exc:
-            if len(texts) == 1:
-                return [exc]
+            if len(texts) == 1 or exc.kind not in _SPLITTABLE:
+                return [exc] * len(texts)
             half = len(texts) // 2
             return [*await self._embed_split(texts[:half]), *await self._embed_split(texts[half:])]
         except EmbedError as exc:

@@ -382,3 +382,67 @@ def test_the_token_budget_is_spent_by_the_servers_count() -> None:
     # The first request went into debt by our estimate (80 tokens: 0.8 s to pay off); the
     # second was charged the server's count (50: 0.5 s).
     assert waits == pytest.approx([0.8, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        (
+            httpx.Response(504, json={"error": {"message": "upstream request took too long"}}),
+            "server_error",
+        ),
+        (httpx.Response(503, text="Server too busy: queue too large"), "server_error"),
+        (httpx.Response(408, text="request too long to arrive"), "timeout"),
+    ],
+)
+def test_gateway_errors_that_sound_like_size_are_still_retried(
+    response: httpx.Response, kind: str
+) -> None:
+    recorder = Recorder([response])
+    embedder, _ = make(recorder)
+    assert embed(embedder, ["x"]).shape == (1, 4)
+    recorder = Recorder([response] * 3)
+    embedder, _ = make(recorder, max_retries=2)
+    with pytest.raises(TransientError) as caught:
+        embed(embedder, ["x"])
+    assert caught.value.kind == kind
+
+
+def test_should_retry_false_is_final_and_not_split() -> None:
+    response = httpx.Response(503, headers={"x-should-retry": "false"}, json={"error": "no"})
+    recorder = Recorder([response])
+    embedder, waits = make(recorder)
+    with pytest.raises(RejectedError) as caught:
+        embed(embedder, ["x", "y"])
+    assert caught.value.kind == "server_error" and waits == []
+
+
+def test_an_undecodable_body_is_an_invalid_response() -> None:
+    bad = httpx.Response(
+        200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip at all")
+    )
+    recorder = Recorder([bad])
+    embedder, _ = make(recorder)
+    assert embed(embedder, ["x"]).shape == (1, 4)
+    assert len(recorder.requests) == 2
+
+
+def test_a_long_retry_after_is_obeyed_within_the_deadline_or_ends_the_retries() -> None:
+    asked = httpx.Response(429, headers={"retry-after": "300"}, json={"error": "wait"})
+    embedder, waits = make(Recorder([asked]))
+    embed(embedder, ["x"])
+    assert waits == [300.0]  # never sooner than asked
+    embedder, waits = make(Recorder([asked]), deadline=100)
+    with pytest.raises(TransientError):
+        embed(embedder, ["x"])
+    assert waits == []  # a wait past the deadline is not started
+
+
+def test_a_key_an_http_header_cannot_carry_is_refused_unshown() -> None:
+    from ragidx.embed import api_key_from_env
+    from ragidx.errors import ConfigError
+
+    assert api_key_from_env("openai", {"OPENAI_API_KEY": " sk-abc\n"}) == "sk-abc"
+    with pytest.raises(ConfigError) as caught:
+        api_key_from_env("tei", {"RAGIDX_API_KEY": "sk-a bc"})
+    assert "sk-a" not in caught.value.message and "RAGIDX_API_KEY" in caught.value.message

@@ -31,9 +31,10 @@ def tree(work: Path) -> Path:
 
 def run(cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai") -> Result:
     base = server.url + ("/v1" if provider == "openai" else "")
+    dims = ["--dimensions", str(DIMS)] if provider == "openai" else []
     return cli(
         "index", "docs", "--db", "idx.db", "--json", "--provider", provider,
-        "--base-url", base, "--model", "test-model", "--dimensions", str(DIMS), *args,
+        "--base-url", base, "--model", "test-model", *dims, *args,
     )  # fmt: skip
 
 
@@ -283,3 +284,30 @@ def test_a_server_token_budget(cli: Cli, work: Path, paced: bool) -> None:
     # flight can overshoot before any answer says how much is left: a handful of 429s.
     assert summary["rate_limited"] <= (2 if paced else 6)
     assert tokens / summary["seconds"] <= 100 * 1.5  # about the budget, a second banked
+
+
+def test_one_bad_first_answer_does_not_bind_the_index(cli: Cli, tree: Path) -> None:
+    base = ["index", "docs", "--db", "idx.db", "--json", "--max-retries", "1"]
+    with serve(Faults(dims=DIMS, wrong_dims_first=1)) as server:
+        first = cli(*base, "--base-url", server.url + "/v1")
+    assert first.exit_code == 1  # the probe said 65 dims, the batches 64: nothing stored
+    conn = sqlite3.connect("idx.db")
+    assert conn.execute("SELECT count(*) FROM manifest WHERE key = 'dims'").fetchone() == (0,)
+    conn.close()
+    with serve(Faults(dims=DIMS)) as server:
+        second = cli(*base, "--base-url", server.url + "/v1")
+    assert second.exit_code == 0, second.stderr
+    assert_exact(12)
+
+
+def test_doctor_copes_with_a_server_that_refuses_base64(cli: Cli, work: Path) -> None:
+    with serve(Faults(dims=DIMS, refuse_base64=True)) as server:
+        result = cli("doctor", "--base-url", server.url + "/v1", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert {c["name"] for c in result.json_lines()} >= {"encoding", "dims"}
+
+
+def test_dimensions_are_refused_for_tei_and_ollama(cli: Cli, tree: Path) -> None:
+    result = cli("index", "docs", "--db", "idx.db", "--provider", "tei", "--dimensions", "8")
+    assert result.exit_code == 2
+    assert "--dimensions applies to the openai provider" in result.stderr

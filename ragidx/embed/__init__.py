@@ -71,6 +71,12 @@ def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedde
 
 def _http(cls: type[HttpEmbedder]) -> Factory:
     def build(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
+        if dims and cls is not OpenAIEmbedder:
+            raise ConfigError(
+                f"--dimensions applies to the openai provider; {cls.provider} serves its "
+                "model's own dimensions",
+                hint="leave --dimensions out: ragidx asks the server",
+            )
         settings = HttpSettings(
             base_url=options.base_url or cls.default_base_url,
             model=model or cls.default_model,
@@ -126,8 +132,19 @@ def resolve_provider(provider: str | None, base_url: str | None) -> str:
 
 
 def api_key_from_env(provider: str, environ: Mapping[str, str]) -> str | None:
-    """`RAGIDX_API_KEY`, or `OPENAI_API_KEY` for the openai provider. Never from a flag or file."""
-    key = environ.get("RAGIDX_API_KEY")
+    """`RAGIDX_API_KEY`, or `OPENAI_API_KEY` for the openai provider. Never from a flag or file.
+
+    Whitespace around the key (a pasted key, a key file's newline) is dropped; a key that an
+    HTTP header cannot carry is refused without being shown.
+    """
+    name = "RAGIDX_API_KEY"
+    key = environ.get(name)
     if not key and provider == "openai":
-        key = environ.get("OPENAI_API_KEY")
+        name, key = "OPENAI_API_KEY", environ.get("OPENAI_API_KEY")
+    key = (key or "").strip()
+    if key and not all(33 <= ord(c) <= 126 for c in key):
+        raise ConfigError(
+            f"{name} holds spaces or characters an HTTP header cannot carry",
+            hint=f"check the value of {name} (it is not shown here)",
+        )
     return key or None

@@ -4,8 +4,9 @@ A provider says where to POST, what to send and how to read the answer; everythi
 here: one `httpx.AsyncClient` per embedder (connections sized to the concurrency), a deadline
 per attempt of our own (httpx's pool timeout is not reliable under load), classification of
 every failure (`ragidx.errors`), and retries with tenacity: transport errors, timeouts, 408,
-409, 429 and 5xx, after exactly what `retry-after-ms` / `Retry-After` asks (up to two minutes),
-otherwise after full-jitter exponential backoff, bounded by attempts and a deadline.
+409, 429 and 5xx, after exactly what `retry-after-ms` / `Retry-After` asks, otherwise after
+full-jitter exponential backoff, bounded by attempts and a deadline (a wait that would pass the
+deadline ends the retries).
 Cancellation is never retried (only `TransientError` is).
 """
 
@@ -26,7 +27,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
 )
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
@@ -53,8 +54,6 @@ DEFAULT_DEADLINE = 600.0
 BACKOFF_BASE = 0.5
 OVERLOAD_BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0
-# A server asking for a longer pause than this is obeyed up to it; the deadline bounds the rest.
-RETRY_AFTER_CAP = 120.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -155,7 +154,7 @@ class HttpEmbedder:
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
-            | stop_after_delay(self.settings.deadline),
+            | stop_before_delay(self.settings.deadline),
             wait=self._wait,
             retry=retry_if_exception_type(TransientError),
             sleep=self._sleep,
@@ -201,7 +200,7 @@ class HttpEmbedder:
         if error.kind == "rate_limited" or response.status_code == 503:
             self.concurrency.overloaded()
         if isinstance(error, TransientError) and error.retry_after:
-            self.limiter.pause(min(error.retry_after, RETRY_AFTER_CAP))
+            self.limiter.pause(min(error.retry_after, self.settings.deadline))
         return error
 
     def _heed(self, response: httpx.Response, cost: int, texts: Sequence[str]) -> None:
@@ -250,7 +249,17 @@ class HttpEmbedder:
                 f"no answer within {self.settings.timeout:g} s", kind="timeout"
             ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}", kind="network") from None
+            raise TransientError(
+                self._scrub(f"{type(exc).__name__}: {exc}"), kind="network"
+            ) from None
+        except httpx.RequestError as exc:  # an undecodable body, too many redirects
+            message = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise TransientError(message, kind="invalid_response") from None
+
+    def _scrub(self, message: str) -> str:
+        """Take the API key out of a message that might quote a request header."""
+        key = self.settings.api_key
+        return message.replace(key, "[API key]") if key else message
 
     def _wait(self, state: RetryCallState) -> float:
         """What the server asked for (Retry-After), else full-jitter exponential backoff."""
@@ -258,7 +267,7 @@ class HttpEmbedder:
         error = outcome.exception() if outcome is not None else None
         asked: float | None = error.retry_after if isinstance(error, TransientError) else None
         if asked is not None:
-            return min(asked, RETRY_AFTER_CAP)
+            return asked  # never sooner; a wait past the deadline stops the retries instead
         # An overloaded server (429 with no Retry-After) is already spared by the lower
         # concurrency; a short wait keeps it busy. Errors get the longer backoff.
         rate_limited = isinstance(error, TransientError) and error.kind == "rate_limited"
@@ -300,15 +309,19 @@ def classify(response: httpx.Response) -> TransientError | RejectedError | Fatal
     if status == 429 and "insufficient_quota" in lowered:
         return FatalEmbedError(message, kind="quota", hint="the account has no quota left")
     wait = retry_after(response.headers)
+    if should == "false":  # the server says a retry would not help, nor would splitting
+        return RejectedError(message, kind="server_error")
+    if status == 500 and "input is too large" in lowered:  # llama.cpp: not transient
+        return RejectedError(message, kind="too_large")
     if status == 429:
         return TransientError(message, kind="rate_limited", retry_after=wait)
-    if any(w in lowered for w in _SIZE_WORDS) or status == 413:
+    if should == "true" or status in (408, 409) or status >= 500:
+        kind = "timeout" if status == 408 else "server_error"
+        return TransientError(message, kind=kind, retry_after=wait)
+    if status == 413 or any(w in lowered for w in _SIZE_WORDS):
         return RejectedError(message, kind="too_large")
     if any(w in lowered for w in _LENGTH_WORDS):
         return RejectedError(message, kind="too_long")
-    if should == "true" or status in (408, 409) or (status >= 500 and should != "false"):
-        kind = "timeout" if status == 408 else "server_error"
-        return TransientError(message, kind=kind, retry_after=wait)
     return RejectedError(message, kind="rejected_input")
 
 

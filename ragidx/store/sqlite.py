@@ -103,6 +103,7 @@ class SqliteStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._pending_manifest: dict[str, str] | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -159,9 +160,19 @@ class SqliteStore:
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
     def claim_manifest(
-        self, provider: str, model: str, dims: int, settings: dict[str, int | str]
+        self,
+        provider: str,
+        model: str,
+        dims: int,
+        settings: dict[str, int | str],
+        *,
+        provisional: bool = False,
     ) -> None:
-        """Record the vector space on first use; refuse a different one afterwards."""
+        """Record the vector space on first use; refuse a different one afterwards.
+
+        A `provisional` claim (dims learned from one answer) is checked now but written with
+        the first file that stores vectors, so one bad answer cannot bind the index.
+        """
         wanted = {"provider": provider, "model": model, "dims": str(dims)}
         with self.transaction() as conn:
             have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
@@ -172,11 +183,10 @@ class SqliteStore:
                         hint="use the same embedder settings, or pass --reset to start over",
                     )
             rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
-            conn.executemany(
-                "INSERT INTO manifest (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                rows.items(),
-            )
+            if provisional and "dims" not in have:
+                self._pending_manifest = rows
+            else:
+                _write_manifest(conn, rows)
 
     def reset(self) -> None:
         """Forget everything: files, chunks, vectors, runs and the manifest."""
@@ -236,6 +246,11 @@ class SqliteStore:
         with self.transaction() as conn:
             for write in writes:
                 self._apply(conn, write, run_id, now)
+            stores_vectors = any(w.status is FileStatus.INDEXED and w.chunks for w in writes)
+            if self._pending_manifest and stores_vectors:
+                _write_manifest(conn, self._pending_manifest)
+        if stores_vectors:
+            self._pending_manifest = None
 
     def _apply(self, conn: sqlite3.Connection, w: FileWrite, run_id: int, now: float) -> None:
         if w.status is FileStatus.REMOVED:
@@ -425,6 +440,14 @@ class SqliteStore:
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
         order = np.argsort(-best_scores, kind="stable")
         return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+
+def _write_manifest(conn: sqlite3.Connection, rows: dict[str, str]) -> None:
+    conn.executemany(
+        "INSERT INTO manifest (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        rows.items(),
+    )
 
 
 def _drop_chunks(conn: sqlite3.Connection, file_id: int) -> None:
