@@ -166,6 +166,10 @@ ModelOption = Annotated[
     str | None,
     typer.Option("--model", envvar="RAGIDX_MODEL", help="Embedding model.", show_default=False),
 ]
+DimensionsOption = Annotated[
+    int | None,
+    typer.Option("--dimensions", min=1, help="Vector dimensions (openai).", show_default=False),
+]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds one request may take.")
 ]
@@ -214,9 +218,7 @@ def index_command(
     provider: ProviderOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
-    dimensions: Annotated[
-        int | None, typer.Option("--dimensions", help="Vector dimensions.")
-    ] = None,
+    dimensions: DimensionsOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
     max_retries: Annotated[
         int, typer.Option("--max-retries", min=0, help="Retries of one request.")
@@ -495,9 +497,7 @@ def doctor_command(
     provider: ProviderOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
-    dimensions: Annotated[
-        int | None, typer.Option("--dimensions", help="Vector dimensions.")
-    ] = None,
+    dimensions: DimensionsOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
     json_out: JsonOption = False,
 ) -> None:
