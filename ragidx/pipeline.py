@@ -26,10 +26,11 @@ from .batcher import Batch, Batcher
 from .chunker import chunk_document
 from .config import IndexConfig, LongChunkPolicy
 from .embed import Embedder, HttpEmbedder, validate_vectors
-from .errors import EmbedError, FatalEmbedError, PathNotFound, RagidxError, RejectedError
+from .errors import EmbedError, FatalEmbedError, RagidxError, RejectedError
 from .events import BatchEmbedded, EventSink, FileDiscovered, FileDone, RunFinished, RunStarted
 from .models import Chunk, Document, FileStatus, RunSummary
 from .planner import Done, Plan, Planner, Read, Write
+from .prepare import check_named, dedupe, failed_under, learn_dims, missing
 from .reader import NotText, read_document
 from .refit import Refitted, refit, too_long
 from .store import FileWrite, SqliteStore
@@ -75,9 +76,9 @@ async def run_index(
     """
     store = await asyncio.to_thread(SqliteStore.open, config.db_path)
     try:
-        named = _dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
+        named = dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
         if named is not None:
-            await asyncio.to_thread(_check_named, store, named)
+            await asyncio.to_thread(check_named, store, named)
         if config.reset:
             await asyncio.to_thread(store.reset)
         chunking: dict[str, int | str] = {
@@ -86,7 +87,7 @@ async def run_index(
         }
         provisional = not embedder.dims
         if provisional:
-            provisional = await _learn_dims(store, embedder)
+            provisional = await learn_dims(store, embedder)
         if isinstance(embedder, HttpEmbedder):
             chunking = {**chunking, "base_url": embedder.settings.base_url}
         await asyncio.to_thread(
@@ -101,7 +102,7 @@ async def run_index(
         )
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
-            roots = await asyncio.to_thread(_failed_under, store, named)
+            roots = await asyncio.to_thread(failed_under, store, named)
         db = str(absolute(config.db_path))
         skip = frozenset(db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
         walk_config = dataclasses.replace(config.walk, skip_paths=config.walk.skip_paths | skip)
@@ -109,54 +110,6 @@ async def run_index(
         return await run.execute(roots)
     finally:
         store.close()
-
-
-async def _learn_dims(store: SqliteStore, embedder: Embedder) -> bool:
-    """An HTTP model's dims, from the manifest when it names the same model, else by asking;
-    True when they were learned from an answer (and so are provisional)."""
-    manifest = await asyncio.to_thread(store.manifest)
-    same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
-    if same and "dims" in manifest:
-        embedder.dims = int(manifest["dims"])
-        return False
-    embedder.dims = validate_vectors(await embedder.embed(["dimensions"]), 1, 0).shape[1]
-    return True
-
-
-def _failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
-    failed = [Path(path) for path, _ in store.failed_files()]
-    if not roots:
-        return failed
-    return [p for p in failed if any(p == r or p.is_relative_to(r) for r in roots)]
-
-
-def _dedupe(paths: list[Path]) -> list[Path]:
-    """Each path once, and none that lies inside a directory also given."""
-    dirs = [p for p in paths if os.path.isdir(p)]
-    kept: list[Path] = []
-    for path in dict.fromkeys(paths):
-        if not any(path != d and path.is_relative_to(d) for d in dirs):
-            kept.append(path)
-    return kept
-
-
-def _missing(path: Path) -> bool:
-    """No such path (a path that cannot be looked at is not missing)."""
-    try:
-        os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def _check_named(store: SqliteStore, paths: list[Path]) -> None:
-    for path in paths:
-        if _missing(path) and store.lookup(str(path)) is None and not store.dirs_under(str(path)):
-            shown = os.path.relpath(path)
-            shown = str(path) if shown.startswith("..") else shown
-            raise PathNotFound(f"{shown}: no such file or directory", hint="check the path")
 
 
 @dataclass(slots=True)
@@ -251,7 +204,7 @@ class _Run:
             # Directories (and vanished paths) get a sweep for removed files at the end;
             # files do not, so a long list of files on stdin is not held in memory.
             for p in paths:
-                if os.path.isdir(p) or _missing(p):
+                if os.path.isdir(p) or missing(p):
                     walked.append(p)
                 yield p
 
