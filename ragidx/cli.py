@@ -21,6 +21,7 @@ from rich.markup import escape
 from .config import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
+    DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_READERS,
     ChunkConfig,
@@ -34,6 +35,7 @@ from .embed import (
     PROVIDERS,
     Embedder,
     EmbedOptions,
+    HttpEmbedder,
     api_key_from_env,
     create_embedder,
     resolve_provider,
@@ -303,6 +305,9 @@ def index_command(
             tpm=tpm,
         )
         embedder = _embedder(provider, model, dimensions, http, quiet)
+        if not isinstance(embedder, HttpEmbedder):
+            # The offline embedder is CPU work: more workers only hold more batches in memory.
+            config = dataclasses.replace(config, embed_workers=DEFAULT_EMBED_WORKERS)
         sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
