@@ -121,3 +121,18 @@ def env_without(*names: str) -> dict[str, str]:
     for name in names:
         env.pop(name, None)
     return env
+
+
+class FakeClock:
+    """Time that passes only when someone sleeps; every sleep is recorded (to the microsecond)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        self.now += seconds

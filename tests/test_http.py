@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from conftest import FakeClock
 
 from ragidx.embed import OllamaEmbedder, OpenAIEmbedder, TEIEmbedder
 from ragidx.embed.http import HttpEmbedder, HttpSettings, parse_duration, retry_after
@@ -71,21 +72,6 @@ def make(
         jitter=lambda: 1.0,
     )
     return embedder, clock.waits
-
-
-class FakeClock:
-    """Time that passes only when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
 
 
 def embed(embedder: HttpEmbedder, texts: list[str]) -> np.ndarray[Any, Any]:

@@ -6,21 +6,9 @@ import asyncio
 import contextlib
 
 import pytest
+from conftest import FakeClock
 
 from ragidx.embed.limiter import AdaptiveConcurrency, RateLimiter, TokenBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 6))
-        self.now += seconds
 
 
 def limiter(clock: FakeClock, **budgets: float) -> RateLimiter:
