@@ -150,6 +150,7 @@ class _Run:
         self.emit = on_event
         self.chunking = config.chunk.fingerprint
         self.summary = RunSummary()
+        self.calls = 0
         readers, embedders = config.readers, config.embed_workers
         self.max_inputs = config.batch_inputs or embedder.max_inputs
         self.max_tokens = config.batch_tokens or embedder.max_tokens
@@ -178,6 +179,7 @@ class _Run:
             status = "error"
             raise _primary(group) from None
         finally:
+            self._count_requests()  # the dims probe and the last retries included
             self.summary.seconds = time.monotonic() - started
             self.summary.interrupted = status == "interrupted"
             with contextlib.suppress(RagidxError):
@@ -322,16 +324,17 @@ class _Run:
     async def _embed_one(self, batch: Batch[tuple[_Pending, int]]) -> None:
         started = time.monotonic()
         results = await self._embed_split(batch.texts)
-        self._count_requests()
+        for n, (result, (pending, i)) in enumerate(zip(results, batch.refs, strict=True)):
+            if too_long(result):
+                policy = self.config.on_long_chunk
+                results[n] = await refit(pending.chunks[i], result, policy, self._embed_split)
+        self._count_requests()  # after refitting, so its requests are in the figures
         s = self.summary
         seconds = time.monotonic() - started
         self.emit(
             BatchEmbedded(len(batch), batch.tokens, seconds, s.requests, s.retries, s.rate_limited)
         )
         for result, (pending, i) in zip(results, batch.refs, strict=True):
-            if too_long(result):
-                policy = self.config.on_long_chunk
-                result = await refit(pending.chunks[i], result, policy, self._embed_split)
             if isinstance(result, list):
                 pending.refitted[i] = result
             elif isinstance(result, EmbedError):
@@ -343,17 +346,19 @@ class _Run:
                 await self.commit_q.put(self._finished(pending))
 
     def _count_requests(self) -> None:
-        """Requests as the HTTP client counts them (retries included), else calls."""
+        """Requests as the HTTP client counts them (retries included), else embed calls."""
         if isinstance(self.embedder, HttpEmbedder):
             stats = self.embedder.stats
             self.summary.requests = stats.requests
             self.summary.retries = stats.retries
             self.summary.rate_limited = stats.rate_limited
+        else:
+            self.summary.requests = self.calls
 
     async def _embed_split(self, texts: list[str]) -> list[Any]:
         """One vector or one error per text. A batch refused for its size, or for one bad
         input, is halved until the refusal is pinned on single inputs; the rest is stored."""
-        self.summary.requests += 1
+        self.calls += 1
         try:
             raw = await self.embedder.embed(texts)
             return list(validate_vectors(raw, len(texts), self.embedder.dims))

@@ -159,6 +159,7 @@ def test_an_over_long_chunk_is_split_by_default(cli: Cli, tree: Path) -> None:
     with serve(Faults(dims=DIMS, max_chars=200)) as server:
         result = run(cli, server)
     assert result.exit_code == 0, result.stderr
+    assert result.summary()["requests"] == server.counters.requests > 1  # refits counted
     record = result.files()["docs/f07.md"]
     assert record["status"] == "indexed" and record["chunks"] > 1
     assert record["reason"] == "1 chunk too long for the model, split to fit"
