@@ -17,13 +17,13 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import ChunkConfig
 from .models import Chunk, Document
 from .tokens import estimate_tokens
 
-__all__ = ["chunk_document", "chunk_text"]
+__all__ = ["Chunker", "chunk_document", "chunk_text"]
 
 _ATX = re.compile(r" {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -50,29 +50,60 @@ def chunk_document(doc: Document, config: ChunkConfig) -> list[Chunk]:
 
 def chunk_text(text: str, fmt: str, config: ChunkConfig) -> list[Chunk]:
     """Cut `text` (of format `fmt`: markdown, rst, html or anything else) into chunks."""
-    newlines = [m.start() for m in re.finditer("\n", text)]
-    chunks: list[Chunk] = []
-    for section in _sections(text, fmt):
-        prefix = _prefix(section.path, config.chunk_tokens)
-        prefix_tokens = estimate_tokens(prefix) + 1 if prefix else 0
-        packer = _Packer(text, config.chunk_tokens - prefix_tokens, config.chunk_overlap)
-        for start, end in packer.spans(section.start, section.end):
-            body = text[start:end]
-            full = f"{prefix}\n\n{body}" if prefix else body
-            chunks.append(
-                Chunk(
-                    ordinal=len(chunks),
-                    text=body,
-                    input=full,
-                    char_start=start,
-                    char_end=end,
-                    line_start=bisect.bisect_left(newlines, start) + 1,
-                    line_end=bisect.bisect_left(newlines, end - 1) + 1,
-                    heading_path=section.path,
-                    tokens=estimate_tokens(full),
+    return Chunker(fmt, config).feed(text)
+
+
+class Chunker:
+    """Chunks a document fed in consecutive segments that start at line starts, as a large
+    file is read. Headings, fenced code and numbering carry from one segment to the next;
+    a chunk never spans two segments, and the first chunk of a segment has no overlap."""
+
+    def __init__(self, fmt: str, config: ChunkConfig) -> None:
+        self.fmt = fmt
+        self.config = config
+        self.ordinal = 0
+        self.offset = 0
+        self.lines = 0
+        self.state = _HeadingState()
+
+    def feed(self, text: str) -> list[Chunk]:
+        newlines = [m.start() for m in re.finditer("\n", text)]
+        chunks: list[Chunk] = []
+        budget = self.config.chunk_tokens
+        for section in _sections(text, self.fmt, self.state):
+            prefix = _prefix(section.path, budget)
+            prefix_tokens = estimate_tokens(prefix) + 1 if prefix else 0
+            packer = _Packer(text, budget - prefix_tokens, self.config.chunk_overlap)
+            for start, end in packer.spans(section.start, section.end):
+                body = text[start:end]
+                full = f"{prefix}\n\n{body}" if prefix else body
+                chunks.append(
+                    Chunk(
+                        ordinal=self.ordinal + len(chunks),
+                        text=body,
+                        input=full,
+                        char_start=self.offset + start,
+                        char_end=self.offset + end,
+                        line_start=self.lines + bisect.bisect_left(newlines, start) + 1,
+                        line_end=self.lines + bisect.bisect_left(newlines, end - 1) + 1,
+                        heading_path=section.path,
+                        tokens=estimate_tokens(full),
+                    )
                 )
-            )
-    return chunks
+        self.ordinal += len(chunks)
+        self.offset += len(text)
+        self.lines += len(newlines)
+        return chunks
+
+
+@dataclass(slots=True)
+class _HeadingState:
+    """What a segment inherits from the ones before it."""
+
+    stack: list[tuple[int, str]] = field(default_factory=list)
+    fence: str | None = None
+    rst_levels: dict[tuple[str, bool], int] = field(default_factory=dict)
+    first: bool = True
 
 
 def _prefix(path: tuple[str, ...], budget: int) -> str:
@@ -82,15 +113,16 @@ def _prefix(path: tuple[str, ...], budget: int) -> str:
     return " > ".join(path)
 
 
-def _sections(text: str, fmt: str) -> list[_Section]:
+def _sections(text: str, fmt: str, state: _HeadingState) -> list[_Section]:
     if fmt in ("markdown", "html"):
-        heads = _markdown_headings(text)
+        heads = _markdown_headings(text, state)
     elif fmt == "rst":
-        heads = _rst_headings(text)
+        heads = _rst_headings(text, state.rst_levels)
     else:
         heads = []
+    state.first = False
     sections: list[_Section] = []
-    stack: list[tuple[int, str]] = []
+    stack = state.stack
     starts = [(0, 0, ""), *heads]
     for i, (offset, level, title) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
@@ -119,13 +151,12 @@ def _fold_bare_headings(text: str, sections: list[_Section]) -> list[_Section]:
     return folded
 
 
-def _markdown_headings(text: str) -> list[tuple[int, int, str]]:
+def _markdown_headings(text: str, state: _HeadingState) -> list[tuple[int, int, str]]:
     """ATX (`## Title`) and setext (`Title` over `===` or `---`) headings outside fenced code."""
     lines = text.split("\n")
     heads: list[tuple[int, int, str]] = []
-    fence: str | None = None
-    offset = 0
-    start = _front_matter_lines(lines)
+    fence = state.fence
+    start = _front_matter_lines(lines) if state.first else 0
     offset = sum(len(line) + 1 for line in lines[:start])
     para: tuple[int, str] | None = None  # a one-line paragraph that an underline can promote
     blank_before = True
@@ -151,6 +182,7 @@ def _markdown_headings(text: str) -> list[tuple[int, int, str]]:
                 para = (offset, line.strip()) if blank_before and _paragraph(line) else None
         blank_before = not line.strip()
         offset += len(line) + 1
+    state.fence = fence
     return heads
 
 
@@ -176,12 +208,11 @@ def _front_matter_lines(lines: list[str]) -> int:
     return 0
 
 
-def _rst_headings(text: str) -> list[tuple[int, int, str]]:
+def _rst_headings(text: str, levels: dict[tuple[str, bool], int]) -> list[tuple[int, int, str]]:
     lines = text.split("\n")
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line) + 1)
-    levels: dict[tuple[str, bool], int] = {}
     heads: list[tuple[int, int, str]] = []
     for i in range(1, len(lines)):
         title = lines[i - 1].strip()

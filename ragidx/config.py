@@ -29,6 +29,7 @@ DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
 DEFAULT_READERS = 4
 DEFAULT_EMBED_WORKERS = 2
+DEFAULT_GRACE = 30.0
 # Below this budget a chunk cannot hold a heading path and a sentence.
 MIN_CHUNK_TOKENS = 16
 
@@ -108,6 +109,12 @@ class IndexConfig:
     batch_tokens: int | None = None
     reset: bool = False
     on_long_chunk: LongChunkPolicy = LongChunkPolicy.SPLIT
+    dry_run: bool = False
+    """Walk, read and chunk, and count what would be sent; embed and write nothing."""
+    wait: bool = True
+    """Wait for another run writing the same index; else refuse at once."""
+    grace: float = DEFAULT_GRACE
+    """Seconds requests in flight get to finish once stopping is asked."""
 
     def __post_init__(self) -> None:
         if self.readers < 1:

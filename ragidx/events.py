@@ -16,6 +16,8 @@ __all__ = [
     "FileDone",
     "RunFinished",
     "RunStarted",
+    "Stopping",
+    "WaitingForIndex",
 ]
 
 
@@ -60,9 +62,32 @@ class BatchEmbedded:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingForIndex:
+    """Another process is writing the index; this run waits for it to finish."""
+
+    db: Path
+    holder: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """Stopping was asked: no new work; requests in flight get `grace` seconds to finish."""
+
+    grace: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     summary: RunSummary
 
 
-Event = RunStarted | FileDiscovered | FileDone | BatchEmbedded | RunFinished
+Event = (
+    RunStarted
+    | FileDiscovered
+    | FileDone
+    | BatchEmbedded
+    | WaitingForIndex
+    | Stopping
+    | RunFinished
+)
 EventSink = Callable[[Event], None]

@@ -67,11 +67,18 @@ class RunSummary:
     counts: dict[FileStatus, int] = field(default_factory=lambda: dict.fromkeys(FileStatus, 0))
     chunks: int = 0
     tokens: int = 0
+    embedded: int = 0
+    """Inputs the embedder returned vectors for in this run."""
+    reused: int = 0
+    """Chunks whose vector came from the cache, or from an identical chunk of this run."""
+    sent_tokens: int = 0
+    """Tokens (estimated) of the inputs sent to the embedder; a dry run's, that would be."""
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    dry_run: bool = False
 
     @property
     def files(self) -> int:
@@ -88,9 +95,13 @@ class RunSummary:
             **{status.value: n for status, n in self.counts.items()},
             "chunks": self.chunks,
             "tokens": self.tokens,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "sent_tokens": self.sent_tokens,
             "requests": self.requests,
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
+            **({"dry_run": True} if self.dry_run else {}),
         }

@@ -14,26 +14,39 @@ import dataclasses
 import functools
 import itertools
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from .batcher import Batch, Batcher
-from .chunker import chunk_document
+from .chunker import Chunker, chunk_document
 from .config import IndexConfig, LongChunkPolicy
 from .embed import Embedder, HttpEmbedder, validate_vectors
 from .errors import EmbedError, FatalEmbedError, RagidxError, RejectedError
-from .events import BatchEmbedded, EventSink, FileDiscovered, FileDone, RunFinished, RunStarted
+from .events import (
+    BatchEmbedded,
+    EventSink,
+    FileDiscovered,
+    FileDone,
+    RunFinished,
+    RunStarted,
+    Stopping,
+    WaitingForIndex,
+)
+from .interrupt import StopSignal
 from .models import Chunk, Document, FileStatus, RunSummary
+from .pending import Inflight, Part, PendingFile, Piece, rebase
 from .planner import Done, Plan, Planner, Read, Write
 from .prepare import check_named, dedupe, failed_under, learn_dims, missing
-from .reader import NotText, read_document
-from .refit import Refitted, refit, too_long
-from .store import FileWrite, SqliteStore
+from .reader import LARGE_FILE, Changed, NotText, SegmentReader, content_hash, read_document
+from .refit import refit, too_long
+from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
+from .store import Write as StoreWrite
 from .walker import WalkItem, absolute, walk
 
 __all__ = ["index", "run_index"]
@@ -67,73 +80,102 @@ async def run_index(
     on_event: EventSink = _ignore,
     *,
     retry_failed: bool = False,
+    stop: StopSignal | None = None,
 ) -> RunSummary:
     """Index `paths`. Paths given as a list or tuple must exist or be in the index already;
     paths from any other iterable (stdin) that do not exist are reported as failed.
 
     With `retry_failed`, only the files the index holds as failed are indexed again, those
-    under `paths` if any are given.
+    under `paths` if any are given. `stop.request()` ends the run early, losing nothing that
+    came back. With `config.dry_run`, nothing is embedded or written.
     """
-    store = await asyncio.to_thread(SqliteStore.open, config.db_path)
+    stop = stop or StopSignal()
+    if config.dry_run:
+        return await _index(paths, embedder, config, on_event, retry_failed, stop)
+
+    def waiting(holder: str | None) -> None:
+        on_event(WaitingForIndex(config.db_path, holder))
+
+    async with writer_lock(config.db_path, wait=config.wait, on_wait=waiting):
+        return await _index(paths, embedder, config, on_event, retry_failed, stop)
+
+
+async def _index(
+    paths: Iterable[str | Path],
+    embedder: Embedder,
+    config: IndexConfig,
+    on_event: EventSink,
+    retry_failed: bool,
+    stop: StopSignal,
+) -> RunSummary:
+    store = await asyncio.to_thread(_open_store, config)
     try:
         named = dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
         if named is not None:
             await asyncio.to_thread(check_named, store, named)
-        if config.reset:
-            await asyncio.to_thread(store.reset)
-        chunking: dict[str, int | str] = {
-            "chunk_tokens": config.chunk.chunk_tokens,
-            "chunk_overlap": config.chunk.chunk_overlap,
-        }
-        provisional = not embedder.dims
-        if provisional:
-            provisional = await learn_dims(store, embedder)
-        if isinstance(embedder, HttpEmbedder):
-            chunking = {**chunking, "base_url": embedder.settings.base_url}
-        await asyncio.to_thread(
-            functools.partial(
-                store.claim_manifest,
-                embedder.provider,
-                embedder.model,
-                embedder.dims,
-                chunking,
-                provisional=provisional,
-            )
-        )
+        if config.dry_run:
+            embedder.dims = embedder.dims or await _known_dims(store, embedder)
+        else:
+            await _prepare(store, embedder, config)
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
             roots = await asyncio.to_thread(failed_under, store, named)
         db = str(absolute(config.db_path))
-        skip = frozenset(db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+        own = (db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+        skip = frozenset((*own, str(absolute(lock_path(config.db_path)))))
         walk_config = dataclasses.replace(config.walk, skip_paths=config.walk.skip_paths | skip)
         run = _Run(store, embedder, dataclasses.replace(config, walk=walk_config), on_event)
-        return await run.execute(roots)
+        return await run.execute(roots, stop)
     finally:
         store.close()
 
 
-@dataclass(slots=True)
-class _Pending:
-    """A file whose chunks are out being embedded."""
-
-    doc: Document
-    chunks: list[Chunk]
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
-    remaining: int
-    failure: str | None = None
-    refitted: dict[int, Refitted] = field(default_factory=dict)
+def _open_store(config: IndexConfig) -> SqliteStore:
+    if config.dry_run and not os.path.exists(config.db_path):
+        return SqliteStore.open(Path(":memory:"))  # a dry run creates nothing
+    return SqliteStore.open(config.db_path)
 
 
-@dataclass(slots=True)
-class _Outcome:
-    write: FileWrite
-    tokens: int = 0
+async def _known_dims(store: SqliteStore, embedder: Embedder) -> int:
+    """A dry run's dims: from the manifest if it names this model; never by asking."""
+    manifest = await asyncio.to_thread(store.manifest)
+    same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
+    return int(manifest["dims"]) if same and "dims" in manifest else 0
+
+
+async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) -> None:
+    """Reset if asked, settle the vector space, and clear what a killed run left staged."""
+    if config.reset:
+        await asyncio.to_thread(store.reset)
+    chunking: dict[str, int | str] = {
+        "chunk_tokens": config.chunk.chunk_tokens,
+        "chunk_overlap": config.chunk.chunk_overlap,
+    }
+    provisional = not embedder.dims
+    if provisional:
+        provisional = await learn_dims(store, embedder)
+    if isinstance(embedder, HttpEmbedder):
+        chunking = {**chunking, "base_url": embedder.settings.base_url}
+    await asyncio.to_thread(
+        functools.partial(
+            store.claim_manifest,
+            embedder.provider,
+            embedder.model,
+            embedder.dims,
+            chunking,
+            provisional=provisional,
+        )
+    )
+    await asyncio.to_thread(store.drop_staged)
 
 
 @dataclass(slots=True)
 class _Counters:
     readers_left: int
     embedders_left: int
+
+
+Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
 
 class _Run:
@@ -149,8 +191,15 @@ class _Run:
         self.config = config
         self.emit = on_event
         self.chunking = config.chunk.fingerprint
-        self.summary = RunSummary()
+        self.summary = RunSummary(dry_run=config.dry_run)
         self.calls = 0
+        self.stages = itertools.count(1)
+        self.inflight = Inflight()
+        self.deadlines: set[asyncio.Timeout] = set()
+        self.grace_at: float | None = None
+        self.stopping = asyncio.Event()
+        self.cache: SqliteStore | None = None
+        self.cache_lock = threading.Lock()
         readers, embedders = config.readers, config.embed_workers
         self.max_inputs = config.batch_inputs or embedder.max_inputs
         self.max_tokens = config.batch_tokens or embedder.max_tokens
@@ -160,32 +209,53 @@ class _Run:
         self.commit_q: asyncio.Queue[Any] = asyncio.Queue(_COMMIT_GROUP * 2)
         self.left = _Counters(readers, embedders)
 
-    async def execute(self, roots: Iterable[Path]) -> RunSummary:
+    async def execute(self, roots: Iterable[Path], stop: StopSignal) -> RunSummary:
         started = time.monotonic()
         root_list = list(roots) if isinstance(roots, list) else None
         shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
-        self.summary.run_id = await asyncio.to_thread(self.store.begin_run, shown)
+        if not self.config.dry_run:
+            self.summary.run_id = await asyncio.to_thread(self.store.begin_run, shown)
         e = self.embedder
         self.emit(RunStarted(self.summary.run_id, shown, e.provider, e.model, e.dims))
+        self.stopping = stop.bind()
+        watcher = asyncio.create_task(self._on_stop())
         status = "interrupted"
         try:
             reader = await asyncio.to_thread(SqliteStore.open, self.store.path)
+            self.cache = await asyncio.to_thread(SqliteStore.open, self.store.path)
             try:
                 await self._stages(root_list if root_list is not None else roots, reader)
             finally:
                 reader.close()
-            status = "failed" if self.summary.counts[FileStatus.FAILED] else "completed"
+                self.cache.close()
+            if not self.stopping.is_set():
+                status = "failed" if self.summary.counts[FileStatus.FAILED] else "completed"
         except BaseExceptionGroup as group:
             status = "error"
             raise _primary(group) from None
         finally:
-            self._count_requests()  # the dims probe and the last retries included
-            self.summary.seconds = time.monotonic() - started
-            self.summary.interrupted = status == "interrupted"
+            watcher.cancel()
+            await self._finish(started, status)
+        return self.summary
+
+    async def _finish(self, started: float, status: str) -> None:
+        self._count_requests()  # the dims probe and the last retries included
+        self.summary.seconds = time.monotonic() - started
+        self.summary.interrupted = status == "interrupted"
+        if not self.config.dry_run:
             with contextlib.suppress(RagidxError):
                 self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
-            self.emit(RunFinished(self.summary))
-        return self.summary
+            self.store.checkpoint()
+        self.emit(RunFinished(self.summary))
+
+    async def _on_stop(self) -> None:
+        """Once stopping is asked, requests in flight have `grace` seconds left."""
+        await self.stopping.wait()
+        grace = self.config.grace
+        self.grace_at = asyncio.get_running_loop().time() + grace
+        for deadline in self.deadlines:
+            deadline.reschedule(self.grace_at)
+        self.emit(Stopping(grace))
 
     async def _stages(self, roots: Iterable[Path], reader: SqliteStore) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -211,13 +281,22 @@ class _Run:
                 yield p
 
         items = walk(remember(roots), self.config.walk)
-        while step := await asyncio.to_thread(_step, items, planner):
-            for plan in step:
-                await self._dispatch(plan)
-        for plan in await asyncio.to_thread(planner.finish, walked):
-            await self._dispatch(plan)
+        plans: list[Plan] = []
+        while not self.stopping.is_set() and (
+            plans := await asyncio.to_thread(_step, items, planner)
+        ):
+            await self._dispatch_all(plans)
+        if not self.stopping.is_set():
+            # The sweep for removed files only after a whole walk: a cut-short one is no proof.
+            await self._dispatch_all(await asyncio.to_thread(planner.finish, walked))
         for _ in range(self.config.readers):
             await self.read_q.put(_STOP)
+
+    async def _dispatch_all(self, plans: list[Plan]) -> None:
+        for plan in plans:
+            if self.stopping.is_set():
+                return
+            await self._dispatch(plan)
 
     async def _dispatch(self, plan: Plan) -> None:
         self.emit(FileDiscovered(plan.info.path if isinstance(plan, Read) else Path(plan.path)))
@@ -226,65 +305,139 @@ class _Run:
         elif isinstance(plan, Done):
             self._done(Path(plan.path), plan.status, plan.chunks, 0, plan.reason)
         else:
-            await self.commit_q.put(_Outcome(_write_for(plan)))
+            await self.commit_q.put(_write_for(plan))
 
     # -- stage 2: read and chunk -------------------------------------------------------------
 
     async def _read(self) -> None:
         while (task := await self.read_q.get()) is not _STOP:
-            await self._read_one(task)
+            if not self.stopping.is_set():
+                await self._read_one(task)
         self.left.readers_left -= 1
         if self.left.readers_left == 0:
             await self.chunk_q.put(_STOP)
 
     async def _read_one(self, task: Read) -> None:
-        path = str(task.info.path)
+        if task.info.size > LARGE_FILE and task.info.path.suffix.lower() not in _WHOLE_ONLY:
+            await self._read_large(task)
+            return
         try:
-            doc, chunks = await asyncio.to_thread(self._load, task)
-        except NotText as exc:
+            doc, chunks, keys, hits = await asyncio.to_thread(self._load, task)
+        except Exception as exc:
+            await self.commit_q.put(self._unread(task, exc))
+            return
+        if self._unchanged(task, doc.content_hash):
+            touch = FileWrite(
+                FileStatus.UNCHANGED, str(doc.path), doc.size, doc.mtime_ns, touch_only=True
+            )
+            await self.commit_q.put(touch)
+            return
+        pending = PendingFile(str(doc.path), doc, open_parts=1)
+        await self._dispatch_part(Part(pending, 0, chunks, keys), hits)
+
+    def _unread(self, task: Read, exc: Exception) -> FileWrite:
+        """The write for a file that could not be read as text."""
+        path = str(task.info.path)
+        if isinstance(exc, NotText):
             # A content skip holds while the file is unchanged: stamp it with the chunking.
-            write = FileWrite(
+            info = task.info
+            return FileWrite(
                 FileStatus.SKIPPED,
                 path,
-                task.info.size,
-                task.info.mtime_ns,
+                info.size,
+                info.mtime_ns,
                 reason=str(exc),
                 chunking=self.chunking,
             )
-            await self.commit_q.put(_Outcome(write))
-            return
-        except OSError as exc:
-            await self.commit_q.put(_Outcome(_failed(path, f"read_error: {exc.strerror or exc}")))
-            return
-        except Exception as exc:  # a bug on one odd file must not end the run
-            reason = f"internal_error: {type(exc).__name__}: {exc}"
-            await self.commit_q.put(_Outcome(_failed(path, reason)))
-            return
+        if isinstance(exc, Changed):
+            return _failed(path, f"changed_while_reading: {exc}")
+        if isinstance(exc, OSError):
+            return _failed(path, f"read_error: {exc.strerror or exc}")
+        # A bug on one odd file must not end the run.
+        return _failed(path, f"internal_error: {type(exc).__name__}: {exc}")
+
+    def _unchanged(self, task: Read, digest: str) -> bool:
         rec = task.record
-        if (
+        return (
             rec is not None
             and rec.status == FileStatus.INDEXED
-            and rec.content_hash == doc.content_hash
+            and rec.content_hash == digest
             and rec.chunking == self.chunking
-        ):
-            touch = FileWrite(FileStatus.UNCHANGED, path, doc.size, doc.mtime_ns, touch_only=True)
-            await self.commit_q.put(_Outcome(touch))
-            return
-        vectors = np.zeros((len(chunks), self.embedder.dims), dtype=np.float32)
-        pending = _Pending(doc, chunks, vectors, len(chunks))
-        if not chunks:
-            await self.commit_q.put(self._finished(pending))
-        for i, _chunk in enumerate(chunks):
-            await self.chunk_q.put((pending, i))
+        )
 
-    def _load(self, task: Read) -> tuple[Document, list[Chunk]]:
+    def _load(self, task: Read) -> tuple[Document, list[Chunk], list[bytes], set[bytes]]:
         doc = read_document(task.info)
-        return doc, chunk_document(doc, self.config.chunk)
+        chunks = chunk_document(doc, self.config.chunk)
+        keys = [self._key(c.input) for c in chunks]
+        return doc, chunks, keys, self._cached(keys)
+
+    def _key(self, text: str) -> bytes:
+        e = self.embedder
+        return embedding_key(e.provider, e.model, e.dims, text)
+
+    def _cached(self, keys: list[bytes]) -> set[bytes]:
+        assert self.cache is not None
+        with self.cache_lock:  # reader threads share the one cache connection
+            return self.cache.cached(keys)
+
+    async def _read_large(self, task: Read) -> None:
+        """Read, chunk and send a large file a segment at a time; stage its parts."""
+        info = task.info
+        if task.record is not None and self._unchanged(
+            task, await asyncio.to_thread(content_hash, info.path)
+        ):
+            touch = FileWrite(
+                FileStatus.UNCHANGED, str(info.path), info.size, info.mtime_ns, touch_only=True
+            )
+            await self.commit_q.put(touch)
+            return
+        reader = SegmentReader(info.path)
+        segments, chunker = iter(reader), Chunker(reader.format, self.config.chunk)
+        pending = PendingFile(str(info.path), stage=next(self.stages), reading=True)
+        try:
+            for seq in itertools.count():
+                step = await asyncio.to_thread(self._segment, segments, chunker)
+                if step is None:
+                    break
+                if self.stopping.is_set():
+                    return  # what was staged goes at the next run's start
+                chunks, keys, hits = step
+                pending.open_parts += 1
+                await self._dispatch_part(Part(pending, seq, chunks, keys), hits)
+            pending.doc = reader.document()
+        except Exception as exc:
+            pending.verdict = self._unread(task, exc)
+        pending.reading = False
+        if pending.complete:
+            await self.commit_q.put(self._file_write(pending))
+
+    def _segment(
+        self, segments: Iterator[str], chunker: Chunker
+    ) -> tuple[list[Chunk], list[bytes], set[bytes]] | None:
+        text = next(segments, None)
+        if text is None:
+            return None
+        chunks = chunker.feed(text)
+        keys = [self._key(c.input) for c in chunks]
+        return chunks, keys, self._cached(keys)
+
+    async def _dispatch_part(self, part: Part, hits: set[bytes]) -> None:
+        """Send the part's chunks that neither the cache nor a request in flight answers."""
+        send = []
+        for i, key in enumerate(part.keys):
+            if key in hits or not self.inflight.claim(key, part, i):
+                self.summary.reused += 1
+            else:
+                send.append(i)
+        if part.remaining == 0:
+            await self._part_done(part)
+        for i in send:
+            await self.chunk_q.put((part, i))
 
     # -- stage 3: batch ----------------------------------------------------------------------
 
     async def _batch(self) -> None:
-        batcher: Batcher[tuple[_Pending, int]] = Batcher(self.max_inputs, self.max_tokens)
+        batcher: Batcher[tuple[Part, int]] = Batcher(self.max_inputs, self.max_tokens)
         while True:
             try:
                 item = self.chunk_q.get_nowait()
@@ -292,8 +445,10 @@ class _Run:
                 item = await self._linger(batcher)
             if item is _STOP:
                 break
-            pending, i = item
-            chunk = pending.chunks[i]
+            if self.stopping.is_set():
+                continue  # stopping: what is not sent yet never will be
+            part, i = item
+            chunk = part.chunks[i]
             if (batch := batcher.add(chunk.input, chunk.tokens, item)) is not None:
                 await self.batch_q.put(batch)
         if (batch := batcher.flush()) is not None:
@@ -301,7 +456,7 @@ class _Run:
         for _ in range(self.config.embed_workers):
             await self.batch_q.put(_STOP)
 
-    async def _linger(self, batcher: Batcher[tuple[_Pending, int]]) -> Any:
+    async def _linger(self, batcher: Batcher[tuple[Part, int]]) -> Any:
         """Wait a moment for more chunks before sending a part-full batch."""
         if batcher.pending:
             try:
@@ -316,38 +471,83 @@ class _Run:
 
     async def _embed(self) -> None:
         while (batch := await self.batch_q.get()) is not _STOP:
-            await self._embed_one(batch)
+            if not self.stopping.is_set():
+                await self._embed_one(batch)
         self.left.embedders_left -= 1
         if self.left.embedders_left == 0:
             await self.commit_q.put(_STOP)
 
-    async def _embed_one(self, batch: Batch[tuple[_Pending, int]]) -> None:
+    async def _embed_one(self, batch: Batch[tuple[Part, int]]) -> None:
         started = time.monotonic()
-        results = await self._embed_split(batch.texts)
-        for n, (result, (pending, i)) in enumerate(zip(results, batch.refs, strict=True)):
-            if too_long(result):
-                policy = self.config.on_long_chunk
-                results[n] = await refit(pending.chunks[i], result, policy, self._embed_split)
+        if self.config.dry_run:
+            self.calls += 1
+            results: list[Any] = [None] * len(batch)
+        else:
+            try:
+                results = await self._embed_within_grace(batch)
+            except TimeoutError:
+                return  # stopping, and the grace period is over: these files wait for next time
         self._count_requests()  # after refitting, so its requests are in the figures
         s = self.summary
+        s.sent_tokens += batch.tokens
         seconds = time.monotonic() - started
         self.emit(
             BatchEmbedded(len(batch), batch.tokens, seconds, s.requests, s.retries, s.rate_limited)
         )
-        for result, (pending, i) in zip(results, batch.refs, strict=True):
+        received = self._received(batch, results)
+        if received.keys:
+            await self.commit_q.put(received)  # cached before any file that uses them
+        for result, (part, i) in zip(results, batch.refs, strict=True):
+            ok = not isinstance(result, EmbedError)
+            for waiter, j in self.inflight.settle(part.keys[i], received=ok):
+                self._settle(waiter, j, result, part.chunks[i])
+                waiter.remaining -= 1
+                if waiter.remaining == 0:
+                    await self._part_done(waiter)
+
+    async def _embed_within_grace(self, batch: Batch[tuple[Part, int]]) -> list[Any]:
+        """Embed and refit; once stopping is asked, this gets the grace period to finish."""
+        async with asyncio.timeout(self.grace_at) as deadline:
+            self.deadlines.add(deadline)
+            try:
+                results = await self._embed_split(batch.texts)
+                for n, (result, (part, i)) in enumerate(zip(results, batch.refs, strict=True)):
+                    if too_long(result):
+                        policy = self.config.on_long_chunk
+                        results[n] = await refit(part.chunks[i], result, policy, self._embed_split)
+                return results
+            finally:
+                self.deadlines.discard(deadline)
+
+    def _received(self, batch: Batch[tuple[Part, int]], results: list[Any]) -> Embeddings:
+        """The vectors that came back, refitted pieces' included, keyed for the cache."""
+        keys: list[bytes] = []
+        vectors: list[Vectors] = []
+        for n, (result, (part, i)) in enumerate(zip(results, batch.refs, strict=True)):
             if isinstance(result, list):
-                pending.refitted[i] = result
-            elif isinstance(result, EmbedError):
-                pending.failure = pending.failure or f"{result.kind}: {result.message}"
-            else:
-                pending.vectors[i] = result
-            pending.remaining -= 1
-            if pending.remaining == 0:
-                await self.commit_q.put(self._finished(pending))
+                pieces: list[Piece] = []
+                for piece, vector in result:
+                    pieces.append((piece, self._key(piece.input)))
+                    keys.append(pieces[-1][1])
+                    vectors.append(vector)
+                results[n] = pieces
+            elif isinstance(result, np.ndarray):
+                keys.append(part.keys[i])
+                vectors.append(result)
+        self.summary.embedded += len(keys)
+        matrix = np.vstack(vectors) if vectors else np.empty((0, 0), dtype=np.float32)
+        return Embeddings(keys, matrix.astype(np.float32, copy=False))
+
+    def _settle(self, part: Part, i: int, result: Any, origin: Chunk) -> None:
+        if isinstance(result, list):
+            part.refitted[i] = rebase(result, origin, part.chunks[i])
+        elif isinstance(result, EmbedError):
+            file = part.file
+            file.failure = file.failure or f"{result.kind}: {result.message}"
 
     def _count_requests(self) -> None:
         """Requests as the HTTP client counts them (retries included), else embed calls."""
-        if isinstance(self.embedder, HttpEmbedder):
+        if isinstance(self.embedder, HttpEmbedder) and not self.config.dry_run:
             stats = self.embedder.stats
             self.summary.requests = stats.requests
             self.summary.retries = stats.retries
@@ -372,25 +572,56 @@ class _Run:
         except EmbedError as exc:
             return [exc] * len(texts)
 
-    def _finished(self, pending: _Pending) -> _Outcome:
-        doc = pending.doc
-        if pending.failure is not None:
-            return _Outcome(_failed(str(doc.path), pending.failure, doc.encoding))
-        chunks, vectors, note = _refitted(pending, self.config.on_long_chunk)
+    # -- finishing files ---------------------------------------------------------------------
+
+    async def _part_done(self, part: Part) -> None:
+        """A part has every vector: a small file is ready; a large one stages it in order."""
+        file = part.file
+        file.open_parts -= 1
+        if file.stage is None:
+            await self.commit_q.put(self._file_write(file, part))
+            return
+        file.done_parts[part.seq] = part
+        while (ready := file.done_parts.pop(file.next_seq, None)) is not None:
+            file.next_seq += 1
+            if file.failure is None:
+                pieces = ready.pieces(file.chunks)
+                file.chunks += len(pieces)
+                file.tokens += sum(c.tokens for c, _ in pieces)
+                file.refitted += len(ready.refitted)
+                chunks, keys = [c for c, _ in pieces], [k for _, k in pieces]
+                await self.commit_q.put(Staged(file.stage, file.path, chunks, keys))
+        if file.complete:
+            await self.commit_q.put(self._file_write(file))
+
+    def _file_write(self, file: PendingFile, part: Part | None = None) -> FileWrite:
+        """The write that commits a file: with its one part, or its staged parts."""
+        if file.failure is not None:
+            return dataclasses.replace(_failed(file.path, file.failure), stage=file.stage)
+        if file.verdict is not None:
+            return dataclasses.replace(file.verdict, stage=file.stage)
+        doc = file.doc
+        assert doc is not None
         write = FileWrite(
             FileStatus.INDEXED,
-            str(doc.path),
+            file.path,
             doc.size,
             doc.mtime_ns,
             content_hash=doc.content_hash,
-            reason=note,
             encoding=doc.encoding,
             format=doc.format,
             chunking=self.chunking,
-            chunks=chunks,
-            vectors=vectors,
+            stage=file.stage,
+            staged_chunks=file.chunks,
+            staged_tokens=file.tokens,
         )
-        return _Outcome(write, sum(c.tokens for c in chunks))
+        refitted = file.refitted
+        if part is not None:
+            pieces = part.pieces(0)
+            write.chunks, write.keys = [c for c, _ in pieces], [k for _, k in pieces]
+            refitted = len(part.refitted)
+        write.reason = _refit_note(refitted, self.config.on_long_chunk)
+        return write
 
     # -- stage 5: store ----------------------------------------------------------------------
 
@@ -405,12 +636,14 @@ class _Run:
                 stopping = True
             if not group:
                 continue
-            await self._commit(group)
+            if self.config.dry_run:
+                self._report(group)
+            else:
+                await self._commit(group)
 
-    async def _commit(self, group: list[_Outcome]) -> None:
-        writes = [o.write for o in group]
+    async def _commit(self, group: list[StoreWrite]) -> None:
         commit = asyncio.ensure_future(
-            asyncio.to_thread(self.store.commit, writes, self.summary.run_id)
+            asyncio.to_thread(self.store.commit, group, self.summary.run_id)
         )
         try:
             await asyncio.shield(commit)
@@ -423,11 +656,14 @@ class _Run:
             raise
         self._report(group)
 
-    def _report(self, group: list[_Outcome]) -> None:
-        for o in group:
-            w = o.write
-            status = FileStatus.UNCHANGED if w.touch_only else w.status
-            self._done(Path(w.path), status, len(w.chunks), o.tokens, w.reason, w.encoding)
+    def _report(self, group: list[StoreWrite]) -> None:
+        for w in group:
+            if isinstance(w, Embeddings):
+                self.inflight.committed(w.keys)
+            elif isinstance(w, FileWrite):
+                status = FileStatus.UNCHANGED if w.touch_only else w.status
+                chunks, tokens = w.chunk_count, w.token_count
+                self._done(Path(w.path), status, chunks, tokens, w.reason, w.encoding)
 
     def _done(
         self,
@@ -445,22 +681,15 @@ class _Run:
         self.emit(FileDone(path, status, chunks, tokens, reason, encoding))
 
 
-def _refitted(
-    pending: _Pending, policy: LongChunkPolicy
-) -> tuple[list[Chunk], np.ndarray[Any, np.dtype[np.float32]], str | None]:
-    """The file's chunks and vectors with refitted chunks in place, renumbered, and a note."""
-    if not pending.refitted:
-        return pending.chunks, pending.vectors, None
-    chunks: list[Chunk] = []
-    vectors: list[Any] = []
-    for i, chunk in enumerate(pending.chunks):
-        for piece, vector in pending.refitted.get(i, [(chunk, pending.vectors[i])]):
-            chunks.append(dataclasses.replace(piece, ordinal=len(chunks)))
-            vectors.append(vector)
-    n = len(pending.refitted)
+# HTML is reduced to text as a whole; other formats can be read in segments.
+_WHOLE_ONLY = frozenset({".html", ".htm", ".xhtml"})
+
+
+def _refit_note(refitted: int, policy: LongChunkPolicy) -> str | None:
+    if not refitted:
+        return None
     done = "split to fit" if policy is LongChunkPolicy.SPLIT else "truncated to fit"
-    note = f"{n} chunk{'s' if n > 1 else ''} too long for the model, {done}"
-    return chunks, np.vstack(vectors).astype(np.float32), note
+    return f"{refitted} chunk{'s' if refitted > 1 else ''} too long for the model, {done}"
 
 
 def _step(items: Iterator[WalkItem], planner: Planner) -> list[Plan]:

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from charset_normalizer import from_bytes
 
 from .models import Document, FileInfo
 
-__all__ = ["FORMATS", "NotText", "decode", "detect_format", "html_to_text", "read_document"]
+__all__ = [
+    "FORMATS",
+    "LARGE_FILE",
+    "Changed",
+    "NotText",
+    "SegmentReader",
+    "decode",
+    "detect_format",
+    "html_to_text",
+    "read_document",
+]
 
 FORMATS = {
     ".md": "markdown",
@@ -95,8 +107,19 @@ _BOMS = (
 )
 
 
+# Larger files are read and chunked a segment at a time, so memory does not follow them.
+LARGE_FILE = 4 * 1024 * 1024
+SEGMENT_CHARS = 1024 * 1024
+_BLOCK = 1024 * 1024
+_READ_ATTEMPTS = 3
+
+
 class NotText(Exception):
     """The content is not text ragidx can index; the message is the reason."""
+
+
+class Changed(Exception):
+    """The file changed while it was being read; the message says how."""
 
 
 def detect_format(path: Path) -> str:
@@ -260,23 +283,154 @@ def html_to_text(html: str) -> str:
 
 
 def read_document(info: FileInfo) -> Document:
-    """Read and decode one file. Raises `NotText` for binary content, `OSError` on I/O failure."""
-    data = info.path.read_bytes()
+    """Read and decode one file, whole. Raises `NotText` for binary content, `Changed` if
+    the file kept changing while read, `OSError` on I/O failure.
+
+    Size and modification time are taken on the open file before and after reading: when
+    they differ, the read is repeated, so what is stored is one version of the file."""
+    for _attempt in range(_READ_ATTEMPTS):
+        with open(info.path, "rb") as f:
+            before = os.fstat(f.fileno())
+            data = f.read()
+            after = os.fstat(f.fileno())
+        if _same(before, after) and len(data) == after.st_size:
+            return _document(info.path, data, after)
+    raise Changed(_changed(before, after, _READ_ATTEMPTS))
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ino)
+
+
+def _changed(before: os.stat_result, after: os.stat_result, attempts: int) -> str:
+    return (
+        f"changed while being read ({attempts} attempts; size {before.st_size} -> "
+        f"{after.st_size} bytes, mtime {before.st_mtime_ns} -> {after.st_mtime_ns} ns)"
+    )
+
+
+def _document(path: Path, data: bytes, st: os.stat_result) -> Document:
     if not data:
         raise NotText("empty file")
     text, encoding = decode(data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    fmt = detect_format(info.path)
+    fmt = detect_format(path)
     if fmt == "html":
         text = html_to_text(text)
     if not text.strip():
         raise NotText("no text (only whitespace or markup)")
     return Document(
-        path=info.path,
+        path=path,
         text=text,
         format=fmt,
         encoding=encoding,
         content_hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
         size=len(data),
-        mtime_ns=info.mtime_ns,
+        mtime_ns=st.st_mtime_ns,
     )
+
+
+def content_hash(path: Path) -> str:
+    """The hash `Document.content_hash` holds, computed a block at a time."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class SegmentReader:
+    """A large file's text a segment at a time, cut after blank lines where it can be.
+
+    Iterate to get segments; afterwards `document()` has the file's metadata (its text is
+    empty). The encoding is decided on the first block: UTF-8, or a byte-order mark, or
+    what detection says of that block. Raises like `read_document`."""
+
+    def __init__(self, path: Path, segment_chars: int = SEGMENT_CHARS) -> None:
+        self.path = path
+        self.segment_chars = segment_chars
+        self.format = detect_format(path)
+        self.encoding = "utf-8"
+        self._digest = hashlib.blake2b(digest_size=16)
+        self._size = 0
+        self._stat: os.stat_result | None = None
+        self._any_text = False
+
+    def __iter__(self) -> Iterator[str]:
+        with open(self.path, "rb") as f:
+            before = os.fstat(f.fileno())
+            buffer = ""
+            for text in self._decoded(f):
+                self._any_text = self._any_text or bool(text.strip())
+                buffer += text
+                while len(buffer) >= self.segment_chars:
+                    cut = _cut(buffer, self.segment_chars)
+                    yield buffer[:cut]
+                    buffer = buffer[cut:]
+            after = os.fstat(f.fileno())
+        if not _same(before, after) or self._size != after.st_size:
+            raise Changed(_changed(before, after, 1))
+        if not self._any_text:
+            raise NotText("empty file" if not self._size else "no text (only whitespace)")
+        self._stat = after
+        if buffer:
+            yield buffer
+
+    def _decoded(self, f: BinaryIO) -> Iterator[str]:
+        decoder: codecs.IncrementalDecoder | None = None
+        carry = ""  # a trailing CR, until we know whether LF follows
+        while block := f.read(_BLOCK):
+            self._size += len(block)
+            self._digest.update(block)
+            if decoder is None:
+                decoder = self._decoder(block)
+            try:
+                text = carry + decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise NotText(
+                    f"not valid {self.encoding} after byte {self._size - len(block)}: {exc.reason}"
+                ) from exc
+            if "\x00" in text:
+                raise NotText("binary content (NUL bytes)")
+            carry = text[-1:] if text.endswith("\r") else ""
+            text = text[: len(text) - len(carry)]
+            yield text.replace("\r\n", "\n").replace("\r", "\n")
+        if carry:
+            yield "\n"
+
+    def _decoder(self, head: bytes) -> codecs.IncrementalDecoder:
+        for bom, encoding in _BOMS:
+            if head.startswith(bom):
+                self.encoding = encoding
+                return codecs.getincrementaldecoder(encoding)()
+        if b"\x00" in head[:_SNIFF]:
+            raise NotText("binary content (NUL bytes)")
+        try:
+            # Not final: the block may end inside a character.
+            codecs.getincrementaldecoder("utf-8")().decode(head)
+        except UnicodeDecodeError:
+            _, self.encoding = decode(head)
+        return codecs.getincrementaldecoder(self.encoding)()
+
+    def document(self) -> Document:
+        """The file's metadata once every segment is read."""
+        assert self._stat is not None, "iterate first"
+        return Document(
+            path=self.path,
+            text="",
+            format=self.format,
+            encoding=self.encoding,
+            content_hash=self._digest.hexdigest(),
+            size=self._size,
+            mtime_ns=self._stat.st_mtime_ns,
+        )
+
+
+def _cut(buffer: str, size: int) -> int:
+    """Where to end a segment: after the last blank line in its second half, else the last
+    line break, else at `size`."""
+    for sep in ("\n\n", "\n"):
+        at = buffer.rfind(sep, size // 2, size)
+        if at != -1:
+            return at + len(sep)
+    return size

@@ -72,12 +72,18 @@ def render_stats(
     console: Console, stats: dict[str, Any], failures: list[tuple[str, str | None]], failed: bool
 ) -> None:
     table = Table(show_header=False, box=None, title=f"index {stats['db']}", title_justify="left")
-    table.add_column(justify="left", style="bold")
-    table.add_column(justify="left", no_wrap=True)
+    table.add_column(justify="left", style="bold", no_wrap=True)
+    table.add_column(justify="left", overflow="fold")
     for status, count in stats["files"].items():
         table.add_row(f"files {status}", f"{count:,}")
     for key in ("chunks", "tokens", "vectors"):
         table.add_row(key, f"{stats[key]:,}")
+    unused = stats["unused_vectors"]
+    table.add_row(
+        "vector cache",
+        f"{stats['cached_vectors']:,} distinct, {unused:,} unused"
+        + (" (`ragidx gc` drops them)" if unused else ""),
+    )
     table.add_row("embedder", f"{stats['provider']} {stats['model']} ({stats['dims']} dims)")
     table.add_row(
         "chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']} (last run)"
@@ -96,6 +102,11 @@ def render_stats(
             if summary.get(k)
         )
         table.add_row("last run", f"#{last['id']} {when} {last['status']}{seconds}; {counts}")
+        if "embedded" in summary:
+            table.add_row(
+                "last run chunks",
+                f"{summary['embedded']:,} embedded, {summary['reused']:,} reused from the cache",
+            )
     console.print(table)
     if failed:
         console.print()

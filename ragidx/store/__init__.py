@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from .migrations import SCHEMA_VERSION
-from .sqlite import ChunkRow, FileRecord, FileWrite, SqliteStore
+from .lock import IndexBusy, lock_path, writer_lock
+from .migrations import SCHEMA_VERSION, embedding_key
+from .sqlite import ChunkRow, Embeddings, FileRecord, FileWrite, SqliteStore, Staged, Write
 
-__all__ = ["SCHEMA_VERSION", "ChunkRow", "FileRecord", "FileWrite", "SqliteStore"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "ChunkRow",
+    "Embeddings",
+    "FileRecord",
+    "FileWrite",
+    "IndexBusy",
+    "SqliteStore",
+    "Staged",
+    "Write",
+    "embedding_key",
+    "lock_path",
+    "writer_lock",
+]

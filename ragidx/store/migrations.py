@@ -5,13 +5,47 @@ Never edit a migration that has shipped: append a new one.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from collections.abc import Callable
 
 from ..errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "embedding_key", "migrate"]
 
-MIGRATIONS: tuple[str, ...] = (
+# A step is SQL, or SQL and then a Python function run in the same transaction.
+Step = str | tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def embedding_key(provider: str, model: str, dims: int, text: str) -> bytes:
+    """The embedding cache's key: the vector space and the exact input, hashed."""
+    return hashlib.blake2b(f"{provider}\0{model}\0{dims}\0{text}".encode(), digest_size=16).digest()
+
+
+def _move_vectors(conn: sqlite3.Connection) -> None:
+    """Version 1 kept a vector per chunk: move each into the cache under its chunk's key."""
+    manifest = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+    if "dims" not in manifest:
+        return
+    space = (manifest["provider"], manifest["model"], int(manifest["dims"]))
+    rows = conn.execute(
+        "SELECT c.id, coalesce(c.input, c.text), v.vector FROM chunks c"
+        " JOIN vectors v ON v.chunk_id = c.id"
+    ).fetchall()
+    for chunk_id, text, vector in rows:
+        key = embedding_key(*space, text)
+        conn.execute(
+            "INSERT INTO embeddings (key, vector) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, vector),
+        )
+        conn.execute(
+            "UPDATE chunks SET embedding_id = (SELECT id FROM embeddings WHERE key = ?)"
+            " WHERE id = ?",
+            (key, chunk_id),
+        )
+
+
+MIGRATIONS: tuple[Step, ...] = (
     # 1: files, chunks, vectors, full text, runs, manifest
     """
     CREATE TABLE manifest (
@@ -70,6 +104,27 @@ MIGRATIONS: tuple[str, ...] = (
         summary TEXT
     );
     """,
+    # 2: the embedding cache, shared by chunks with the same input
+    (
+        """
+        CREATE TABLE embeddings (
+            id INTEGER PRIMARY KEY,
+            key BLOB NOT NULL UNIQUE,
+            vector BLOB NOT NULL
+        );
+        ALTER TABLE chunks ADD COLUMN embedding_id INTEGER REFERENCES embeddings (id);
+        CREATE INDEX chunks_embedding ON chunks (embedding_id);
+        """,
+        _move_vectors,
+    ),
+    # 3: drop version 1's vectors table; a view keeps `SELECT ... FROM vectors` working
+    """
+    DROP TABLE vectors;
+    CREATE VIEW vectors (chunk_id, vector) AS
+        SELECT c.id, e.vector FROM chunks c
+        JOIN files f ON f.id = c.file_id AND f.status != 'staging'
+        JOIN embeddings e ON e.id = c.embedding_id;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -83,12 +138,15 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"({SCHEMA_VERSION}): upgrade ragidx"
         )
     for number in range(version, SCHEMA_VERSION):
+        step = MIGRATIONS[number]
+        sql, then = step if isinstance(step, tuple) else (step, None)
         # One transaction per step: a crash leaves the database at the previous version.
-        script = (
-            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
-        )
         try:
-            conn.executescript(script)
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}")
+            if then is not None:
+                then(conn)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.rollback()

@@ -20,10 +20,12 @@ from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
 from .migrations import migrate
 
-__all__ = ["ChunkRow", "FileRecord", "FileWrite", "SqliteStore"]
+__all__ = ["ChunkRow", "Embeddings", "FileRecord", "FileWrite", "SqliteStore", "Staged", "Write"]
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _VECTOR_SCAN_ROWS = 4096
+_IN_LIMIT = 500  # keys per `IN (...)` query, well below SQLite's variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +56,52 @@ class FileWrite:
     format: str | None = None
     chunking: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
-    vectors: np.ndarray[Any, np.dtype[np.float32]] | None = None
+    keys: list[bytes] = field(default_factory=list)
+    """Each chunk's embedding key; the vector is in the cache by the time the file commits."""
     touch_only: bool = False
+    stage: int | None = None
+    """A big file's chunks were committed in `Staged` parts under a staging row; this write
+    puts that row in the place of the file's old version."""
+    staged_chunks: int = 0
+    staged_tokens: int = 0
+
+    @property
+    def chunk_count(self) -> int:
+        return self.staged_chunks if self.stage is not None else len(self.chunks)
+
+    @property
+    def token_count(self) -> int:
+        return self.staged_tokens if self.stage is not None else sum(c.tokens for c in self.chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """Vectors received from the embedder, cached by key before any file uses them."""
+
+    keys: list[bytes]
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """Consecutive chunks of a big file, stored under a staging row that search, stats and
+    export do not see until the file's `FileWrite` (with the same `stage`) commits."""
+
+    stage: int
+    path: str
+    chunks: list[Chunk]
+    keys: list[bytes]
+
+
+STAGING = "staging"
+
+
+def _staging_path(stage: int, path: str) -> str:
+    # NUL never occurs in a real path, so this never meets one.
+    return f"\0staging\0{stage}\0{path}"
+
+
+Write = FileWrite | Embeddings | Staged
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +170,10 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # After a checkpoint the WAL file shrinks back to this; it is rewritten, not grown.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.create_function("space_cjk", 1, space_cjk, deterministic=True)
             migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
@@ -189,9 +238,9 @@ class SqliteStore:
                 _write_manifest(conn, rows)
 
     def reset(self) -> None:
-        """Forget everything: files, chunks, vectors, runs and the manifest."""
+        """Forget everything: files, chunks, cached vectors, runs and the manifest."""
         with self.transaction() as conn:
-            for table in ("vectors", "chunks", "files", "runs", "manifest"):
+            for table in ("chunks", "embeddings", "files", "runs", "manifest"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
 
@@ -240,19 +289,33 @@ class SqliteStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def commit(self, writes: list[FileWrite], run_id: int) -> None:
-        """Apply a group of file changes in one transaction: each file is all old or all new."""
+    def commit(self, writes: list[Write], run_id: int) -> None:
+        """Apply a group of changes in one transaction, in order: each file is all old or all
+        new, and the vectors a file uses are cached before it."""
         now = time.time()
+        files = [w for w in writes if isinstance(w, FileWrite)]
+        stores_vectors = any(w.status is FileStatus.INDEXED and w.chunk_count for w in files)
         with self.transaction() as conn:
             for write in writes:
-                self._apply(conn, write, run_id, now)
-            stores_vectors = any(w.status is FileStatus.INDEXED and w.chunks for w in writes)
+                if isinstance(write, Embeddings):
+                    _cache(conn, write)
+                elif isinstance(write, Staged):
+                    _stage(conn, write)
+                else:
+                    self._apply(conn, write, run_id, now)
             if self._pending_manifest and stores_vectors:
                 _write_manifest(conn, self._pending_manifest)
         if stores_vectors:
             self._pending_manifest = None
 
     def _apply(self, conn: sqlite3.Connection, w: FileWrite, run_id: int, now: float) -> None:
+        if w.stage is not None:
+            staged = _staging_id(conn, w.stage, w.path)
+            if w.status is FileStatus.INDEXED and staged is not None:
+                self._unstage(conn, w, staged, run_id, now)
+                return
+            if staged is not None:
+                _drop_file(conn, staged)
         if w.status is FileStatus.REMOVED:
             row = conn.execute("SELECT id FROM files WHERE path = ?", (w.path,)).fetchone()
             if row is not None:
@@ -296,49 +359,86 @@ class SqliteStore:
                 w.encoding,
                 w.format,
                 w.chunking,
-                len(w.chunks),
-                sum(c.tokens for c in w.chunks),
+                w.chunk_count,
+                w.token_count,
                 run_id,
                 now,
             ),
         ).fetchone()
         _drop_chunks(conn, file_id)
-        if not w.chunks:
-            return
-        conn.executemany(
-            "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end,"
-            " line_start, line_end, heading_path, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    file_id,
-                    c.ordinal,
-                    c.text,
-                    None if c.input == c.text else c.input,
-                    c.char_start,
-                    c.char_end,
-                    c.line_start,
-                    c.line_end,
-                    json.dumps(c.heading_path, ensure_ascii=False),
-                    c.tokens,
-                )
-                for c in w.chunks
-            ],
+        if w.chunks:
+            _insert_chunks(conn, file_id, w.chunks, w.keys)
+            _index_text(conn, file_id)
+
+    def _unstage(
+        self, conn: sqlite3.Connection, w: FileWrite, staged: int, run_id: int, now: float
+    ) -> None:
+        """The staging row, with its chunks, becomes the file; the old version goes."""
+        old = conn.execute("SELECT id FROM files WHERE path = ?", (w.path,)).fetchone()
+        if old is not None:
+            _drop_file(conn, old[0])
+        conn.execute(
+            "UPDATE files SET path = ?, dir = ?, size = ?, mtime_ns = ?, content_hash = ?,"
+            " status = ?, reason = ?, encoding = ?, format = ?, chunking = ?, chunks = ?,"
+            " tokens = ?, run_id = ?, updated_at = ? WHERE id = ?",
+            (
+                w.path,
+                os.path.dirname(w.path),
+                w.size,
+                w.mtime_ns,
+                w.content_hash,
+                w.status.value,
+                w.reason,
+                w.encoding,
+                w.format,
+                w.chunking,
+                w.chunk_count,
+                w.token_count,
+                run_id,
+                now,
+                staged,
+            ),
         )
-        assert w.vectors is not None and len(w.vectors) == len(w.chunks)
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM chunks WHERE file_id = ? ORDER BY ordinal", (file_id,)
-            )
-        ]
-        conn.executemany(
-            "INSERT INTO vectors (chunk_id, vector) VALUES (?, ?)",
-            zip(ids, (v.astype("<f4").tobytes() for v in w.vectors), strict=True),
-        )
-        conn.executemany(
-            "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
-            zip(ids, (space_cjk(c.text) for c in w.chunks), strict=True),
-        )
+
+    # -- the embedding cache -------------------------------------------------------------
+
+    def cached(self, keys: list[bytes]) -> set[bytes]:
+        """Which of `keys` the cache holds a vector for."""
+        found: set[bytes] = set()
+        for start in range(0, len(keys), _IN_LIMIT):
+            part = keys[start : start + _IN_LIMIT]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(f"SELECT key FROM embeddings WHERE key IN ({marks})", part)
+            found.update(row[0] for row in rows)
+        return found
+
+    def drop_staged(self) -> int:
+        """Forget big files staged by runs that never finished; only the writer may."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT id FROM files WHERE status = ?", (STAGING,)).fetchall()
+            for (file_id,) in rows:
+                _drop_file(conn, file_id)
+        return len(rows)
+
+    def gc(self) -> int:
+        """Drop the cached vectors no chunk uses; returns how many went."""
+        with self.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM embeddings WHERE NOT EXISTS"
+                " (SELECT 1 FROM chunks c WHERE c.embedding_id = embeddings.id)"
+            ).rowcount
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it, if no reader is in the way."""
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def vacuum(self) -> None:
+        try:
+            self.conn.execute("VACUUM")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot vacuum the index {self.path}: {exc}") from exc
 
     # -- reporting -----------------------------------------------------------------------
 
@@ -346,11 +446,22 @@ class SqliteStore:
         conn = self.conn
         stored = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
         by_status = dict.fromkeys((s.value for s in stored), 0)
-        by_status |= dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status"))
+        by_status |= dict(
+            conn.execute(
+                "SELECT status, count(*) FROM files WHERE status != ? GROUP BY status", (STAGING,)
+            )
+        )
         chunks, tokens = conn.execute(
-            "SELECT count(*), coalesce(sum(tokens), 0) FROM chunks"
+            "SELECT count(*), coalesce(sum(c.tokens), 0) FROM chunks c"
+            " JOIN files f ON f.id = c.file_id AND f.status != ?",
+            (STAGING,),
         ).fetchone()
         (vectors,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+        (cached,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
+        (unused,) = conn.execute(
+            "SELECT count(*) FROM embeddings e WHERE NOT EXISTS"
+            " (SELECT 1 FROM chunks c WHERE c.embedding_id = e.id)"
+        ).fetchone()
         types: Counter[str] = Counter()
         for (path,) in conn.execute("SELECT path FROM files WHERE status = 'indexed'"):
             types[Path(path).suffix.lower() or "(none)"] += 1
@@ -369,6 +480,8 @@ class SqliteStore:
             "chunks": chunks,
             "tokens": tokens,
             "vectors": vectors,
+            "cached_vectors": cached,
+            "unused_vectors": unused,
             "provider": manifest.get("provider"),
             "model": manifest.get("model"),
             "dims": int(manifest["dims"]) if "dims" in manifest else None,
@@ -391,7 +504,8 @@ class SqliteStore:
         blob = ", v.vector" if vectors else ", NULL"
         rows = self.conn.execute(
             f"SELECT {_CHUNK_COLUMNS}{blob} FROM chunks c JOIN files f ON f.id = c.file_id {join}"
-            " ORDER BY f.path, c.ordinal"
+            " WHERE f.status != ? ORDER BY f.path, c.ordinal",
+            (STAGING,),
         )
         for row in rows:
             yield _chunk_row(row), row[11]
@@ -403,8 +517,8 @@ class SqliteStore:
         marks = ",".join("?" * len(wanted))
         rows = self.conn.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id"
-            f" WHERE c.id IN ({marks})",
-            wanted,
+            f" WHERE c.id IN ({marks}) AND f.status != ?",
+            [*wanted, STAGING],
         )
         return {row[0]: _chunk_row(row) for row in rows}
 
@@ -442,6 +556,83 @@ class SqliteStore:
         return [(int(best_ids[i]), float(best_scores[i])) for i in order]
 
 
+_CHUNK_INSERT = (
+    "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end, line_start,"
+    " line_end, heading_path, tokens, embedding_id)"
+)
+
+
+def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+    return (
+        c.text,
+        None if c.input == c.text else c.input,
+        c.char_start,
+        c.char_end,
+        c.line_start,
+        c.line_end,
+        json.dumps(c.heading_path, ensure_ascii=False),
+        c.tokens,
+    )
+
+
+def _insert_chunks(
+    conn: sqlite3.Connection, file_id: int, chunks: list[Chunk], keys: list[bytes]
+) -> None:
+    conn.executemany(
+        f"{_CHUNK_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " (SELECT id FROM embeddings WHERE key = ?))",
+        [(file_id, c.ordinal, *_chunk_values(c), key) for c, key in zip(chunks, keys, strict=True)],
+    )
+
+
+def _index_text(conn: sqlite3.Connection, file_id: int, from_ordinal: int = 0) -> None:
+    """Full-text rows for a file's new chunks; every chunk must have its cached vector."""
+    where = "file_id = ? AND ordinal >= ?"
+    (missing,) = conn.execute(
+        f"SELECT count(*) FROM chunks WHERE {where} AND embedding_id IS NULL",
+        (file_id, from_ordinal),
+    ).fetchone()
+    if missing:
+        # A bug, never a user's error: refuse to store chunks that search could not find.
+        raise StoreError(f"internal error: {missing} chunks without a cached vector")
+    conn.execute(
+        f"INSERT INTO chunks_fts (rowid, text) SELECT id, space_cjk(text) FROM chunks"
+        f" WHERE {where}",
+        (file_id, from_ordinal),
+    )
+
+
+def _cache(conn: sqlite3.Connection, e: Embeddings) -> None:
+    conn.executemany(
+        "INSERT INTO embeddings (key, vector) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        zip(e.keys, (v.astype("<f4").tobytes() for v in e.vectors), strict=True),
+    )
+
+
+def _stage(conn: sqlite3.Connection, part: Staged) -> None:
+    path = _staging_path(part.stage, part.path)
+    (file_id,) = conn.execute(
+        "INSERT INTO files (path, dir, status, updated_at) VALUES (?, '', ?, ?)"
+        " ON CONFLICT (path) DO UPDATE SET updated_at = excluded.updated_at RETURNING id",
+        (path, STAGING, time.time()),
+    ).fetchone()
+    if not part.chunks:
+        return
+    _insert_chunks(conn, file_id, part.chunks, part.keys)
+    _index_text(conn, file_id, part.chunks[0].ordinal)
+
+
+def _staging_id(conn: sqlite3.Connection, stage: int, path: str) -> int | None:
+    row = conn.execute("SELECT id FROM files WHERE path = ?", (_staging_path(stage, path),))
+    found = row.fetchone()
+    return int(found[0]) if found else None
+
+
+def _drop_file(conn: sqlite3.Connection, file_id: int) -> None:
+    _drop_chunks(conn, file_id)
+    conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+
 def _write_manifest(conn: sqlite3.Connection, rows: dict[str, str]) -> None:
     conn.executemany(
         "INSERT INTO manifest (key, value) VALUES (?, ?)"
@@ -452,10 +643,10 @@ def _write_manifest(conn: sqlite3.Connection, rows: dict[str, str]) -> None:
 
 def _drop_chunks(conn: sqlite3.Connection, file_id: int) -> None:
     """Delete a file's chunks, their vectors and their full-text rows."""
-    old = conn.execute("SELECT id, text FROM chunks WHERE file_id = ?", (file_id,)).fetchall()
-    conn.executemany(
-        "INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', ?, ?)",
-        ((cid, space_cjk(text)) for cid, text in old),
+    conn.execute(
+        "INSERT INTO chunks_fts (chunks_fts, rowid, text)"
+        " SELECT 'delete', id, space_cjk(text) FROM chunks WHERE file_id = ?",
+        (file_id,),
     )
     conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
 

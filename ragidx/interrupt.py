@@ -1,0 +1,30 @@
+"""Asking a running index to stop: it takes no new work, lets requests in flight finish
+(each within a grace period), commits every file that is complete, and returns."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["StopSignal"]
+
+
+class StopSignal:
+    """Safe to `request()` from a signal handler or another thread, before or during a run."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def bind(self) -> asyncio.Event:
+        """Called by the run, on its loop: the event that is set once stopping is asked."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        if self.requested:
+            self._event.set()
+        return self._event
+
+    def request(self) -> None:
+        self.requested = True
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)

@@ -1,0 +1,87 @@
+"""One writer per index: an advisory lock on `<db>.lock`, held for a whole `index` or `gc`.
+
+SQLite serialises transactions, but two runs interleaving their commits would each sweep
+the other's files as removed and double the cost; so a second writer waits for the first.
+The lock is `flock(2)`: the kernel drops it when the holder dies, even by `kill -9`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from ..errors import StoreError
+
+__all__ = ["IndexBusy", "WriterLock", "lock_path", "writer_lock"]
+
+POLL_SECONDS = 0.2
+
+
+class IndexBusy(StoreError):
+    """Another process holds the index's writer lock."""
+
+
+def lock_path(db: Path) -> Path:
+    return Path(f"{db}.lock")
+
+
+class WriterLock:
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.path = lock_path(db)
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self._fd is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise StoreError(f"cannot lock the index {self.db}: {exc}") from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        return True
+
+    def holder(self) -> str | None:
+        """The pid the holder wrote, if it can be read."""
+        try:
+            return self.path.read_text().strip() or None
+        except OSError:
+            return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+
+@contextlib.asynccontextmanager
+async def writer_lock(
+    db: Path, *, wait: bool, on_wait: Callable[[str | None], None]
+) -> AsyncIterator[None]:
+    """Hold the writer lock of `db`; when busy, call `on_wait` once and poll, or with
+    `wait=False` raise `IndexBusy`."""
+    lock = WriterLock(db)
+    try:
+        if not lock.try_acquire():
+            holder = lock.holder()
+            if not wait:
+                who = f" (pid {holder})" if holder else ""
+                raise IndexBusy(
+                    f"another ragidx is writing the index {db}{who}",
+                    hint="wait for it to finish, or leave out --no-wait to wait for it",
+                )
+            on_wait(holder)
+            while not lock.try_acquire():  # noqa: ASYNC110 - flock has nothing to await
+                await asyncio.sleep(POLL_SECONDS)
+        yield
+    finally:
+        lock.release()
