@@ -42,6 +42,8 @@ class _Section:
     start: int
     end: int
     path: tuple[str, ...]
+    headed: bool = True
+    """Starts at its heading line (the text before a segment's first heading does not)."""
 
 
 def chunk_document(doc: Document, config: ChunkConfig) -> list[Chunk]:
@@ -130,7 +132,7 @@ def _sections(text: str, fmt: str, state: _HeadingState) -> list[_Section]:
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, title))
-        sections.append(_Section(offset, end, tuple(t for _, t in stack)))
+        sections.append(_Section(offset, end, tuple(t for _, t in stack), headed=bool(level)))
     return _fold_bare_headings(text, sections)
 
 
@@ -142,12 +144,12 @@ def _fold_bare_headings(text: str, sections: list[_Section]) -> list[_Section]:
         start = sec.start if carry is None else carry
         body_start = text.find("\n", sec.start, sec.end)
         bare = body_start == -1 or not _NON_SPACE.search(text, body_start, sec.end)
-        if sec.path and bare and i + 1 < len(sections):
+        if sec.headed and sec.path and bare and i + 1 < len(sections):
             carry = start
             continue
         carry = None
         if _NON_SPACE.search(text, start, sec.end):
-            folded.append(_Section(start, sec.end, sec.path))
+            folded.append(_Section(start, sec.end, sec.path, sec.headed))
     return folded
 
 

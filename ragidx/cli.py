@@ -5,11 +5,14 @@ exit code. 0: all done; 1: finished, some files failed; 2: usage or configuratio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -41,7 +44,10 @@ from .embed import (
     resolve_provider,
 )
 from .embed.http import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .errors import ConfigError, RagidxError, StoreError
+from .errors import ConfigError, Interrupted, RagidxError, StoreError
+from .estimate import Budget
+from .gc import collect_garbage
+from .interrupt import StopSignal
 from .pipeline import run_index
 from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, display_path
 from .search import SearchMode, search
@@ -249,7 +255,32 @@ def index_command(
     readers: Annotated[
         int, typer.Option("--readers", help="Files read and chunked at once.")
     ] = DEFAULT_READERS,
-    reset: Annotated[bool, typer.Option("--reset", help="Empty the index first.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Empty the index first, cached vectors too.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Read and chunk only: report what would be sent, the time under --rpm/--tpm"
+            " and the cost; embed and write nothing.",
+        ),
+    ] = False,
+    price_per_mtok: Annotated[
+        float | None,
+        typer.Option(
+            "--price-per-mtok",
+            min=0,
+            help="Price per million tokens, for --dry-run's cost.",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="Wait while another ragidx writes the index, or refuse."
+        ),
+    ] = True,
     retry_failed: Annotated[
         bool,
         typer.Option(
@@ -293,6 +324,10 @@ def index_command(
             batch_tokens=max_batch_tokens,
             reset=reset,
             on_long_chunk=on_long_chunk,
+            dry_run=dry_run,
+            budget=Budget(rpm=rpm, tpm=tpm, price_per_mtok=price_per_mtok),
+            wait=wait,
+            grace=timeout,
         )
         http = EmbedOptions(
             base_url=base_url,
@@ -314,12 +349,15 @@ def index_command(
     if verbose and not quiet:
         _stderr().print(_effective(embedder, config, http, ctx.meta.get("settings_file")))
     reporter = _reporter(json_out, quiet, verbose, progress)
+    stop = StopSignal()
+    work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
     try:
-        summary = asyncio.run(
-            _run(
-                embedder, run_index(sources, embedder, config, reporter, retry_failed=retry_failed)
-            )
-        )
+        with _stop_on_sigint(stop, reporter):
+            summary = asyncio.run(_run(embedder, work))
+    except Interrupted as exc:
+        reporter.close()
+        _stderr().print(f"interrupted: {exc.message}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except RagidxError as exc:
         reporter.close()
         _fail(exc)
@@ -328,7 +366,32 @@ def index_command(
         _stderr().print("interrupted: files already committed stay in the index")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
+    if summary.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
+    """The first Ctrl-C asks the run to stop cleanly; the second quits at once. Either way
+    the index stays whole: every commit is one SQLite transaction."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (CliRunner in a thread, say)
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if not stop.requested:
+            stop.request()
+            return
+        reporter.close()
+        os.write(2, b"interrupted again: quitting now; committed files stay in the index\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _effective(
@@ -495,6 +558,35 @@ def export_command(
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
     finally:
         store.close()
+
+
+@app.command("gc")
+def gc_command(
+    db: DbOption = None,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum/--no-vacuum", help="Shrink the database file afterwards.")
+    ] = True,
+    json_out: JsonOption = False,
+) -> None:
+    """Drop cached vectors that no chunk uses any more, and what a killed run left staged."""
+    path = db or default_db_path()
+    try:
+        result = asyncio.run(collect_garbage(path, vacuum=vacuum, on_wait=_waiting_notice))
+    except RagidxError as exc:
+        _fail(exc)
+    if json_out:
+        print(json.dumps(dataclasses.asdict(result)))
+        return
+    freed = (result.bytes_before - result.bytes_after) / 1024**2
+    _stderr().print(
+        f"dropped {result.vectors:,} unused vectors and {result.staged:,} staged files;"
+        f" the index is {result.bytes_after / 1024**2:.2f} MB ({freed:.2f} MB freed)"
+    )
+
+
+def _waiting_notice(holder: str | None) -> None:
+    who = f" (pid {holder})" if holder else ""
+    _stderr().print(f"waiting: another ragidx{who} is writing the index")
 
 
 @app.command("doctor")

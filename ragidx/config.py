@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .estimate import Budget
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -111,6 +112,8 @@ class IndexConfig:
     on_long_chunk: LongChunkPolicy = LongChunkPolicy.SPLIT
     dry_run: bool = False
     """Walk, read and chunk, and count what would be sent; embed and write nothing."""
+    budget: Budget = field(default_factory=Budget)
+    """Rate limits and price a dry run estimates time and cost against."""
     wait: bool = True
     """Wait for another run writing the same index; else refuse at once."""
     grace: float = DEFAULT_GRACE

@@ -6,7 +6,9 @@ One base class; the CLI maps each branch to an exit code at the edge::
     ├── ConfigError            bad option or setting (exit 2)
     │   └── PathNotFound       a path given on the command line does not exist
     ├── StoreError             the index database cannot be opened, read or written (exit 2)
-    │   └── ManifestMismatch   the index was built with another embedder, model or dims
+    │   ├── ManifestMismatch   the index was built with another embedder, model or dims
+    │   └── IndexBusy          another process is writing the index (and we would not wait)
+    ├── Interrupted            stopping was asked before the run began (exit 130)
     └── EmbedError             an embedder could not turn a batch into vectors
         ├── InvalidVectors     a response failed validation (count, index, dims, finite)
         ├── TransientError     worth retrying: 408/409/429/5xx, transport errors, timeouts
@@ -27,6 +29,8 @@ __all__ = [
     "ConfigError",
     "EmbedError",
     "FatalEmbedError",
+    "IndexBusy",
+    "Interrupted",
     "InvalidVectors",
     "ManifestMismatch",
     "PathNotFound",
@@ -60,6 +64,14 @@ class StoreError(RagidxError):
 
 class ManifestMismatch(StoreError):
     """The index was built with another embedder, model or number of dimensions."""
+
+
+class IndexBusy(StoreError):
+    """Another process holds the index's writer lock."""
+
+
+class Interrupted(RagidxError):
+    """Stopping was asked before the run began (while it waited for the index, say)."""
 
 
 class EmbedError(RagidxError):

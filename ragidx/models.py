@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .estimate import Estimate
+
 __all__ = ["Chunk", "Document", "FileInfo", "FileStatus", "RunSummary"]
 
 
@@ -79,6 +81,8 @@ class RunSummary:
     seconds: float = 0.0
     interrupted: bool = False
     dry_run: bool = False
+    estimate: Estimate | None = None
+    """A dry run's: what indexing would send, take and cost."""
 
     @property
     def files(self) -> int:
@@ -104,4 +108,5 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
             **({"dry_run": True} if self.dry_run else {}),
+            **({"estimate": self.estimate.as_dict()} if self.estimate else {}),
         }

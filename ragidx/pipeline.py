@@ -28,6 +28,7 @@ from .chunker import Chunker, chunk_document
 from .config import IndexConfig, LongChunkPolicy
 from .embed import Embedder, HttpEmbedder, validate_vectors
 from .errors import EmbedError, FatalEmbedError, RagidxError, RejectedError
+from .estimate import estimate
 from .events import (
     BatchEmbedded,
     EventSink,
@@ -96,7 +97,10 @@ async def run_index(
     def waiting(holder: str | None) -> None:
         on_event(WaitingForIndex(config.db_path, holder))
 
-    async with writer_lock(config.db_path, wait=config.wait, on_wait=waiting):
+    lock = writer_lock(
+        config.db_path, wait=config.wait, on_wait=waiting, give_up=lambda: stop.requested
+    )
+    async with lock:
         return await _index(paths, embedder, config, on_event, retry_failed, stop)
 
 
@@ -242,7 +246,10 @@ class _Run:
         self._count_requests()  # the dims probe and the last retries included
         self.summary.seconds = time.monotonic() - started
         self.summary.interrupted = status == "interrupted"
-        if not self.config.dry_run:
+        if self.config.dry_run:
+            s = self.summary
+            s.estimate = estimate(s.requests, s.sent_tokens, self.config.budget)
+        else:
             with contextlib.suppress(RagidxError):
                 self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
             self.store.checkpoint()

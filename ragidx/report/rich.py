@@ -18,7 +18,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..events import BatchEmbedded, Event, FileDiscovered, FileDone, RunFinished, RunStarted
+from ..events import (
+    BatchEmbedded,
+    Event,
+    FileDiscovered,
+    FileDone,
+    RunFinished,
+    RunStarted,
+    Stopping,
+    WaitingForIndex,
+)
 from ..models import FileStatus, RunSummary
 from .base import display_path
 
@@ -90,6 +99,17 @@ class RichReporter:
             self._stop()
             if self.summary:
                 self.console.print(_summary_table(event.summary))
+        elif isinstance(event, WaitingForIndex):
+            who = f" (pid {event.holder})" if event.holder else ""
+            self.console.print(
+                f"waiting: another ragidx{who} is writing {escape(str(event.db))};"
+                " this run starts when it finishes (--no-wait refuses instead)"
+            )
+        elif isinstance(event, Stopping):
+            self.console.print(
+                f"stopping: no new work; requests in flight get {event.grace:g} s to finish,"
+                " then complete files are committed. Press Ctrl-C again to quit at once."
+            )
 
     def close(self) -> None:
         self._stop()
@@ -140,10 +160,14 @@ def _summary_table(summary: RunSummary) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column("what", justify="left")
     table.add_column("count", justify="right")
+    if summary.estimate is not None:
+        return _dry_run_table(table, summary)
     for status in FileStatus:
         table.add_row(f"[{_STYLES[status]}]{status.value}[/]", f"{summary.counts[status]:,}")
     table.add_row("chunks", f"{summary.chunks:,}")
     table.add_row("tokens", f"{summary.tokens:,}")
+    table.add_row("embedded", f"{summary.embedded:,}")
+    table.add_row("reused", f"{summary.reused:,}")
     table.add_row("requests", f"{summary.requests:,}")
     if summary.retries or summary.rate_limited:
         table.add_row("retries", f"{summary.retries:,}")
@@ -152,3 +176,33 @@ def _summary_table(summary: RunSummary) -> Table:
     if summary.interrupted:
         table.add_row("[bold red]interrupted[/]", "")
     return table
+
+
+def _dry_run_table(table: Table, summary: RunSummary) -> Table:
+    """What a real run would do; nothing was embedded or written."""
+    est = summary.estimate
+    assert est is not None
+    table.title = "dry run: nothing embedded or written"
+    table.title_justify = "left"
+    counts = summary.counts
+    table.add_row("files to index", f"{counts[FileStatus.INDEXED]:,}")
+    for status in (FileStatus.UNCHANGED, FileStatus.REMOVED, FileStatus.SKIPPED):
+        table.add_row(f"files {status.value}", f"{counts[status]:,}")
+    table.add_row("files failing", f"{counts[FileStatus.FAILED]:,}")
+    table.add_row("chunks", f"{summary.chunks:,}")
+    table.add_row("chunks reused", f"{summary.reused:,}")
+    table.add_row("tokens to embed (est.)", f"{est.tokens:,}")
+    table.add_row("requests", f"{est.requests:,}")
+    when = "no --rpm/--tpm given" if est.seconds is None else _duration(est.seconds)
+    table.add_row("time at the rate limits", when)
+    cost = "no --price-per-mtok given" if est.cost is None else f"{est.cost:,.4f}"
+    table.add_row("cost", cost)
+    return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

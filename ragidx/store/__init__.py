@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .lock import IndexBusy, lock_path, writer_lock
+from .lock import lock_path, writer_lock
 from .migrations import SCHEMA_VERSION, embedding_key
 from .sqlite import ChunkRow, Embeddings, FileRecord, FileWrite, SqliteStore, Staged, Write
 
@@ -12,7 +12,6 @@ __all__ = [
     "Embeddings",
     "FileRecord",
     "FileWrite",
-    "IndexBusy",
     "SqliteStore",
     "Staged",
     "Write",

@@ -14,15 +14,11 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import IndexBusy, Interrupted, StoreError
 
-__all__ = ["IndexBusy", "WriterLock", "lock_path", "writer_lock"]
+__all__ = ["WriterLock", "lock_path", "writer_lock"]
 
 POLL_SECONDS = 0.2
-
-
-class IndexBusy(StoreError):
-    """Another process holds the index's writer lock."""
 
 
 def lock_path(db: Path) -> Path:
@@ -65,10 +61,15 @@ class WriterLock:
 
 @contextlib.asynccontextmanager
 async def writer_lock(
-    db: Path, *, wait: bool, on_wait: Callable[[str | None], None]
+    db: Path,
+    *,
+    wait: bool,
+    on_wait: Callable[[str | None], None],
+    give_up: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[None]:
-    """Hold the writer lock of `db`; when busy, call `on_wait` once and poll, or with
-    `wait=False` raise `IndexBusy`."""
+    """Hold the writer lock of `db`; when busy, call `on_wait` once and poll until it is
+    free (or `give_up()` says to stop: `Interrupted`), or with `wait=False` raise
+    `IndexBusy`."""
     lock = WriterLock(db)
     try:
         if not lock.try_acquire():
@@ -80,7 +81,9 @@ async def writer_lock(
                     hint="wait for it to finish, or leave out --no-wait to wait for it",
                 )
             on_wait(holder)
-            while not lock.try_acquire():  # noqa: ASYNC110 - flock has nothing to await
+            while not lock.try_acquire():
+                if give_up():
+                    raise Interrupted("stopped while waiting for the index")
                 await asyncio.sleep(POLL_SECONDS)
         yield
     finally:
