@@ -192,7 +192,7 @@ class SqliteStore:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the index {self.path}: {exc}") from exc
+            raise _write_error(self.path, exc) from exc
         try:
             yield self.conn
             self.conn.execute("COMMIT")
@@ -200,7 +200,7 @@ class SqliteStore:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot write to the index {self.path}: {exc}") from exc
+                raise _write_error(self.path, exc) from exc
             raise
 
     # -- manifest ------------------------------------------------------------------------
@@ -631,6 +631,18 @@ def _staging_id(conn: sqlite3.Connection, stage: int, path: str) -> int | None:
 def _drop_file(conn: sqlite3.Connection, file_id: int) -> None:
     _drop_chunks(conn, file_id)
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+
+def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A failed write; the transaction was rolled back, so the index is as it was."""
+    name = getattr(exc, "sqlite_errorname", "")
+    hint = None
+    if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR"):
+        hint = (
+            "free some disk space (or raise the file size limit) and run again;"
+            " everything committed so far is kept"
+        )
+    return StoreError(f"cannot write to the index {path}: {exc}", hint=hint)
 
 
 def _write_manifest(conn: sqlite3.Connection, rows: dict[str, str]) -> None:
