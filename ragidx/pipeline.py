@@ -389,10 +389,10 @@ class _Run:
 
     async def _read_large(self, task: Read) -> None:
         """Read, chunk and send a large file a segment at a time; stage its parts."""
-        info = task.info
-        if task.record is not None and self._unchanged(
-            task, await asyncio.to_thread(content_hash, info.path)
-        ):
+        info, rec = task.info, task.record
+        # Only a file indexed under this chunking can turn out unchanged: hash it then.
+        maybe_same = rec is not None and (rec.status, rec.chunking) == ("indexed", self.chunking)
+        if maybe_same and self._unchanged(task, await asyncio.to_thread(content_hash, info.path)):
             touch = FileWrite(
                 FileStatus.UNCHANGED, str(info.path), info.size, info.mtime_ns, touch_only=True
             )

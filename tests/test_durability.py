@@ -190,9 +190,7 @@ def _hash(path: Path) -> str:
 def test_the_wal_stays_small_during_a_long_run(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 1500, words=300)
     db, wal = tmp_path / "idx.db", tmp_path / "idx.db-wal"
-    proc = subprocess.Popen(
-        [*RAGIDX, "index", "corpus", "--db", str(db), "--quiet"], cwd=tmp_path
-    )
+    proc = subprocess.Popen([*RAGIDX, "index", "corpus", "--db", str(db), "--quiet"], cwd=tmp_path)
     largest = 0
     while proc.poll() is None:
         if wal.exists():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shlex
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, Cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,3 +38,13 @@ def test_library_example(work: Path, sample: Path) -> None:
         exec(compile(code, "README.md", "exec"), {})
     assert "RunFinished" in printed.getvalue()
     assert (work / ".ragidx" / "index.db").exists()
+
+
+def test_dry_run_example(cli: Cli, sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a dry run needs no key
+    command = _block_after("**Dry run.**", "console").splitlines()[0]
+    args = shlex.split(command.removeprefix("$ ragidx "))
+    result = cli(*[("sample_docs" if a == "docs" else a) for a in args])
+    assert result.exit_code == 0, result.stderr
+    assert "dry run: nothing embedded or written" in result.stderr
+    assert "cost" in result.stderr and not (sample.parent / ".ragidx").exists()
