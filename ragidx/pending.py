@@ -9,6 +9,8 @@ while it is out (`Inflight`), and chunks with the same key wait for that one ans
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -31,6 +33,7 @@ class PendingFile:
     reading: bool = False
     """A large file's reader has segments still to come."""
     open_parts: int = 0
+    """Parts read and not yet staged (or, for a small file, not yet finished)."""
     failure: str | None = None
     """Why an embedding failed; the file fails."""
     verdict: FileWrite | None = None
@@ -41,6 +44,10 @@ class PendingFile:
     chunks: int = 0
     tokens: int = 0
     refitted: int = 0
+    finished: bool = False
+    """Its last write is queued."""
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever a part is staged: the reader waits on it with too many parts open."""
 
     @property
     def complete(self) -> bool:
@@ -69,34 +76,62 @@ class Part:
 
 class Inflight:
     """Keys out being embedded, with the chunks that wait for each; and keys whose vectors
-    came back but are not committed yet (the cache cannot answer for them)."""
+    came back but may not be visible to a cache lookup yet.
+
+    A reader looks the cache up in a worker thread, then claims on the loop. A vector
+    committed in between is in neither answer, so commits are numbered (`generation`) and
+    a claim made after a lookup that began at generation `g` counts every key committed
+    since `g` as there. Those keys are forgotten once no lookup that old is open."""
 
     def __init__(self) -> None:
         self.waiting: dict[bytes, list[tuple[Part, int]]] = {}
         self.received: set[bytes] = set()
+        self.generation = 0
+        self._lookups: collections.Counter[int] = collections.Counter()
+        self._recent: dict[bytes, int] = {}
+        self._log: collections.deque[tuple[int, list[bytes]]] = collections.deque()
 
-    def claim(self, key: bytes, part: Part, i: int) -> bool:
-        """True when the caller must send this chunk; False when its vector is on its way
-        or already here (the chunk then waits, or needs nothing)."""
-        if key in self.received:
-            return False
+    def lookup_begins(self) -> int:
+        self._lookups[self.generation] += 1
+        return self.generation
+
+    def lookup_ends(self, generation: int) -> None:
+        self._lookups[generation] -= 1
+        if not self._lookups[generation]:
+            del self._lookups[generation]
+        oldest = min(self._lookups, default=self.generation)
+        while self._log and self._log[0][0] <= oldest:
+            for key in self._log.popleft()[1]:
+                if self._recent.get(key, 0) <= oldest:
+                    self._recent.pop(key, None)
+
+    def claim(self, key: bytes, part: Part, i: int, since: int) -> str:
+        """`send` when the caller must send this chunk; `have` when its vector is here;
+        `wait` when it is on its way (the chunk then waits for it)."""
+        if key in self.received or self._recent.get(key, -1) > since:
+            return "have"
+        part.remaining += 1
         waiters = self.waiting.get(key)
         if waiters is not None:
             waiters.append((part, i))
-            part.remaining += 1
-            return False
+            return "wait"
         self.waiting[key] = [(part, i)]
-        part.remaining += 1
-        return True
+        return "send"
 
     def settle(self, key: bytes, *, received: bool) -> list[tuple[Part, int]]:
-        """The chunks waiting for `key`; with `received`, later chunks need not wait."""
+        """The chunks waiting for `key`, the sender's first; with `received`, its vector is
+        here and later chunks need not wait."""
         if received:
             self.received.add(key)
         return self.waiting.pop(key, [])
 
     def committed(self, keys: list[bytes]) -> None:
+        self.generation += 1
         self.received.difference_update(keys)
+        if self._lookups:
+            for key in keys:
+                self._recent[key] = self.generation
+            self._log.append((self.generation, keys))
 
 
 def rebase(pieces: list[Piece], origin: Chunk, chunk: Chunk) -> list[Piece]:

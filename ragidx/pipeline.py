@@ -16,10 +16,10 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .batcher import Batch, Batcher
 from .chunker import Chunker, chunk_document
 from .config import IndexConfig, LongChunkPolicy
 from .embed import Embedder, HttpEmbedder, validate_vectors
-from .errors import EmbedError, FatalEmbedError, RagidxError, RejectedError
+from .errors import EmbedError, FatalEmbedError, Interrupted, RagidxError, RejectedError
 from .estimate import estimate
 from .events import (
     BatchEmbedded,
@@ -49,13 +49,20 @@ from .refit import refit, too_long
 from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
 from .store import Write as StoreWrite
 from .walker import WalkItem, absolute, walk
+from .weighted import WeightedQueue
 
 __all__ = ["index", "run_index"]
+
+T = TypeVar("T")
 
 _STOP: Final = object()
 _WALK_STEP = 256
 _COMMIT_GROUP = 64
+# Chunks and vectors waiting for the store, at most (about 6 KB each with 1,024 dims).
+_COMMIT_WEIGHT = 4096
 _BATCH_LINGER = 0.02
+# Parts of one large file read but not yet staged: a slow answer holds the reader back.
+_OPEN_PARTS = 4
 # Refusals that halving a batch can pin on single inputs.
 _SPLITTABLE = frozenset({"too_large", "too_long", "rejected_input"})
 
@@ -90,18 +97,16 @@ async def run_index(
     under `paths` if any are given. `stop.request()` ends the run early, losing nothing that
     came back. With `config.dry_run`, nothing is embedded or written.
     """
-    stop = stop or StopSignal()
+    stopping = (stop or StopSignal()).bind()
     if config.dry_run:
-        return await _index(paths, embedder, config, on_event, retry_failed, stop)
+        return await _index(paths, embedder, config, on_event, retry_failed, stopping)
 
     def waiting(holder: str | None) -> None:
         on_event(WaitingForIndex(config.db_path, holder))
 
-    lock = writer_lock(
-        config.db_path, wait=config.wait, on_wait=waiting, give_up=lambda: stop.requested
-    )
+    lock = writer_lock(config.db_path, wait=config.wait, on_wait=waiting, give_up=stopping.is_set)
     async with lock:
-        return await _index(paths, embedder, config, on_event, retry_failed, stop)
+        return await _index(paths, embedder, config, on_event, retry_failed, stopping)
 
 
 async def _index(
@@ -110,7 +115,7 @@ async def _index(
     config: IndexConfig,
     on_event: EventSink,
     retry_failed: bool,
-    stop: StopSignal,
+    stopping: asyncio.Event,
 ) -> RunSummary:
     store = await asyncio.to_thread(_open_store, config)
     try:
@@ -119,8 +124,11 @@ async def _index(
             await asyncio.to_thread(check_named, store, named)
         if config.dry_run:
             embedder.dims = embedder.dims or await _known_dims(store, embedder)
+            await asyncio.to_thread(
+                store.check_manifest, embedder.provider, embedder.model, embedder.dims
+            )
         else:
-            await _prepare(store, embedder, config)
+            await _unless_stopped(_prepare(store, embedder, config), stopping)
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
             roots = await asyncio.to_thread(failed_under, store, named)
@@ -129,15 +137,34 @@ async def _index(
         skip = frozenset((*own, str(absolute(lock_path(config.db_path)))))
         walk_config = dataclasses.replace(config.walk, skip_paths=config.walk.skip_paths | skip)
         run = _Run(store, embedder, dataclasses.replace(config, walk=walk_config), on_event)
-        return await run.execute(roots, stop)
+        return await run.execute(roots, stopping)
     finally:
         store.close()
 
 
 def _open_store(config: IndexConfig) -> SqliteStore:
-    if config.dry_run and not os.path.exists(config.db_path):
+    if not config.dry_run:
+        return SqliteStore.open(config.db_path)
+    if config.reset or not os.path.exists(config.db_path):
         return SqliteStore.open(Path(":memory:"))  # a dry run creates nothing
-    return SqliteStore.open(config.db_path)
+    return SqliteStore.open(config.db_path, create=False, upgrade=False)
+
+
+async def _unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> None:
+    """`work`, unless stopping is asked first: then `Interrupted` (the dims probe can take
+    as long as its retries)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted("stopped before indexing began")
+    task.result()
 
 
 async def _known_dims(store: SqliteStore, embedder: Embedder) -> int:
@@ -202,18 +229,18 @@ class _Run:
         self.deadlines: set[asyncio.Timeout] = set()
         self.grace_at: float | None = None
         self.stopping = asyncio.Event()
-        self.cache: SqliteStore | None = None
-        self.cache_lock = threading.Lock()
+        self.cache: _Shared | None = None
+        self.planning: _Shared | None = None
         readers, embedders = config.readers, config.embed_workers
         self.max_inputs = config.batch_inputs or embedder.max_inputs
         self.max_tokens = config.batch_tokens or embedder.max_tokens
         self.read_q: asyncio.Queue[Any] = asyncio.Queue(readers * 4)
         self.chunk_q: asyncio.Queue[Any] = asyncio.Queue(max(self.max_inputs * 2, 64))
         self.batch_q: asyncio.Queue[Any] = asyncio.Queue(embedders)
-        self.commit_q: asyncio.Queue[Any] = asyncio.Queue(_COMMIT_GROUP * 2)
+        self.commit_q: WeightedQueue[Any] = WeightedQueue(_COMMIT_WEIGHT)
         self.left = _Counters(readers, embedders)
 
-    async def execute(self, roots: Iterable[Path], stop: StopSignal) -> RunSummary:
+    async def execute(self, roots: Iterable[Path], stopping: asyncio.Event) -> RunSummary:
         started = time.monotonic()
         root_list = list(roots) if isinstance(roots, list) else None
         shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
@@ -221,16 +248,17 @@ class _Run:
             self.summary.run_id = await asyncio.to_thread(self.store.begin_run, shown)
         e = self.embedder
         self.emit(RunStarted(self.summary.run_id, shown, e.provider, e.model, e.dims))
-        self.stopping = stop.bind()
+        self.stopping = stopping
         watcher = asyncio.create_task(self._on_stop())
         status = "interrupted"
         try:
-            reader = await asyncio.to_thread(SqliteStore.open, self.store.path)
-            self.cache = await asyncio.to_thread(SqliteStore.open, self.store.path)
+            self.planning = _Shared(await asyncio.to_thread(self._connect))
+            self.cache = _Shared(await asyncio.to_thread(self._connect))
             try:
-                await self._stages(root_list if root_list is not None else roots, reader)
+                await self._stages(root_list if root_list is not None else roots)
             finally:
-                reader.close()
+                # Worker threads may still be at them after an error: each waits its turn.
+                self.planning.close()
                 self.cache.close()
             if not self.stopping.is_set():
                 status = "failed" if self.summary.counts[FileStatus.FAILED] else "completed"
@@ -241,6 +269,13 @@ class _Run:
             watcher.cancel()
             await self._finish(started, status)
         return self.summary
+
+    def _connect(self) -> SqliteStore:
+        """Another connection to the index, for reads beside the writer's."""
+        path = self.store.path
+        if self.config.dry_run and str(path) != ":memory:":
+            return SqliteStore.open(path, create=False, upgrade=False)
+        return SqliteStore.open(path)
 
     async def _finish(self, started: float, status: str) -> None:
         self._count_requests()  # the dims probe and the last retries included
@@ -264,9 +299,10 @@ class _Run:
             deadline.reschedule(self.grace_at)
         self.emit(Stopping(grace))
 
-    async def _stages(self, roots: Iterable[Path], reader: SqliteStore) -> None:
+    async def _stages(self, roots: Iterable[Path]) -> None:
+        assert self.planning is not None
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._plan(roots, Planner(reader, self.chunking)))
+            tg.create_task(self._plan(roots, Planner(self.planning.store, self.chunking)))
             for _ in range(self.config.readers):
                 tg.create_task(self._read())
             tg.create_task(self._batch())
@@ -289,13 +325,15 @@ class _Run:
 
         items = walk(remember(roots), self.config.walk)
         plans: list[Plan] = []
+        shared = self.planning
+        assert shared is not None
         while not self.stopping.is_set() and (
-            plans := await asyncio.to_thread(_step, items, planner)
+            plans := await asyncio.to_thread(shared.use, _step, items, planner)
         ):
             await self._dispatch_all(plans)
         if not self.stopping.is_set():
             # The sweep for removed files only after a whole walk: a cut-short one is no proof.
-            await self._dispatch_all(await asyncio.to_thread(planner.finish, walked))
+            await self._dispatch_all(await asyncio.to_thread(shared.use, planner.finish, walked))
         for _ in range(self.config.readers):
             await self.read_q.put(_STOP)
 
@@ -328,19 +366,23 @@ class _Run:
         if task.info.size > LARGE_FILE and task.info.path.suffix.lower() not in _WHOLE_ONLY:
             await self._read_large(task)
             return
+        since = self.inflight.lookup_begins()
         try:
             doc, chunks, keys, hits = await asyncio.to_thread(self._load, task)
         except Exception as exc:
             await self.commit_q.put(self._unread(task, exc))
             return
-        if self._unchanged(task, doc.content_hash):
-            touch = FileWrite(
-                FileStatus.UNCHANGED, str(doc.path), doc.size, doc.mtime_ns, touch_only=True
-            )
-            await self.commit_q.put(touch)
-            return
-        pending = PendingFile(str(doc.path), doc, open_parts=1)
-        await self._dispatch_part(Part(pending, 0, chunks, keys), hits)
+        else:
+            if self._unchanged(task, doc.content_hash):
+                touch = FileWrite(
+                    FileStatus.UNCHANGED, str(doc.path), doc.size, doc.mtime_ns, touch_only=True
+                )
+                await self.commit_q.put(touch)
+                return
+            pending = PendingFile(str(doc.path), doc, open_parts=1)
+            await self._dispatch_part(Part(pending, 0, chunks, keys), hits, since)
+        finally:
+            self.inflight.lookup_ends(since)
 
     def _unread(self, task: Read, exc: Exception) -> FileWrite:
         """The write for a file that could not be read as text."""
@@ -384,8 +426,7 @@ class _Run:
 
     def _cached(self, keys: list[bytes]) -> set[bytes]:
         assert self.cache is not None
-        with self.cache_lock:  # reader threads share the one cache connection
-            return self.cache.cached(keys)
+        return self.cache.use(self.cache.store.cached, keys)
 
     async def _read_large(self, task: Read) -> None:
         """Read, chunk and send a large file a segment at a time; stage its parts."""
@@ -403,20 +444,43 @@ class _Run:
         pending = PendingFile(str(info.path), stage=next(self.stages), reading=True)
         try:
             for seq in itertools.count():
-                step = await asyncio.to_thread(self._segment, segments, chunker)
-                if step is None:
+                await self._room(pending)
+                if not await self._next_part(pending, seq, segments, chunker):
                     break
                 if self.stopping.is_set():
                     return  # what was staged goes at the next run's start
-                chunks, keys, hits = step
-                pending.open_parts += 1
-                await self._dispatch_part(Part(pending, seq, chunks, keys), hits)
             pending.doc = reader.document()
         except Exception as exc:
             pending.verdict = self._unread(task, exc)
         pending.reading = False
-        if pending.complete:
-            await self.commit_q.put(self._file_write(pending))
+        await self._maybe_finish(pending)
+
+    async def _room(self, pending: PendingFile) -> None:
+        """Wait while the file has too many parts out (a slow answer holds up later parts,
+        which wait to be staged in order), unless the run is stopping."""
+        while pending.open_parts >= _OPEN_PARTS and not self.stopping.is_set():
+            pending.room.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in (pending.room, self.stopping)]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+    async def _next_part(
+        self, pending: PendingFile, seq: int, segments: Iterator[str], chunker: Chunker
+    ) -> bool:
+        since = self.inflight.lookup_begins()
+        try:
+            step = await asyncio.to_thread(self._segment, segments, chunker)
+            if step is None:
+                return False
+            chunks, keys, hits = step
+            pending.open_parts += 1
+            await self._dispatch_part(Part(pending, seq, chunks, keys), hits, since)
+            return True
+        finally:
+            self.inflight.lookup_ends(since)
 
     def _segment(
         self, segments: Iterator[str], chunker: Chunker
@@ -428,13 +492,14 @@ class _Run:
         keys = [self._key(c.input) for c in chunks]
         return chunks, keys, self._cached(keys)
 
-    async def _dispatch_part(self, part: Part, hits: set[bytes]) -> None:
+    async def _dispatch_part(self, part: Part, hits: set[bytes], since: int) -> None:
         """Send the part's chunks that neither the cache nor a request in flight answers."""
         send = []
         for i, key in enumerate(part.keys):
-            if key in hits or not self.inflight.claim(key, part, i):
+            claim = "have" if key in hits else self.inflight.claim(key, part, i, since)
+            if claim == "have":
                 self.summary.reused += 1
-            else:
+            elif claim == "send":
                 send.append(i)
         if part.remaining == 0:
             await self._part_done(part)
@@ -464,8 +529,9 @@ class _Run:
             await self.batch_q.put(_STOP)
 
     async def _linger(self, batcher: Batcher[tuple[Part, int]]) -> Any:
-        """Wait a moment for more chunks before sending a part-full batch."""
-        if batcher.pending:
+        """Wait a moment for more chunks before sending a part-full batch (a dry run sends
+        nothing, so its count of requests does not depend on timing)."""
+        if batcher.pending and not self.config.dry_run:
             try:
                 async with asyncio.timeout(_BATCH_LINGER):
                     return await self.chunk_q.get()
@@ -482,7 +548,7 @@ class _Run:
                 await self._embed_one(batch)
         self.left.embedders_left -= 1
         if self.left.embedders_left == 0:
-            await self.commit_q.put(_STOP)
+            await self.commit_q.put(_STOP, 0)
 
     async def _embed_one(self, batch: Batch[tuple[Part, int]]) -> None:
         started = time.monotonic()
@@ -503,11 +569,16 @@ class _Run:
         )
         received = self._received(batch, results)
         if received.keys:
-            await self.commit_q.put(received)  # cached before any file that uses them
+            # Cached before any file that uses them.
+            await self.commit_q.put(received, len(received.keys))
         for result, (part, i) in zip(results, batch.refs, strict=True):
-            ok = not isinstance(result, EmbedError)
-            for waiter, j in self.inflight.settle(part.keys[i], received=ok):
+            # A refitted chunk's own key has no vector: only its pieces' keys do.
+            cached = result is None or isinstance(result, np.ndarray)
+            waiters = self.inflight.settle(part.keys[i], received=cached)
+            for n, (waiter, j) in enumerate(waiters):
                 self._settle(waiter, j, result, part.chunks[i])
+                if n and not isinstance(result, EmbedError):
+                    self.summary.reused += 1  # it waited for the sender's answer
                 waiter.remaining -= 1
                 if waiter.remaining == 0:
                     await self._part_done(waiter)
@@ -521,10 +592,19 @@ class _Run:
                 for n, (result, (part, i)) in enumerate(zip(results, batch.refs, strict=True)):
                     if too_long(result):
                         policy = self.config.on_long_chunk
-                        results[n] = await refit(part.chunks[i], result, policy, self._embed_split)
+                        results[n] = await refit(part.chunks[i], result, policy, self._embed_refit)
                 return results
             finally:
                 self.deadlines.discard(deadline)
+
+    async def _embed_refit(self, texts: list[str]) -> list[Any]:
+        """Embed a refitted chunk's pieces, but not those the cache holds (None for them)."""
+        keys = [self._key(t) for t in texts]
+        have = await asyncio.to_thread(self._cached, keys)
+        have |= {k for k in keys if k in self.inflight.received}
+        send = [t for t, k in zip(texts, keys, strict=True) if k not in have]
+        answers = iter(await self._embed_split(send) if send else [])
+        return [None if k in have else next(answers) for k in keys]
 
     def _received(self, batch: Batch[tuple[Part, int]], results: list[Any]) -> Embeddings:
         """The vectors that came back, refitted pieces' included, keyed for the cache."""
@@ -535,6 +615,9 @@ class _Run:
                 pieces: list[Piece] = []
                 for piece, vector in result:
                     pieces.append((piece, self._key(piece.input)))
+                    if vector is None:  # in the cache already
+                        self.summary.reused += 1
+                        continue
                     keys.append(pieces[-1][1])
                     vectors.append(vector)
                 results[n] = pieces
@@ -584,9 +667,11 @@ class _Run:
     async def _part_done(self, part: Part) -> None:
         """A part has every vector: a small file is ready; a large one stages it in order."""
         file = part.file
-        file.open_parts -= 1
         if file.stage is None:
-            await self.commit_q.put(self._file_write(file, part))
+            file.open_parts -= 1
+            file.finished = True
+            write = self._file_write(file, part)
+            await self.commit_q.put(write, len(write.chunks) + 1)
             return
         file.done_parts[part.seq] = part
         while (ready := file.done_parts.pop(file.next_seq, None)) is not None:
@@ -597,8 +682,16 @@ class _Run:
                 file.tokens += sum(c.tokens for c, _ in pieces)
                 file.refitted += len(ready.refitted)
                 chunks, keys = [c for c, _ in pieces], [k for _, k in pieces]
-                await self.commit_q.put(Staged(file.stage, file.path, chunks, keys))
-        if file.complete:
+                await self.commit_q.put(Staged(file.stage, file.path, chunks, keys), len(chunks))
+            # Only once its part is queued: the file's last write must come after it.
+            file.open_parts -= 1
+            file.room.set()
+        await self._maybe_finish(file)
+
+    async def _maybe_finish(self, file: PendingFile) -> None:
+        """Queue a large file's last write once it is read and every part is staged."""
+        if file.complete and not file.finished:
+            file.finished = True
             await self.commit_q.put(self._file_write(file))
 
     def _file_write(self, file: PendingFile, part: Part | None = None) -> FileWrite:
@@ -635,9 +728,7 @@ class _Run:
     async def _write(self) -> None:
         stopping = False
         while not stopping:
-            group = [await self.commit_q.get()]
-            while len(group) < _COMMIT_GROUP and not self.commit_q.empty():
-                group.append(self.commit_q.get_nowait())
+            group = await self.commit_q.get_many(_COMMIT_GROUP, _COMMIT_WEIGHT // 2)
             if group[-1] is _STOP:
                 group.pop()
                 stopping = True
@@ -697,6 +788,27 @@ def _refit_note(refitted: int, policy: LongChunkPolicy) -> str | None:
         return None
     done = "split to fit" if policy is LongChunkPolicy.SPLIT else "truncated to fit"
     return f"{refitted} chunk{'s' if refitted > 1 else ''} too long for the model, {done}"
+
+
+class _Shared:
+    """A connection worker threads take turns at; closed only between turns, since closing
+    one that a thread is using can crash the interpreter."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def use(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            if self._closed:
+                raise asyncio.CancelledError  # the run is over; the caller's result is moot
+            return fn(*args)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self.store.close()
 
 
 def _step(items: Iterator[WalkItem], planner: Planner) -> list[Plan]:

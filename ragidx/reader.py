@@ -343,8 +343,9 @@ class SegmentReader:
     """A large file's text a segment at a time, cut after blank lines where it can be.
 
     Iterate to get segments; afterwards `document()` has the file's metadata (its text is
-    empty). The encoding is decided on the first block: UTF-8, or a byte-order mark, or
-    what detection says of that block. Raises like `read_document`."""
+    empty). The encoding is decided before the first segment: a byte-order mark's, UTF-8, or
+    what detection says of the first block that is not UTF-8. Raises like
+    `read_document`."""
 
     def __init__(self, path: Path, segment_chars: int = SEGMENT_CHARS) -> None:
         self.path = path
@@ -377,13 +378,12 @@ class SegmentReader:
             yield buffer
 
     def _decoded(self, f: BinaryIO) -> Iterator[str]:
-        decoder: codecs.IncrementalDecoder | None = None
+        self.encoding = self._sniff()
+        decoder = codecs.getincrementaldecoder(self.encoding)()
         carry = ""  # a trailing CR, until we know whether LF follows
         while block := f.read(_BLOCK):
             self._size += len(block)
             self._digest.update(block)
-            if decoder is None:
-                decoder = self._decoder(block)
             try:
                 text = carry + decoder.decode(block)
             except UnicodeDecodeError as exc:
@@ -398,19 +398,24 @@ class SegmentReader:
         if carry:
             yield "\n"
 
-    def _decoder(self, head: bytes) -> codecs.IncrementalDecoder:
-        for bom, encoding in _BOMS:
-            if head.startswith(bom):
-                self.encoding = encoding
-                return codecs.getincrementaldecoder(encoding)()
-        if b"\x00" in head[:_SNIFF]:
-            raise NotText("binary content (NUL bytes)")
-        try:
-            # Not final: the block may end inside a character.
-            codecs.getincrementaldecoder("utf-8")().decode(head)
-        except UnicodeDecodeError:
-            _, self.encoding = decode(head)
-        return codecs.getincrementaldecoder(self.encoding)()
+    def _sniff(self) -> str:
+        """The file's encoding: a byte-order mark's, else UTF-8 if all of it decodes as
+        UTF-8, else what detection says of the first block that does not."""
+        with open(self.path, "rb") as f:
+            block = f.read(_BLOCK)
+            for bom, encoding in _BOMS:
+                if block.startswith(bom):
+                    return encoding
+            if b"\x00" in block[:_SNIFF]:
+                raise NotText("binary content (NUL bytes)")
+            utf8 = codecs.getincrementaldecoder("utf-8")()
+            while block:
+                try:
+                    utf8.decode(block)  # not final: a block may end inside a character
+                except UnicodeDecodeError:
+                    return decode(block)[1]
+                block = f.read(_BLOCK)
+        return "utf-8"
 
     def document(self) -> Document:
         """The file's metadata once every segment is read."""

@@ -172,3 +172,79 @@ def test_dry_run_reports_and_writes_nothing(cli: Cli, work: Path) -> None:
     text = cli("index", "docs", "--db", "idx.db", "--dry-run", "--rpm", "60")
     assert "dry run: nothing embedded or written" in text.stderr
     assert "no --price-per-mtok given" in text.stderr
+
+    # With --reset, as if the index were empty; another vector space is refused, as it
+    # would be for real; and nothing is written.
+    before = Path("idx.db").read_bytes()
+    reset = cli("index", "docs", "--db", "idx.db", "--dry-run", "--json", "--reset")
+    assert reset.summary()["indexed"] == 7 and reset.summary()["estimate"]["tokens"] > 0
+    other = cli("index", "docs", "--db", "idx.db", "--dry-run", "--provider", "hash")
+    assert other.exit_code == 0
+    wrong = cli(
+        "index", "docs", "--db", "idx.db", "--dry-run", "--provider", "openai",
+        "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--dimensions", "8",
+    )  # fmt: skip
+    assert wrong.exit_code == 2 and "was built with provider 'hash'" in wrong.stderr
+    assert Path("idx.db").read_bytes() == before
+
+
+def test_dry_run_does_not_upgrade_an_old_index(cli: Cli, work: Path) -> None:
+    old = sqlite3.connect("old.db", isolation_level=None)
+    old.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")  # type: ignore[operator]
+    old.close()
+    before = Path("old.db").read_bytes()
+    write(work, {"docs/a.md": "# A\n\ntext\n"})
+    result = cli("index", "docs", "--db", "old.db", "--dry-run")
+    assert result.exit_code == 2
+    assert "error: the index old.db has schema version 1" in result.stderr
+    assert "hint: index once without --dry-run to upgrade it" in result.stderr
+    assert Path("old.db").read_bytes() == before
+
+
+def test_a_refitted_chunk_in_many_files_is_stored_and_never_resent(cli: Cli, work: Path) -> None:
+    """The model refuses the long line as too long: it is split, its pieces are cached, and
+    later copies of it (in this run and the next) use the pieces' vectors."""
+    line = " ".join(f"word{i}" for i in range(120))
+    files = {f"docs/m{i:03d}.txt": f"filler file number {i}\n" for i in range(60)}
+    files |= {"docs/a.txt": line + "\n", "docs/z.txt": line + "\n"}
+    write(work, files)
+    with serve(Faults(dims=DIMS, max_chars=300)) as server:
+        first = run(cli, server, "--batch-size", "4")
+        assert first.exit_code == 0, first.stderr
+        assert first.files()["docs/z.txt"]["status"] == "indexed"
+        sent = server.counters.inputs
+        write(work, {"docs/copy.txt": line + "\n"})
+        second = run(cli, server, "--batch-size", "4")
+        assert second.exit_code == 0, second.stderr
+        assert second.files()["docs/copy.txt"]["reason"].endswith("split to fit")
+        assert server.counters.inputs == sent  # the pieces came from the cache
+        assert second.summary()["embedded"] == 0 < second.summary()["reused"]
+    assert_exact(63)
+
+
+def test_chunks_that_wait_for_a_refused_input_are_not_reused(cli: Cli, work: Path) -> None:
+    write(work, {f"docs/{i}.md": "# Same\n\nPOISON words.\n" for i in range(3)})
+    with serve(Faults(dims=DIMS, poison="POISON")) as server:
+        result = run(cli, server)
+    summary = result.summary()
+    assert summary["failed"] == 3 and summary["embedded"] == 0 and summary["reused"] == 0
+
+
+def test_a_lookup_that_misses_a_commit_still_finds_the_vector() -> None:
+    """A cache lookup runs in a thread; a vector committed between the lookup and the claim
+    is neither in the lookup's answer nor in flight, and must not be sent again."""
+    from ragidx.models import Document
+    from ragidx.pending import Inflight, Part, PendingFile
+
+    inflight = Inflight()
+    doc = Document(Path("a"), "", "text", "utf-8", "h", 0, 0)
+    part = Part(PendingFile("a", doc), 0, [], [b"k1", b"k2"])
+    since = inflight.lookup_begins()  # the lookup misses k1: not committed yet
+    assert inflight.claim(b"k1", part, 0, since) == "send"
+    assert inflight.settle(b"k1", received=True) == [(part, 0)]
+    inflight.committed([b"k1"])  # committed, and no longer in `received`
+    other = Part(PendingFile("b", doc), 0, [], [b"k1"])
+    assert inflight.claim(b"k1", other, 0, since) == "have"
+    inflight.lookup_ends(since)
+    later = inflight.lookup_begins()  # a lookup from now on sees k1 in the cache
+    assert inflight.claim(b"k1", other, 0, later) == "send"

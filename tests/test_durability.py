@@ -202,3 +202,20 @@ def test_the_wal_stays_small_during_a_long_run(tmp_path: Path) -> None:
     # autocheckpoint plus one commit group, however large the index grows.
     assert 0 < largest < 12 * 1024**2, largest
     assert not wal.exists() or wal.stat().st_size == 0  # emptied at the end of the run
+
+
+def test_ctrl_c_during_the_dims_probe(tmp_path: Path) -> None:
+    make_tree(tmp_path / "corpus", 5)
+    with serve(Faults(dims=DIMS, hang_first=1000, hang_seconds=60)) as server:
+        args = [
+            *RAGIDX, "index", "corpus", "--db", str(tmp_path / "idx.db"), "--provider",
+            "openai", "--base-url", f"{server.url}/v1", "--model", "m",
+        ]  # fmt: skip
+        proc = _start(args, tmp_path)
+        deadline = time.monotonic() + 30
+        while server.counters.requests < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = _finish(proc, timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted: stopped before indexing began" in err

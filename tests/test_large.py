@@ -199,8 +199,20 @@ def test_a_large_file_is_staged_then_committed(cli: Cli, work: Path) -> None:
     assert stats["files"] == {"indexed": 2, "skipped": 0, "failed": 0}
 
 
+def test_a_large_file_in_latin_1_past_its_first_megabyte(cli: Cli, work: Path) -> None:
+    ascii_part = "plain ascii line number one two three\n" * (LARGE_FILE // 38 + 1000)
+    (work / "docs").mkdir()
+    (work / "docs/old.txt").write_bytes((ascii_part + "café crème brûlée\n").encode("latin-1"))
+    result = cli("index", "docs", "--db", "idx.db", "--json", "--max-file-size", "20MB")
+    record = result.files()["docs/old.txt"]
+    assert record["status"] == "indexed" and record["encoding"] == "cp1252", record
+    hits = cli("search", "crème brûlée", "--db", "idx.db", "--json", "--mode", "text")
+    assert hits.json_lines()[0]["path"].endswith("old.txt")
+
+
 def test_a_large_file_killed_midway_is_cleaned_up(cli: Cli, work: Path) -> None:
-    write(work, {"docs/big.md": _markdown(LARGE_FILE * 2)})
+    write(work, {"docs/big.md": _markdown(LARGE_FILE * 2), "docs/small.md": "Paragraph zero\n"})
+    assert cli("index", "docs/small.md", "--db", "idx.db").exit_code == 0
     args = [sys.executable, "-m", "ragidx", "index", "docs", "--db", "idx.db", "--json"]
     proc = subprocess.Popen(
         [*args, "--max-file-size", "20MB", "--chunk-tokens", "64"],
@@ -225,8 +237,11 @@ def test_a_large_file_killed_midway_is_cleaned_up(cli: Cli, work: Path) -> None:
     proc.wait()
     assert staged and staged[0][0] == 1, "the big file was never seen staged"
     stats = cli("stats", "--db", "idx.db", "--json").json_lines()[0]
-    assert stats["chunks"] == 0 and stats["files"]["indexed"] == 0  # staged is invisible
+    assert stats["chunks"] == 1 and stats["files"]["indexed"] == 1  # staged is invisible
+    # "Paragraph" is in hundreds of staged chunks: full-text search still finds small.md.
+    hits = cli("search", "Paragraph", "--db", "idx.db", "--json", "--mode", "text").json_lines()
+    assert [h["path"] for h in hits] == ["docs/small.md"]
     again = cli("index", "docs", "--db", "idx.db", "--json", "--max-file-size", "20MB")
-    assert again.exit_code == 0 and again.summary()["indexed"] == 1
+    assert again.exit_code == 0 and again.files()["docs/big.md"]["status"] == "indexed"
     assert db_rows(Path("idx.db"), "SELECT count(*) FROM files WHERE status='staging'") == [(0,)]
     assert db_rows(Path("idx.db"), "PRAGMA integrity_check") == [("ok",)]

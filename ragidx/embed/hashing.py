@@ -31,7 +31,8 @@ DEFAULT_HASH_DIMS = 1024
 MODEL_NAME = "ragidx-hash-v1"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _WEIGHTS = {"w": 1.0, "b": 0.7, "c": 0.25}
-_CACHE_LIMIT = 500_000
+# Words whose features are kept; about 800 bytes each, so this bounds the cache near 25 MB.
+_CACHE_LIMIT = 32_768
 # Texts shorter than this are embedded on the event loop: a thread hop costs more.
 _INLINE_CHARS = 20_000
 STOP_WORDS = frozenset(
@@ -103,8 +104,7 @@ class HashEmbedder:
             raise ValueError(f"hash embedder needs at least 64 dimensions, got {dims}")
         self.dims = dims
         self.model = MODEL_NAME
-        self._words: dict[str, tuple[list[int], list[float]]] = {}
-        self._ids: dict[str, int] = {}
+        self._words: dict[str, tuple[list[int], list[float], int]] = {}
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if sum(map(len, texts)) < _INLINE_CHARS:
@@ -113,7 +113,6 @@ class HashEmbedder:
 
     async def aclose(self) -> None:
         self._words.clear()
-        self._ids.clear()
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         # Word features go into flat lists, a word's group (itself and its 4-grams) sharing
@@ -129,13 +128,14 @@ class HashEmbedder:
             before = len(slots)
             lowered = space_cjk(text.lower())  # CJK characters become words; pairs follow
             words = [w for w in _WORD.findall(lowered) if w not in STOP_WORDS]
+            ids: dict[str, int] = {}  # this text's own: the cache may be cleared meanwhile
             for word, n in Counter(words).items():
-                word_slots, word_weights = self._word_features(word)
+                word_slots, word_weights, ids[word] = self._word_features(word)
                 slots += word_slots
                 weights += word_weights
                 damps.append(_damp(n))
                 sizes.append(len(word_slots))
-            sequence += [self._ids[w] for w in words]
+            sequence += [ids[w] for w in words]
             words_per_row.append(len(words))
             per_row.append(len(slots) - before)
         n = len(texts)
@@ -171,13 +171,13 @@ class HashEmbedder:
         sign = np.where(h & np.uint64(1), -1.0, 1.0)
         return index, sign * _WEIGHTS["b"] * (1.0 + np.log(counts))
 
-    def _word_features(self, word: str) -> tuple[list[int], list[float]]:
-        """A word's own slot and its character 4-grams' slots, with signed weights; cached."""
+    def _word_features(self, word: str) -> tuple[list[int], list[float], int]:
+        """A word's own slot and its character 4-grams' slots, with signed weights, and the
+        word's CRC-32 for pairs; cached."""
         cached = self._words.get(word)
         if cached is None:
             if len(self._words) >= _CACHE_LIMIT:
                 self._words.clear()
-                self._ids.clear()
             padded = f" {word} "
             grams = [padded[i : i + 4] for i in range(max(len(padded) - 3, 1))]
             feats = [("w" + word, _WEIGHTS["w"])] + [("c" + g, _WEIGHTS["c"]) for g in grams]
@@ -186,8 +186,7 @@ class HashEmbedder:
                 slot, sign = self._slot(feature)
                 slots.append(slot)
                 weights.append(sign * weight)
-            cached = self._words[word] = (slots, weights)
-            self._ids[word] = zlib.crc32(word.encode("utf-8"))
+            cached = self._words[word] = (slots, weights, zlib.crc32(word.encode("utf-8")))
         return cached
 
     def _slot(self, feature: str) -> tuple[int, float]:

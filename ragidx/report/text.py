@@ -81,8 +81,8 @@ def render_stats(
     unused = stats["unused_vectors"]
     table.add_row(
         "vector cache",
-        f"{stats['cached_vectors']:,} distinct, {unused:,} unused"
-        + (" (`ragidx gc` drops them)" if unused else ""),
+        f"{stats['cached_vectors']:,} distinct, {unused:,} used by no chunk"
+        + (" (kept for files still to come; `ragidx gc` drops them)" if unused else ""),
     )
     table.add_row("embedder", f"{stats['provider']} {stats['model']} ({stats['dims']} dims)")
     table.add_row(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..errors import StoreError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "embedding_key", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "embedding_key", "migrate", "schema_version"]
 
 # A step is SQL, or SQL and then a Python function run in the same transaction.
 Step = str | tuple[str, Callable[[sqlite3.Connection], None]]
@@ -129,9 +129,14 @@ MIGRATIONS: tuple[Step, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def schema_version(conn: sqlite3.Connection) -> int:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to date; returns the version the database was at before."""
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    version = schema_version(conn)
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the index has schema version {version}, newer than this ragidx knows "

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
-from .migrations import migrate
+from .migrations import SCHEMA_VERSION, migrate, schema_version
 
 __all__ = ["ChunkRow", "Embeddings", "FileRecord", "FileWrite", "SqliteStore", "Staged", "Write"]
 
@@ -154,8 +154,9 @@ class SqliteStore:
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = True) -> SqliteStore:
-        """Open (and with `create`, make) the index at `path`, migrating its schema."""
+    def open(cls, path: Path, *, create: bool = True, upgrade: bool = True) -> SqliteStore:
+        """Open (and with `create`, make) the index at `path`, migrating its schema; or,
+        without `upgrade`, read only, refusing a schema that needs migrating."""
         if not create and not os.path.exists(path):
             raise StoreError(
                 f"no index at {path}", hint="run `ragidx index PATH` first, or pass --db"
@@ -168,13 +169,22 @@ class SqliteStore:
             raise StoreError(f"cannot open the index {path}: {exc}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            if not upgrade:
+                conn.execute("PRAGMA query_only = ON")  # not even the journal mode changes
+            else:
+                conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             # After a checkpoint the WAL file shrinks back to this; it is rewritten, not grown.
             conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.create_function("space_cjk", 1, space_cjk, deterministic=True)
-            migrate(conn)
+            if upgrade:
+                migrate(conn)
+            elif (version := schema_version(conn)) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"the index {path} has schema version {version}, not {SCHEMA_VERSION}",
+                    hint="index once without --dry-run to upgrade it",
+                )
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot use the index {path}: {exc}") from exc
@@ -208,6 +218,11 @@ class SqliteStore:
     def manifest(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
+    def check_manifest(self, provider: str, model: str, dims: int) -> None:
+        """Refuse another vector space than the one recorded (dims 0: not known yet)."""
+        wanted = {"provider": provider, "model": model, "dims": str(dims) if dims else None}
+        _check_space(self.path, self.manifest(), wanted)
+
     def claim_manifest(
         self,
         provider: str,
@@ -225,12 +240,7 @@ class SqliteStore:
         wanted = {"provider": provider, "model": model, "dims": str(dims)}
         with self.transaction() as conn:
             have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
-            for key, value in wanted.items():
-                if key in have and have[key] != value:
-                    raise ManifestMismatch(
-                        f"the index {self.path} was built with {key} {have[key]!r}, not {value!r}",
-                        hint="use the same embedder settings, or pass --reset to start over",
-                    )
+            _check_space(self.path, have, wanted)
             rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
             if provisional and "dims" not in have:
                 self._pending_manifest = rows
@@ -527,9 +537,10 @@ class SqliteStore:
     def text_search(self, match: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""
         rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
-            " ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, limit),
+            "SELECT t.rowid, bm25(chunks_fts) FROM chunks_fts t"
+            " JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id"
+            " WHERE chunks_fts MATCH ? AND f.status != ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, STAGING, limit),
         )
         return [(rowid, -score) for rowid, score in rows]
 
@@ -631,6 +642,15 @@ def _staging_id(conn: sqlite3.Connection, stage: int, path: str) -> int | None:
 def _drop_file(conn: sqlite3.Connection, file_id: int) -> None:
     _drop_chunks(conn, file_id)
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+
+def _check_space(path: Path, have: dict[str, str], wanted: Mapping[str, str | None]) -> None:
+    for key, value in wanted.items():
+        if value is not None and key in have and have[key] != value:
+            raise ManifestMismatch(
+                f"the index {path} was built with {key} {have[key]!r}, not {value!r}",
+                hint="use the same embedder settings, or pass --reset to start over",
+            )
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:

@@ -1,0 +1,606 @@
+"""ragidx side by side with llm and LlamaIndex: same corpus, same local embedding server.
+
+    uv run python bench/compare.py [--files 5000] [--latencies 0,0.05] [--batch-size 64]
+        [--chunk-tokens 512] [--repeat 1] [--venvs DIR] [--only ragidx,llm,llamaindex]
+
+Generates (once, then cached under --corpus-dir, default ~/.cache/ragidx-bench/corpora) a
+deterministic corpus of Markdown files of about 6 KB each in nested folders, and indexes it
+with each tool as a child process against ragidx's test embedding server (1536 dims), run in
+this process on 127.0.0.1 with a fresh server, and so fresh request counters, for every run.
+For each server latency it prints wall seconds, CPU seconds (user+sys) and peak RSS of the
+child (os.wait4; start-up included), the requests and inputs the server answered, chunks,
+chunks/s and corpus MB/s, and ragidx's speed over each peer's. With --repeat N, medians of N
+runs, the tools taking turns.
+
+The peers get their own virtualenvs under --venvs (created with uv when missing):
+  llm         `llm embed-multi --files`: one input per whole file, no chunking, one request
+              at a time, vectors stored in SQLite. Its chunks are files.
+  llamaindex  bench/peers/llamaindex_ingest.py: SimpleDirectoryReader -> IngestionPipeline
+              (SentenceSplitter, OpenAIEmbedding) via `arun`, 4 requests in flight like
+              ragidx's default; the nodes are not stored anywhere.
+All use the same batch size, chunk size and overlap (ragidx's default, min(64, C // 8)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragidx.testing.server import EmbeddingServer, Faults, serve
+
+GENERATOR_VERSION = 1
+MARKER = ".ragidx-bench-corpus.json"  # hidden: ragidx leaves it out, the others only take .md
+HERE = Path(__file__).resolve().parent
+CACHE = Path.home() / ".cache" / "ragidx-bench"
+DIMS = 1536
+MODEL = "text-embedding-3-small"
+CONCURRENCY = 4  # ragidx's default --concurrency; LlamaIndex gets the same
+MB = 1e6  # corpus sizes and MB/s; RSS is in MiB (ru_maxrss / 1024), like bench/memory.py
+TOOLS = ("ragidx", "llm", "llamaindex")
+PACKAGES = {"llm": ["llm"], "llamaindex": ["llama-index-core", "llama-index-embeddings-openai"]}
+
+
+# --- corpus text ------------------------------------------------------------------------
+
+WORDS = (
+    "the a an of to in and or for with on at by from as is are was be been has have will can"
+    " should must may this that these those it its we you they our your each every some any"
+    " when while after before because if then so but not only also just more less most new"
+    " old first last next other same different small large fast slow simple"
+).split()
+NOUNS = (
+    "service request response queue worker job retry backoff lease timeout schedule broker"
+    " database table index query cache shard replica snapshot backup deploy release build test"
+    " metric alert dashboard token secret config option value error trace span batch chunk"
+    " vector embedding model server client user team owner account invoice payment order"
+    " customer report file folder document page section heading paragraph list record field"
+    " schema migration version branch commit review ticket incident runbook policy limit budget"
+).split()
+VERBS = (
+    "reads writes sends receives stores loads checks validates retries drops keeps moves"
+    " starts stops runs builds deploys rolls back scales splits merges measures reports logs"
+    " caches expires refreshes rotates signs encrypts parses renders updates creates deletes"
+).split()
+ADJECTIVES = (
+    "stale fresh slow fast noisy quiet large small partial complete broken healthy primary"
+    " secondary internal external optional required default custom nightly weekly hourly"
+).split()
+TOPS = ("engineering", "operations", "product", "support", "finance", "research", "legal", "hr")
+SUBS = ("guides", "runbooks", "designs", "meetings", "howto", "reference")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Pre-built sentences and code blocks, sampled to write files quickly."""
+
+    sentences: list[str]
+    code: list[str]
+
+
+def make_pool(seed: int) -> Pool:
+    rng = random.Random(seed)
+    sentences = [sentence(rng) for _ in range(6000)]
+    code = [code_block(rng) for _ in range(400)]
+    return Pool(sentences, code)
+
+
+def sentence(rng: random.Random) -> str:
+    words = []
+    for _ in range(rng.randint(5, 26)):
+        roll = rng.random()
+        pool = (
+            NOUNS if roll < 0.35 else VERBS if roll < 0.5 else ADJECTIVES if roll < 0.6 else WORDS
+        )
+        words.append(rng.choice(pool))
+    if rng.random() < 0.25:
+        words.insert(rng.randrange(len(words)), str(rng.choice([3, 30, 200, 1024, 2024, 65536])))
+    if rng.random() < 0.15:
+        words.insert(rng.randrange(len(words)), f"`{rng.choice(NOUNS)}_{rng.choice(NOUNS)}`")
+    if len(words) > 10 and rng.random() < 0.3:
+        words[len(words) // 2] += ","
+    text = " ".join(words)
+    return text[0].upper() + text[1:] + rng.choice("......?!:")
+
+
+def code_block(rng: random.Random) -> str:
+    kind = rng.choice(("python", "bash", "yaml", "json"))
+    a, b, c = rng.sample(NOUNS, 3)
+    if kind == "python":
+        lines = [f"def {a}_{b}({c}, timeout={rng.randint(1, 90)}):"]
+        lines += [f"    {x} = {c}.{y}({rng.randrange(100)})" for x, y in _pairs(rng, 2, 10)]
+        lines.append(f"    return {a}")
+    elif kind == "bash":
+        lines = [f"{a}ctl {y} --{x} {rng.randrange(1000)}" for x, y in _pairs(rng, 1, 6)]
+    elif kind == "yaml":
+        lines = [f"{a}:"] + [f"  {x}: {y}" for x, y in _pairs(rng, 2, 9)]
+    else:
+        items = ", ".join(f'"{x}": "{y}"' for x, y in _pairs(rng, 2, 6))
+        lines = ["{" + items + "}"]
+    return f"```{kind}\n" + "\n".join(lines) + "\n```"
+
+
+def _pairs(rng: random.Random, low: int, high: int) -> list[tuple[str, str]]:
+    return [(rng.choice(NOUNS), rng.choice(NOUNS)) for _ in range(rng.randint(low, high))]
+
+
+def title(rng: random.Random) -> str:
+    adjective = rng.choice(ADJECTIVES)
+    words = [adjective] if rng.random() < 0.5 else []
+    words += rng.sample(NOUNS, rng.randint(1, 3))
+    return " ".join(words).capitalize()
+
+
+def block(rng: random.Random, pool: Pool) -> str:
+    roll = rng.random()
+    if roll < 0.07:
+        return rng.choice(pool.code)
+    if roll < 0.22:
+        return "\n".join("- " + s for s in rng.choices(pool.sentences, k=rng.randint(2, 7)))
+    return " ".join(rng.choices(pool.sentences, k=rng.randint(1, 7)))
+
+
+def document(rng: random.Random, pool: Pool, n: int) -> str:
+    """A Markdown file of about 6 KB: a title, an intro, `##` sections with `###` parts."""
+    target = rng.randint(2200, 8400)
+    parts = [f"# {title(rng)} ({n})", block(rng, pool)]
+    length = sum(map(len, parts))
+    while length < target:
+        heading = "###" if len(parts) > 2 and rng.random() < 0.45 else "##"
+        parts.append(f"{heading} {title(rng)}")
+        for _ in range(rng.randint(1, 4)):
+            parts.append(block(rng, pool))
+        length = sum(map(len, parts)) + 2 * len(parts)
+    return "\n\n".join(parts) + "\n"
+
+
+def folder_of(n: int) -> Path:
+    """Nested folders of at most 40 files, two to three levels deep."""
+    k = n // 40
+    path = Path(TOPS[k % len(TOPS)]) / f"{SUBS[k // len(TOPS) % len(SUBS)]}-{k // 48:02d}"
+    return path / "archive" if k % 3 == 2 else path
+
+
+# --- corpus cache -----------------------------------------------------------------------
+
+
+def generate(root: Path, files: int, seed: int) -> int:
+    rng, pool = random.Random(seed), make_pool(seed)
+    total = 0
+    for n in range(files):
+        folder = root / folder_of(n)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = document(rng, pool, n)
+        (folder / f"doc{n:05d}.md").write_text(text, encoding="utf-8")
+        total += len(text)
+    return total
+
+
+def corpus(base: Path, files: int, seed: int = 11) -> tuple[Path, dict[str, Any]]:
+    """The cached corpus of `files` files, generated first if missing or stale."""
+    root = base / f"md-{files}"
+    wanted = {"generator": GENERATOR_VERSION, "files": files, "seed": seed}
+    marker = root / MARKER
+    if marker.is_file():
+        info: dict[str, Any] = json.loads(marker.read_text())
+        if {k: info.get(k) for k in wanted} == wanted:
+            print(f"corpus: cached at {root}")
+            return root, info
+    partial = base / f"md-{files}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    started = time.perf_counter()
+    size = generate(partial, files, seed)
+    info = {**wanted, "bytes": size}
+    (partial / MARKER).write_text(json.dumps(info))
+    partial.rename(root)
+    print(f"corpus: generated at {root} in {time.perf_counter() - started:.1f} s")
+    return root, info
+
+
+# --- peer virtualenvs -------------------------------------------------------------------
+
+
+def ensure_venv(venvs: Path, tool: str) -> Path:
+    """The python of `tool`'s venv, created with uv when missing; raises on failure."""
+    venv = venvs / tool
+    python = venv / "bin" / "python"
+    done = venv / ".ragidx-bench-installed"
+    install = [
+        *("uv", "pip", "install", "--quiet", "--python", str(python)),
+        # Copies, not uv's default hardlinks into its cache: nltk (a LlamaIndex dependency)
+        # refuses to open a data file with more than one link.
+        *("--link-mode", "copy", "--compile-bytecode", *PACKAGES[tool]),
+    ]
+    if python.exists() and done.is_file() and done.read_text() == " ".join(install[6:]):
+        return python
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"  # the project's Python
+    print(f"{tool}: creating {venv} (Python {version}, {' '.join(PACKAGES[tool])})")
+    shutil.rmtree(venv, ignore_errors=True)
+    for cmd in (["uv", "venv", "--quiet", "--python", version, str(venv)], install):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip()[-800:]
+            raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {tail}")
+    done.write_text(" ".join(install[6:]))
+    return python
+
+
+def versions(python: Path, packages: list[str]) -> str:
+    code = (
+        "import importlib.metadata as m, sys; print(' '.join(m.version(p) for p in sys.argv[1:]))"
+    )
+    cmd = [str(python), "-c", code, *packages]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = out.stdout.split() if out.returncode == 0 else ["?"] * len(packages)
+    return ", ".join(f"{p} {v}" for p, v in zip(packages, found, strict=False))
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    batch_size: int
+    chunk_tokens: int
+    chunk_overlap: int
+
+
+@dataclass(frozen=True)
+class Tool:
+    """How to run one indexer: its command, its environment, and how to count its chunks."""
+
+    name: str
+    command: Callable[[Path, str, Path, Settings], list[str]]
+    chunks: Callable[[Path, str], int]
+    python: Path
+
+
+def ragidx_command(corpus: Path, url: str, tmp: Path, s: Settings) -> list[str]:
+    return [
+        *(sys.executable, "-m", "ragidx", "index", str(corpus), "--db", str(tmp / "ragidx.db")),
+        *("--provider", "openai", "--base-url", f"{url}/v1", "--model", MODEL),
+        *("--batch-size", str(s.batch_size), "--chunk-tokens", str(s.chunk_tokens)),
+        *("--chunk-overlap", str(s.chunk_overlap), "--concurrency", str(CONCURRENCY)),
+        *("--quiet", "--no-progress", "--json"),
+    ]
+
+
+def ragidx_chunks(tmp: Path, stdout: str) -> int:
+    return int(last_json(stdout, "summary")["chunks"])
+
+
+def llm_command(corpus: Path, url: str, tmp: Path, s: Settings, python: Path) -> list[str]:
+    return [
+        *(str(python.parent / "llm"), "embed-multi", "docs", "--files", str(corpus), "**/*.md"),
+        *("-m", "3-small", "--batch-size", str(s.batch_size), "-d", str(tmp / "llm.db")),
+    ]
+
+
+def llm_chunks(tmp: Path, stdout: str) -> int:
+    with sqlite3.connect(tmp / "llm.db") as db:
+        return int(db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+
+
+def llamaindex_command(corpus: Path, url: str, tmp: Path, s: Settings, python: Path) -> list[str]:
+    return [
+        *(str(python), str(HERE / "peers" / "llamaindex_ingest.py"), str(corpus)),
+        *("--base-url", f"{url}/v1", "--batch-size", str(s.batch_size)),
+        *("--chunk-tokens", str(s.chunk_tokens), "--chunk-overlap", str(s.chunk_overlap)),
+        *("--concurrency", str(CONCURRENCY), "--workers", "0"),
+    ]
+
+
+def llamaindex_chunks(tmp: Path, stdout: str) -> int:
+    summary = last_json(stdout, "summary")
+    if summary["embedded"] != summary["nodes"]:
+        raise RuntimeError(f"{summary['nodes'] - summary['embedded']} nodes without a vector")
+    return int(summary["nodes"])
+
+
+def last_json(stdout: str, event: str) -> dict[str, Any]:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{") and (data := json.loads(line)).get("event") == event:
+            return dict(data)
+    raise RuntimeError(f"no {event!r} JSON line in the output")
+
+
+def make_tool(name: str, venvs: Path) -> Tool:
+    if name == "ragidx":
+        return Tool(name, ragidx_command, ragidx_chunks, Path(sys.executable))
+    python = ensure_venv(venvs, name)
+    if name == "llm":
+        return Tool(name, bind(llm_command, python), llm_chunks, python)
+    return Tool(name, bind(llamaindex_command, python), llamaindex_chunks, python)
+
+
+def bind(
+    command: Callable[[Path, str, Path, Settings, Path], list[str]], python: Path
+) -> Callable[[Path, str, Path, Settings], list[str]]:
+    return lambda corpus, url, tmp, s: command(corpus, url, tmp, s, python)
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss_mb: float = 0.0
+    requests: int = 0
+    inputs: int = 0
+    chunks: int = 0
+    server_cpu: float = 0.0
+    error: str | None = None
+
+
+def child_env(tmp: Path, url: str, pycache: Path) -> dict[str, str]:
+    drop = ("RAGIDX_", "OPENAI_", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(
+        OPENAI_API_KEY="sk-bench",
+        OPENAI_BASE_URL=f"{url}/v1",  # how llm's OpenAI client finds the server
+        LLM_USER_PATH=str(tmp / "llm-user"),  # keeps llm away from the user's keys and logs
+        # Every tool runs from bytecode compiled by the warm-up, kept in the bench's cache
+        # rather than in the project's .venv or beside the sources.
+        PYTHONPYCACHEPREFIX=str(pycache),
+        NO_COLOR="1",
+    )
+    return env
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[Run, int, str, str]:
+    """Wall, CPU and peak RSS of one child; its output goes to files, so this process idles."""
+    out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    run = Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
+    stdout = out_path.read_text(errors="replace")
+    return run, proc.returncode, stdout, err_path.read_text(errors="replace")
+
+
+def measure(tool: Tool, corpus: Path, latency: float, s: Settings, pycache: Path) -> Run:
+    with tempfile.TemporaryDirectory(prefix=f"ragidx-compare-{tool.name}-") as name:
+        tmp = Path(name)
+        with serve(Faults(dims=DIMS, latency=latency)) as server:
+            env = child_env(tmp, server.url, pycache)
+            cpu_before = time.process_time()
+            run, code, stdout, stderr = timed(tool.command(corpus, server.url, tmp, s), env, tmp)
+            run.server_cpu = time.process_time() - cpu_before
+            counted(run, server)
+        if code != 0:
+            run.error = f"exited {code}: {stderr.strip()[-600:]}"
+        elif run.requests == 0:
+            run.error = "no request reached the local server"
+        else:
+            try:
+                run.chunks = tool.chunks(tmp, stdout)
+            except (RuntimeError, ValueError, KeyError, sqlite3.Error) as exc:
+                run.error = f"could not count chunks: {exc}"
+    return run
+
+
+def counted(run: Run, server: EmbeddingServer) -> None:
+    run.requests, run.inputs = server.counters.requests, server.counters.inputs
+
+
+def warm_up(tool: Tool, s: Settings, pycache: Path) -> str | None:
+    """Run the tool once, untimed, on a few files: imports compiled, caches warm, the same
+    for all. Returns why it failed, if it did."""
+    with tempfile.TemporaryDirectory(prefix="ragidx-compare-warm-") as name:
+        root = Path(name) / "corpus"
+        generate(root, 20, seed=3)
+        return measure(tool, root, 0.0, s, pycache).error
+
+
+def median_run(runs: list[Run]) -> Run:
+    good = [r for r in runs if r.error is None]
+    if not good:
+        return runs[-1]
+    med = statistics.median
+    return Run(
+        wall=med(r.wall for r in good),
+        cpu=med(r.cpu for r in good),
+        rss_mb=med(r.rss_mb for r in good),
+        requests=round(med(r.requests for r in good)),
+        inputs=round(med(r.inputs for r in good)),
+        chunks=round(med(r.chunks for r in good)),
+        server_cpu=med(r.server_cpu for r in good),
+    )
+
+
+# --- report -----------------------------------------------------------------------------
+
+HEADER = (
+    f"{'tool':<11} {'wall s':>7} {'CPU s':>7} {'RSS MB':>7} {'requests':>8} {'inputs':>7}"
+    f" {'chunks':>7} {'chunks/s':>8} {'MB/s':>6} {'CPU s/1k':>8} {'server CPU s':>12}"
+)
+
+
+def row(name: str, r: Run, corpus_mb: float) -> str:
+    if r.error is not None:
+        return f"{name:<11} FAILED: {r.error.splitlines()[-1] if r.error else ''}"
+    return (
+        f"{name:<11} {r.wall:7.2f} {r.cpu:7.2f} {r.rss_mb:7.0f} {r.requests:8,} {r.inputs:7,}"
+        f" {r.chunks:7,} {r.chunks / r.wall:8,.0f} {corpus_mb / r.wall:6.1f}"
+        f" {1000 * r.cpu / max(r.chunks, 1):8.2f} {r.server_cpu:12.2f}"
+    )
+
+
+def ratios(results: dict[str, Run]) -> list[str]:
+    ours = results.get("ragidx")
+    if ours is None or ours.error is not None:
+        return []
+    lines = [f"ragidx: {1000 * ours.cpu / ours.chunks:.2f} CPU s per 1,000 chunks"]
+    for name, peer in results.items():
+        if name == "ragidx" or peer.error is not None:
+            continue
+        speed = (ours.chunks / ours.wall) / max(peer.chunks / peer.wall, 1e-9)
+        lines.append(
+            f"ragidx is {speed:.1f}x {name} in chunks/s ({peer.wall / ours.wall:.2f}x in MB/s"
+            f" through the same corpus; {ours.cpu / peer.cpu:.2f}x the CPU s)"
+        )
+    return lines
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), model
+        )
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: {model}, {os.cpu_count()} cores, {platform.system()} {platform.release()};"
+        f" Python {platform.python_version()}; load average {load}"
+    )
+
+
+FAIRNESS = """\
+notes: llm does not chunk: it embeds each whole file as one input (its "chunks" are files),
+       one request at a time (it has no concurrency), and stores the vectors in SQLite.
+       LlamaIndex does not store: its nodes and vectors stay in memory. Its SentenceSplitter
+       counts tiktoken cl100k tokens and packs text across headings; ragidx's chunks never
+       span a heading's section and its token estimate errs 20-35% high, so ragidx makes
+       more, smaller chunks of the same text: compare MB/s as well as chunks/s. ragidx also
+       writes chunks, full-text rows and vectors to SQLite. Server CPU s is the embedding
+       server's time in this process during the run, not in the tool's CPU s; the server
+       and the tool share the machine's cores."""
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def parse_floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def parse_tools(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = sorted(set(names) - set(TOOLS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown tools {unknown}; choose from {TOOLS}")
+    return [name for name in TOOLS if name in names]
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--latencies", type=parse_floats, default=parse_floats("0,0.05"))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--chunk-tokens", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--venvs", type=Path, default=CACHE / "venvs")
+    parser.add_argument("--corpus-dir", type=Path, default=CACHE / "corpora")
+    parser.add_argument("--only", type=parse_tools, default=list(TOOLS))
+    return parser.parse_args()
+
+
+def prepare(
+    names: list[str], venvs: Path, s: Settings, pycache: Path
+) -> tuple[list[Tool], dict[str, str]]:
+    """The tools that could be set up and run on a few files, and why the others could not."""
+    tools, failed = [], {}
+    for name in names:
+        try:
+            tool = make_tool(name, venvs)
+        except (RuntimeError, OSError) as exc:
+            failed[name] = f"could not install: {exc}"
+        else:
+            error = warm_up(tool, s, pycache)
+            if error is None:
+                tools.append(tool)
+                continue
+            failed[name] = f"warm-up run failed: {error}"
+        print(f"{name}: SKIPPED, {failed[name]}")
+    return tools, failed
+
+
+def describe(tools: list[Tool], s: Settings) -> None:
+    """Versions, and each tool's exact command with placeholders for the per-run paths."""
+    home = str(Path.home())
+    for tool in tools:
+        if tool.name in PACKAGES:
+            print(f"{tool.name}: {versions(tool.python, PACKAGES[tool.name])}")
+    for tool in tools:
+        cmd = tool.command(Path("CORPUS"), "http://127.0.0.1:PORT", Path("TMP"), s)
+        print(f"{tool.name}: {shlex.join(cmd).replace(home, '~')}")
+    print(
+        f"settings: batch size {s.batch_size}, chunk {s.chunk_tokens} tokens, overlap"
+        f" {s.chunk_overlap}, {CONCURRENCY} requests in flight (ragidx, llamaindex; llm: 1),"
+        f" {DIMS} dims, vectors as base64 (all three ask for it)"
+    )
+
+
+def compare(
+    tools: list[Tool], root: Path, latency: float, s: Settings, args: argparse.Namespace
+) -> dict[str, list[Run]]:
+    """`--repeat` runs of every tool at one latency, the tools taking turns."""
+    runs: dict[str, list[Run]] = {tool.name: [] for tool in tools}
+    for _ in range(args.repeat):
+        for tool in tools:
+            runs[tool.name].append(measure(tool, root, latency, s, args.venvs / "pycache"))
+    return runs
+
+
+def report(latency: float, runs: dict[str, list[Run]], corpus_mb: float) -> dict[str, str]:
+    """Prints the table of one latency; returns the failed runs."""
+    repeat = max(map(len, runs.values()), default=1)
+    kind = f"median of {repeat}" if repeat > 1 else "one run each"
+    print(f"\nserver latency {latency * 1000:.0f} ms ({kind}):")
+    print(HEADER)
+    results = {name: median_run(r) for name, r in runs.items()}
+    for name, result in results.items():
+        print(row(name, result, corpus_mb))
+    print("\n".join(ratios(results)))
+    if repeat > 1:  # the spread says how noisy the machine was
+        for name, tool_runs in runs.items():
+            walls = ", ".join(f"{r.wall:.1f}" for r in tool_runs if r.error is None)
+            print(f"{name}: wall s of each run: {walls}")
+    failed = {}
+    for name, tool_runs in runs.items():
+        errors = [r.error for r in tool_runs if r.error is not None]
+        if errors:
+            failed[f"{name} at {latency * 1000:.0f} ms"] = f"{len(errors)} run(s): {errors[0]}"
+    return failed
+
+
+def main() -> None:
+    args = arguments()
+    print(machine())
+    args.corpus_dir.mkdir(parents=True, exist_ok=True)
+    root, info = corpus(args.corpus_dir, args.files)
+    corpus_mb = info["bytes"] / MB
+    print(f"corpus: {args.files:,} Markdown files, {corpus_mb:.1f} MB ({MB:,.0f} bytes a MB)")
+    s = Settings(args.batch_size, args.chunk_tokens, min(64, args.chunk_tokens // 8))
+    tools, failed = prepare(args.only, args.venvs, s, args.venvs / "pycache")
+    describe(tools, s)
+    for latency in args.latencies:
+        failed |= report(latency, compare(tools, root, latency, s, args), corpus_mb)
+    print(f"\n{FAIRNESS}")
+    print(f"       load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, reason in failed.items():
+        print(f"FAILED {name}: {reason}")
+
+
+if __name__ == "__main__":
+    main()
