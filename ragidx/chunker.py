@@ -76,9 +76,11 @@ class Chunker:
             prefix = _prefix(section.path, budget)
             prefix_tokens = estimate_tokens(prefix) + 1 if prefix else 0
             packer = _Packer(text, budget - prefix_tokens, self.config.chunk_overlap)
-            for start, end in packer.spans(section.start, section.end):
+            for start, end, body_tokens in packer.spans(section.start, section.end):
                 body = text[start:end]
                 full = f"{prefix}\n\n{body}" if prefix else body
+                # The estimate adds up over text split at whitespace: no need to count again.
+                tokens = prefix_tokens + body_tokens if body_tokens is not None else None
                 chunks.append(
                     Chunk(
                         ordinal=self.ordinal + len(chunks),
@@ -89,7 +91,7 @@ class Chunker:
                         line_start=self.lines + bisect.bisect_left(newlines, start) + 1,
                         line_end=self.lines + bisect.bisect_left(newlines, end - 1) + 1,
                         heading_path=section.path,
-                        tokens=estimate_tokens(full),
+                        tokens=estimate_tokens(full) if tokens is None else tokens,
                     )
                 )
         self.ordinal += len(chunks)
@@ -230,6 +232,11 @@ def _rst_headings(text: str, levels: dict[tuple[str, bool], int]) -> list[tuple[
     return heads
 
 
+_Piece = tuple[int, int, int, bool]
+"""Start, end, estimated tokens, and whether the text around it is whitespace (a piece
+cut inside a word is not: the estimate of two such pieces is not that of their join)."""
+
+
 class _Packer:
     """Splits one section into pieces that fit `budget`, then packs them with overlap."""
 
@@ -238,8 +245,9 @@ class _Packer:
         self.budget = max(budget, 2)
         self.overlap = overlap
 
-    def spans(self, start: int, end: int) -> Iterator[tuple[int, int]]:
-        pieces = list(self._pieces(*_trim(self.text, start, end), 0))
+    def spans(self, start: int, end: int) -> Iterator[tuple[int, int, int | None]]:
+        """Each chunk's start and end, and its estimated tokens where they add up exactly."""
+        pieces = self._pieces(*_trim(self.text, start, end), 0)
         i, n = 0, len(pieces)
         while i < n:
             j, total = i, pieces[i][2]
@@ -247,12 +255,18 @@ class _Packer:
             while j + 1 < n and total + 1 + pieces[j + 1][2] <= self.budget:
                 j += 1
                 total += 1 + pieces[j][2]
-            yield pieces[i][0], pieces[j][1]
+            yield pieces[i][0], pieces[j][1], self._exact(pieces, i, j)
             if j + 1 >= n:
                 return
             i = self._overlap_start(pieces, i, j)
 
-    def _overlap_start(self, pieces: list[tuple[int, int, int]], i: int, j: int) -> int:
+    def _exact(self, pieces: list[_Piece], i: int, j: int) -> int | None:
+        if not all(p[3] for p in pieces[i : j + 1]):
+            return None
+        gaps = sum(_gap_tokens(self.text, pieces[k][1], pieces[k + 1][0]) for k in range(i, j))
+        return sum(p[2] for p in pieces[i : j + 1]) + gaps
+
+    def _overlap_start(self, pieces: list[_Piece], i: int, j: int) -> int:
         nxt = pieces[j + 1][2] + 1
         k, carried = j + 1, 0
         while k - 1 > i:
@@ -263,24 +277,45 @@ class _Packer:
             carried += cost
         return k
 
-    def _pieces(self, start: int, end: int, level: int) -> Iterator[tuple[int, int, int]]:
+    def _pieces(self, start: int, end: int, level: int, size: int | None = None) -> list[_Piece]:
+        """The range as one piece if it fits, else its parts at this level's separator,
+        themselves split further where they do not fit. Text is estimated once at each
+        level it is split at: a whole's estimate is its parts' plus the whitespace between.
+        `size` is the range's estimate, when known."""
         if start >= end:
-            return
-        tokens = estimate_tokens(self.text[start:end])
-        if tokens <= self.budget:
-            yield start, end, tokens
-        elif level == len(_SEPARATORS):
-            yield from self._hard_split(start, end)
-        else:
-            for a, b in _split(self.text, start, end, _SEPARATORS[level]):
-                yield from self._pieces(a, b, level + 1)
+            return []
+        if level == len(_SEPARATORS):
+            return self._hard_split(start, end)
+        parts = list(_split(self.text, start, end, _SEPARATORS[level]))
+        if len(parts) == 1:
+            (a, b) = parts[0]
+            size = estimate_tokens(self.text[a:b]) if size is None else size
+            if size <= self.budget:
+                return [(a, b, size, True)]
+            return self._pieces(a, b, level + 1, size)
+        sizes = [estimate_tokens(self.text[a:b]) for a, b in parts]
+        gaps = [_gap_tokens(self.text, parts[k][1], parts[k + 1][0]) for k in range(len(parts) - 1)]
+        if (whole := sum(sizes) + sum(gaps)) <= self.budget:
+            return [(start, end, whole, True)]
+        out: list[_Piece] = []
+        for (a, b), part in zip(parts, sizes, strict=True):
+            fits = part <= self.budget
+            out += [(a, b, part, True)] if fits else self._pieces(a, b, level + 1, part)
+        return out
 
-    def _hard_split(self, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    def _hard_split(self, start: int, end: int) -> list[_Piece]:
         # No whitespace left: no character costs more than two tokens.
         width = max(self.budget // 2, 1)
-        for a in range(start, end, width):
-            b = min(a + width, end)
-            yield a, b, estimate_tokens(self.text[a:b])
+        return [
+            (a, min(a + width, end), estimate_tokens(self.text[a : min(a + width, end)]), False)
+            for a in range(start, end, width)
+        ]
+
+
+def _gap_tokens(text: str, end: int, start: int) -> int:
+    """The estimate of the whitespace between two pieces: a run with a newline, or of two
+    or more characters, is a token (see `ragidx.tokens`)."""
+    return 1 if end + 1 < start or (end < start and text[end] == "\n") else 0
 
 
 def _split(text: str, start: int, end: int, sep: re.Pattern[str]) -> Iterator[tuple[int, int]]:

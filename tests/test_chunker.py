@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -498,3 +499,18 @@ def test_estimate_tokens_is_monotone_under_concatenation(a: str, b: str) -> None
 @given(st.text(WORD_CHARS + WIDE + ".,;!?-", min_size=1))
 def test_estimate_tokens_of_visible_text_is_positive_and_at_most_two_per_char(text: str) -> None:
     assert 1 <= estimate_tokens(text) <= 2 * len(text)
+
+
+def _reference_estimate(text: str) -> int:
+    """The rules of ragidx.tokens, written out one by one."""
+    tokens = sum((len(run) + 3) // 4 for run in re.findall(r"[A-Za-z]+", text))
+    tokens += sum((len(run) + 2) // 3 for run in re.findall(r"[0-9]+", text))
+    tokens += len(re.findall(r"[^\sA-Za-z0-9]", text))
+    tokens += len(re.findall(r"[^\x00-\u2e7f\s]", text))
+    tokens += len(re.findall(r"[ \t\f\v]*\n\s*|\s{2,}", text))
+    return tokens
+
+
+@given(st.text(alphabet="aZ09 .,\n\t\r\x0b\x1c-_#é日😀\u3000", max_size=60))
+def test_estimate_follows_its_rules(text: str) -> None:
+    assert estimate_tokens(text) == _reference_estimate(text)
