@@ -34,14 +34,14 @@ class RunStarted:
 class FileDiscovered:
     """The walker found a file; progress totals grow as the walk goes on."""
 
-    path: Path
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
 class FileDone:
     """A file's outcome, emitted once the store holds it (or it was given up)."""
 
-    path: Path
+    path: str
     status: FileStatus
     chunks: int = 0
     tokens: int = 0

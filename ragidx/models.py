@@ -23,9 +23,11 @@ class FileStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """A file the walker found, as `lstat` (or `stat`, through a followed link) saw it."""
+    """A file the walker found, as `lstat` (or `stat`, through a followed link) saw it.
 
-    path: Path
+    `path` is absolute, and a string: the walker makes one for every file of the tree."""
+
+    path: str
     size: int
     mtime_ns: int
 

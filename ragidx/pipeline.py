@@ -344,11 +344,11 @@ class _Run:
             await self._dispatch(plan)
 
     async def _dispatch(self, plan: Plan) -> None:
-        self.emit(FileDiscovered(plan.info.path if isinstance(plan, Read) else Path(plan.path)))
+        self.emit(FileDiscovered(plan.info.path if isinstance(plan, Read) else plan.path))
         if isinstance(plan, Read):
             await self.read_q.put(plan)
         elif isinstance(plan, Done):
-            self._done(Path(plan.path), plan.status, plan.chunks, 0, plan.reason)
+            self._done(plan.path, plan.status, plan.chunks, 0, plan.reason)
         else:
             await self.commit_q.put(_write_for(plan))
 
@@ -363,7 +363,8 @@ class _Run:
             await self.chunk_q.put(_STOP)
 
     async def _read_one(self, task: Read) -> None:
-        if task.info.size > LARGE_FILE and task.info.path.suffix.lower() not in _WHOLE_ONLY:
+        suffix = os.path.splitext(task.info.path)[1].lower()
+        if task.info.size > LARGE_FILE and suffix not in _WHOLE_ONLY:
             await self._read_large(task)
             return
         since = self.inflight.lookup_begins()
@@ -439,7 +440,7 @@ class _Run:
             )
             await self.commit_q.put(touch)
             return
-        reader = SegmentReader(info.path)
+        reader = SegmentReader(Path(info.path))
         segments, chunker = iter(reader), Chunker(reader.format, self.config.chunk)
         pending = PendingFile(str(info.path), stage=next(self.stages), reading=True)
         try:
@@ -761,11 +762,11 @@ class _Run:
             elif isinstance(w, FileWrite):
                 status = FileStatus.UNCHANGED if w.touch_only else w.status
                 chunks, tokens = w.chunk_count, w.token_count
-                self._done(Path(w.path), status, chunks, tokens, w.reason, w.encoding)
+                self._done(w.path, status, chunks, tokens, w.reason, w.encoding)
 
     def _done(
         self,
-        path: Path,
+        path: str,
         status: FileStatus,
         chunks: int,
         tokens: int,

@@ -99,7 +99,7 @@ class Planner:
         return gone
 
     def _record(self, path: str) -> FileRecord | None:
-        if self._dir is not None and os.path.dirname(path) == self._dir:
+        if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
             return self._rows.pop(path, None)
         return self.store.lookup(path)
 
@@ -136,7 +136,7 @@ class Planner:
             elif not self.store.dirs_under(path):
                 yield Write(path, FileStatus.FAILED, MISSING)
         else:
-            if self._dir is not None and os.path.dirname(path) == self._dir:
+            if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
                 self._rows.pop(path, None)
             status = FileStatus.FAILED if item.error else FileStatus.SKIPPED
             yield Write(path, status, item.reason, item.size, item.mtime_ns)

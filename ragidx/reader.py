@@ -294,7 +294,7 @@ def read_document(info: FileInfo) -> Document:
             data = f.read()
             after = os.fstat(f.fileno())
         if _same(before, after) and len(data) == after.st_size:
-            return _document(info.path, data, after)
+            return _document(Path(info.path), data, after)
     raise Changed(_changed(before, after, _READ_ATTEMPTS))
 
 
@@ -330,7 +330,7 @@ def _document(path: Path, data: bytes, st: os.stat_result) -> Document:
     )
 
 
-def content_hash(path: Path) -> str:
+def content_hash(path: str | Path) -> str:
     """The hash `Document.content_hash` holds, computed a block at a time."""
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:

@@ -58,7 +58,7 @@ WalkItem = FileInfo | Skipped | DirVisited
 
 @dataclass(frozen=True, slots=True)
 class _Rules:
-    base: Path
+    base: str
     spec: pathspec.GitIgnoreSpec
 
 
@@ -78,14 +78,20 @@ class _Filter:
         return self.exclude is None or not self.exclude.match_file(rel + "/")
 
 
-def _ignored(rules: list[_Rules], path: Path, is_dir: bool) -> bool:
+def _ignored(rules: list[_Rules], path: str, is_dir: bool) -> bool:
     verdict = False
     for rule in rules:
-        rel = path.relative_to(rule.base).as_posix() + ("/" if is_dir else "")
+        rel = _relative(path, rule.base) + ("/" if is_dir else "")
         result = rule.spec.check_file(rel).include
         if result is not None:
             verdict = result
     return verdict
+
+
+def _relative(path: str, base: str) -> str:
+    """`path` below `base` in POSIX form; both absolute and normalised, so a slice does."""
+    rel = path[len(base) + 1 :] if base != "/" else path[1:]
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 def _load_rules(directory: Path) -> _Rules | None:
@@ -97,7 +103,7 @@ def _load_rules(directory: Path) -> _Rules | None:
             continue
     if not lines:
         return None
-    return _Rules(directory, pathspec.GitIgnoreSpec.from_lines(lines))
+    return _Rules(str(directory), pathspec.GitIgnoreSpec.from_lines(lines))
 
 
 def _repo_ancestors(root: Path) -> list[Path]:
@@ -145,6 +151,7 @@ class _TreeWalker:
         self, root: Path, config: WalkConfig, filt: _Filter, seen_dirs: set[tuple[int, int]]
     ) -> None:
         self.root = root
+        self.root_str = str(root)
         self.config = config
         self.filter = filt
         # Shared by all roots: a root inside another, or a second link to a tree, is walked once.
@@ -187,28 +194,30 @@ class _TreeWalker:
         subdirs: list[Path] = []
         for entry in entries:
             item = self._entry(entry, rules)
-            if isinstance(item, Path):
-                subdirs.append(item)
+            if isinstance(item, str):
+                subdirs.append(Path(item))
             elif item is not None:
                 yield item
         for sub in subdirs:
             yield from self._walk_dir(sub, rules)
 
-    def _entry(self, entry: os.DirEntry[str], rules: list[_Rules]) -> WalkItem | Path | None:
+    def _entry(self, entry: os.DirEntry[str], rules: list[_Rules]) -> WalkItem | str | None:
+        """A file's item, a subdirectory's path to walk, or None. Strings, not `Path`s,
+        for every entry: on a no-op run this is most of the work per file."""
         name = entry.name
         if name.startswith(".") and (not self.config.hidden or name in SKIP_DIRS):
             return None
-        if entry.path in self.config.skip_paths:
+        path = entry.path
+        if path in self.config.skip_paths:
             return None
-        path = Path(entry.path)
         try:
             is_link = entry.is_symlink()
             if is_link and not self.config.follow_symlinks:
                 return None
             st = entry.stat(follow_symlinks=True)
         except OSError:
-            return Skipped(path, "broken symlink") if entry.is_symlink() else None
-        rel = path.relative_to(self.root).as_posix()
+            return Skipped(Path(path), "broken symlink") if entry.is_symlink() else None
+        rel = _relative(path, self.root_str)
         if stat.S_ISDIR(st.st_mode):
             if name in SKIP_DIRS or _is_virtualenv(entry) or _ignored(rules, path, True):
                 return None
@@ -217,9 +226,9 @@ class _TreeWalker:
             return None
         if not self.filter.globs_allow(rel):
             return None
-        return _size_skip(path, st, self.config.max_file_size) or FileInfo(
-            path, st.st_size, st.st_mtime_ns
-        )
+        if st.st_size > self.config.max_file_size:
+            return _size_skip(Path(path), st, self.config.max_file_size)
+        return FileInfo(path, st.st_size, st.st_mtime_ns)
 
 
 def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:
@@ -235,7 +244,9 @@ def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | Non
     rel = os.path.relpath(path)
     if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
         return None
-    return _size_skip(path, st, config.max_file_size) or FileInfo(path, st.st_size, st.st_mtime_ns)
+    return _size_skip(path, st, config.max_file_size) or FileInfo(
+        str(path), st.st_size, st.st_mtime_ns
+    )
 
 
 def absolute(path: str | Path) -> Path:

@@ -35,7 +35,7 @@ def describe(root: Path, items: list[object]) -> list[tuple[str, str]]:
     for item in items:
         assert isinstance(item, DirVisited | FileInfo | Skipped)
         kind = {DirVisited: "dir", FileInfo: "file", Skipped: "skip"}[type(item)]
-        out.append((kind, item.path.relative_to(root).as_posix()))
+        out.append((kind, Path(item.path).relative_to(root).as_posix()))
     return out
 
 
@@ -232,7 +232,7 @@ def test_include_path_pattern_is_relative_to_the_root(tmp_path: Path) -> None:
 def test_max_file_size_skips_larger_files_with_a_reason(tmp_path: Path) -> None:
     root = make(tmp_path / "root", {"big.txt": "x" * 2000, "exact.txt": "y" * 1000, "s.txt": "z"})
     items = run([root], max_file_size=1000)
-    by_name = {item.path.name: item for item in items if not isinstance(item, DirVisited)}
+    by_name = {Path(item.path).name: item for item in items if not isinstance(item, DirVisited)}
     big = by_name["big.txt"]
     assert isinstance(big, Skipped)
     assert "--max-file-size" in big.reason
@@ -265,7 +265,7 @@ def test_fileinfo_records_size_and_mtime(tmp_path: Path) -> None:
     infos = [item for item in run([root]) if isinstance(item, FileInfo)]
     assert len(infos) == 1
     st = (root / "a.txt").stat()
-    assert infos[0] == FileInfo(root / "a.txt", 5, st.st_mtime_ns)
+    assert infos[0] == FileInfo(str(root / "a.txt"), 5, st.st_mtime_ns)
 
 
 # --- symlinks -------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def test_named_file_bypasses_gitignore(tmp_path: Path) -> None:
     items = run([root / "x.log"])
     assert len(items) == 1
     assert isinstance(items[0], FileInfo)
-    assert items[0].path == root / "x.log"
+    assert Path(items[0].path) == root / "x.log"
     assert items[0].size == 3
 
 
@@ -419,8 +419,8 @@ def test_named_relative_path_is_made_absolute(
     items = run([Path("a.txt")])
     assert len(items) == 1
     assert isinstance(items[0], FileInfo)
-    assert items[0].path == root / "a.txt"
-    assert items[0].path.is_absolute()
+    assert Path(items[0].path) == root / "a.txt"
+    assert Path(items[0].path).is_absolute()
 
 
 def test_missing_path_is_skipped_as_an_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,9 +28,8 @@ _VECTOR_SCAN_ROWS = 4096
 _IN_LIMIT = 500  # keys per `IN (...)` query, well below SQLite's variable limit
 
 
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """What the index knows of a file."""
+class FileRecord(NamedTuple):
+    """What the index knows of a file. A tuple: the planner reads one per file of a tree."""
 
     path: str
     size: int
@@ -287,7 +286,7 @@ class SqliteStore:
         rows = self.conn.execute(
             f"SELECT {self._FILE_COLUMNS} FROM files WHERE dir = ?", (directory,)
         )
-        return {row[0]: FileRecord(*row) for row in rows}
+        return {row[0]: FileRecord._make(row) for row in rows}
 
     def dirs_under(self, root: str) -> list[str]:
         """Directories at or below `root` that hold indexed files."""
