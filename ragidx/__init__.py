@@ -6,26 +6,79 @@ SQLite, and search the result.
 
 from __future__ import annotations
 
-from .chunker import chunk_document, chunk_text
-from .config import ChunkConfig, IndexConfig, WalkConfig
-from .embed import Embedder, HashEmbedder, create_embedder
-from .errors import (
-    ConfigError,
-    EmbedError,
-    InvalidVectors,
-    ManifestMismatch,
-    PathNotFound,
-    RagidxError,
-    StoreError,
-)
-from .events import BatchEmbedded, Event, FileDiscovered, FileDone, RunFinished, RunStarted
-from .models import Chunk, Document, FileStatus, RunSummary
-from .pipeline import index, run_index
-from .reader import read_document
-from .search import SearchHit, SearchMode, search
-from .store import SqliteStore
-from .tokens import estimate_tokens
-from .walker import walk
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chunker import chunk_document, chunk_text
+    from .config import ChunkConfig, IndexConfig, WalkConfig
+    from .embed import Embedder, HashEmbedder, create_embedder
+    from .errors import (
+        ConfigError,
+        EmbedError,
+        InvalidVectors,
+        ManifestMismatch,
+        PathNotFound,
+        RagidxError,
+        StoreError,
+    )
+    from .events import BatchEmbedded, Event, FileDiscovered, FileDone, RunFinished, RunStarted
+    from .models import Chunk, Document, FileStatus, RunSummary
+    from .pipeline import index, run_index
+    from .reader import read_document
+    from .search import SearchHit, SearchMode
+    from .store import SqliteStore
+    from .tokens import estimate_tokens
+    from .walker import walk
+
+# The public names load with their modules on first use, so `import ragidx.cli` (every
+# command) pays only for what it runs.
+_LAZY = {
+    **dict.fromkeys(("chunk_document", "chunk_text"), ".chunker"),
+    **dict.fromkeys(("ChunkConfig", "IndexConfig", "WalkConfig"), ".config"),
+    **dict.fromkeys(("Embedder", "HashEmbedder", "create_embedder"), ".embed"),
+    **dict.fromkeys(
+        (
+            "ConfigError",
+            "EmbedError",
+            "InvalidVectors",
+            "ManifestMismatch",
+            "PathNotFound",
+            "RagidxError",
+            "StoreError",
+        ),
+        ".errors",
+    ),
+    **dict.fromkeys(
+        ("BatchEmbedded", "Event", "FileDiscovered", "FileDone", "RunFinished", "RunStarted"),
+        ".events",
+    ),
+    **dict.fromkeys(("Chunk", "Document", "FileStatus", "RunSummary"), ".models"),
+    **dict.fromkeys(("index", "run_index"), ".pipeline"),
+    "read_document": ".reader",
+    **dict.fromkeys(("SearchHit", "SearchMode"), ".search"),
+    "SqliteStore": ".store",
+    "estimate_tokens": ".tokens",
+    "walk": ".walker",
+}
+
+
+# Bound now, not lazily: importing the `ragidx.search` module would otherwise leave the
+# module, not the function, under this name.
+from .search import search  # noqa: E402
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -38,12 +38,12 @@ from .embed import (
     PROVIDERS,
     Embedder,
     EmbedOptions,
-    HttpEmbedder,
     api_key_from_env,
+    as_http,
     create_embedder,
     resolve_provider,
 )
-from .embed.http import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .errors import ConfigError, Interrupted, RagidxError, StoreError
 from .estimate import Budget
 from .gc import collect_garbage
@@ -340,7 +340,7 @@ def index_command(
             tpm=tpm,
         )
         embedder = _embedder(provider, model, dimensions, http, quiet)
-        if not isinstance(embedder, HttpEmbedder):
+        if as_http(embedder) is None:
             # The offline embedder is CPU work: more workers only hold more batches in memory.
             config = dataclasses.replace(config, embed_workers=DEFAULT_EMBED_WORKERS)
         sources = _sources(paths or [], null=null, retry_failed=retry_failed)

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-import numpy as np
-
 from .batcher import Batch, Batcher
 from .chunker import Chunker, chunk_document
 from .config import IndexConfig, LongChunkPolicy
-from .embed import Embedder, HttpEmbedder, validate_vectors
+from .embed import Embedder, as_http, validate_vectors
+from .embed.base import Vectors, is_vector, stack
 from .errors import EmbedError, FatalEmbedError, Interrupted, RagidxError, RejectedError
 from .estimate import estimate
 from .events import (
@@ -185,8 +184,8 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
     provisional = not embedder.dims
     if provisional:
         provisional = await learn_dims(store, embedder)
-    if isinstance(embedder, HttpEmbedder):
-        chunking = {**chunking, "base_url": embedder.settings.base_url}
+    if (http := as_http(embedder)) is not None:
+        chunking = {**chunking, "base_url": http.settings.base_url}
     await asyncio.to_thread(
         functools.partial(
             store.claim_manifest,
@@ -204,9 +203,6 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
 class _Counters:
     readers_left: int
     embedders_left: int
-
-
-Vectors = np.ndarray[Any, np.dtype[np.float32]]
 
 
 class _Run:
@@ -574,7 +570,7 @@ class _Run:
             await self.commit_q.put(received, len(received.keys))
         for result, (part, i) in zip(results, batch.refs, strict=True):
             # A refitted chunk's own key has no vector: only its pieces' keys do.
-            cached = result is None or isinstance(result, np.ndarray)
+            cached = result is None or is_vector(result)
             waiters = self.inflight.settle(part.keys[i], received=cached)
             for n, (waiter, j) in enumerate(waiters):
                 self._settle(waiter, j, result, part.chunks[i])
@@ -622,12 +618,11 @@ class _Run:
                     keys.append(pieces[-1][1])
                     vectors.append(vector)
                 results[n] = pieces
-            elif isinstance(result, np.ndarray):
+            elif is_vector(result):
                 keys.append(part.keys[i])
                 vectors.append(result)
         self.summary.embedded += len(keys)
-        matrix = np.vstack(vectors) if vectors else np.empty((0, 0), dtype=np.float32)
-        return Embeddings(keys, matrix.astype(np.float32, copy=False))
+        return Embeddings(keys, stack(vectors))
 
     def _settle(self, part: Part, i: int, result: Any, origin: Chunk) -> None:
         if isinstance(result, list):
@@ -638,8 +633,9 @@ class _Run:
 
     def _count_requests(self) -> None:
         """Requests as the HTTP client counts them (retries included), else embed calls."""
-        if isinstance(self.embedder, HttpEmbedder) and not self.config.dry_run:
-            stats = self.embedder.stats
+        http = as_http(self.embedder)
+        if http is not None and not self.config.dry_run:
+            stats = http.stats
             self.summary.requests = stats.requests
             self.summary.retries = stats.retries
             self.summary.rate_limited = stats.rate_limited

@@ -19,8 +19,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
-from charset_normalizer import from_bytes
-
 from .models import Document, FileInfo
 
 __all__ = [
@@ -154,6 +152,8 @@ def decode(data: bytes) -> tuple[str, str]:
 
 
 def _detect(data: bytes) -> tuple[str, str]:
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
     western = _western(data)
     matches = list(from_bytes(data))
     if not matches:

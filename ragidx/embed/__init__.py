@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import Embedder, Vectors, validate_vectors
-from .hashing import DEFAULT_HASH_DIMS, HashEmbedder
-from .http import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    HttpEmbedder,
-    HttpSettings,
-)
-from .ollama import OllamaEmbedder
-from .openai import OpenAIEmbedder
-from .tei import TEIEmbedder
+from .defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .hashing import HashEmbedder
+    from .http import HttpEmbedder
+    from .ollama import OllamaEmbedder
+    from .openai import OpenAIEmbedder
+    from .tei import TEIEmbedder
+
+# Providers load on first use: httpx, tenacity and numpy cost a third of a second to import,
+# which a run with nothing to embed should not pay.
+_LAZY = {
+    "HashEmbedder": ".hashing",
+    "HttpEmbedder": ".http",
+    "HttpSettings": ".http",
+    "OllamaEmbedder": ".ollama",
+    "OpenAIEmbedder": ".openai",
+    "TEIEmbedder": ".tei",
+}
+
+
+def as_http(embedder: Embedder) -> HttpEmbedder | None:
+    """The embedder as an `HttpEmbedder`, if it is one (without importing httpx to ask)."""
+    module = sys.modules.get(f"{__name__}.http")
+    if module is not None and isinstance(embedder, module.HttpEmbedder):
+        return embedder  # type: ignore[no-any-return]
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
     "DEFAULT_PROVIDER",
+    "DEFAULT_TIMEOUT",
     "PROVIDERS",
     "EmbedOptions",
     "Embedder",
@@ -33,6 +62,7 @@ __all__ = [
     "TEIEmbedder",
     "Vectors",
     "api_key_from_env",
+    "as_http",
     "create_embedder",
     "resolve_provider",
     "validate_vectors",
@@ -55,12 +85,15 @@ class EmbedOptions:
     rpm: float | None = None
     tpm: float | None = None
     transport: httpx.AsyncBaseTransport | None = None
+    """Tests pass `httpx.MockTransport` here."""
 
 
 Factory = Callable[[str | None, int | None, EmbedOptions], Embedder]
 
 
 def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
+    from .hashing import DEFAULT_HASH_DIMS, HashEmbedder
+
     embedder = HashEmbedder(dims or DEFAULT_HASH_DIMS)
     if model not in (None, embedder.model):
         raise ConfigError(
@@ -69,9 +102,12 @@ def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedde
     return embedder
 
 
-def _http(cls: type[HttpEmbedder]) -> Factory:
+def _http(module: str, name: str) -> Factory:
     def build(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
-        if dims and cls is not OpenAIEmbedder:
+        from .http import HttpSettings
+
+        cls: type[HttpEmbedder] = getattr(importlib.import_module(module, __name__), name)
+        if dims and cls.provider != "openai":
             raise ConfigError(
                 f"--dimensions applies to the openai provider; {cls.provider} serves its "
                 "model's own dimensions",
@@ -97,9 +133,9 @@ def _http(cls: type[HttpEmbedder]) -> Factory:
 
 PROVIDERS: dict[str, Factory] = {
     "hash": _hash,
-    "openai": _http(OpenAIEmbedder),
-    "ollama": _http(OllamaEmbedder),
-    "tei": _http(TEIEmbedder),
+    "openai": _http(".openai", "OpenAIEmbedder"),
+    "ollama": _http(".ollama", "OllamaEmbedder"),
+    "tei": _http(".tei", "TEIEmbedder"),
 }
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import InvalidVectors
 
-__all__ = ["Embedder", "Vectors", "validate_vectors"]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+__all__ = ["Embedder", "Vectors", "is_vector", "stack", "validate_vectors"]
+
+# numpy is imported where vectors are made, not here: a run with nothing to embed (and
+# `ragidx --help`) starts without it.
+Vectors: TypeAlias = "npt.NDArray[np.float32]"
 """One row per input text, `dims` columns, float32."""
 
 
@@ -44,6 +47,8 @@ def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
 
     `dims` 0 accepts any width (the first answer of a model whose dims are not known yet).
     """
+    import numpy as np
+
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
         raise InvalidVectors(f"expected a {count}x{dims} matrix of vectors, got {type(vectors)}")
     if vectors.shape[1] == 0:
@@ -56,3 +61,17 @@ def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
     if not np.isfinite(matrix).all():
         raise InvalidVectors("vectors hold NaN or infinite values")
     return matrix
+
+
+def is_vector(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, np.ndarray)
+
+
+def stack(vectors: list[Any]) -> Vectors:
+    """Rows into one float32 matrix (0 x 0 for none)."""
+    import numpy as np
+
+    matrix = np.vstack(vectors) if vectors else np.empty((0, 0), dtype=np.float32)
+    return matrix.astype(np.float32, copy=False)

@@ -18,12 +18,14 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from ..tokens import space_cjk
 from .base import Vectors
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["DEFAULT_HASH_DIMS", "HashEmbedder"]
 
@@ -139,6 +141,8 @@ class HashEmbedder:
             words_per_row.append(len(words))
             per_row.append(len(slots) - before)
         n = len(texts)
+        import numpy as np  # here, not at the top: see ragidx.embed.base
+
         index = np.asarray(slots, dtype=np.int64)
         index += np.repeat(np.arange(n, dtype=np.int64) * self.dims, per_row)
         scale = np.repeat(np.asarray(damps), sizes) * np.asarray(weights)
@@ -157,6 +161,8 @@ class HashEmbedder:
         self, sequence: list[int], words_per_row: list[int]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Flat indices and weights of adjacent word pairs, counted per row and damped."""
+        import numpy as np
+
         ids = np.asarray(sequence, dtype=np.uint64)
         rows = np.repeat(np.arange(len(words_per_row), dtype=np.uint64), words_per_row)
         same_row = rows[1:] == rows[:-1]

@@ -33,6 +33,7 @@ from tenacity import (
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
 from ..tokens import estimate_tokens
 from .base import Vectors, validate_vectors
+from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .limiter import AdaptiveConcurrency, RateLimiter
 
 __all__ = [
@@ -47,10 +48,6 @@ __all__ = [
     "retry_after",
 ]
 
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 6
-DEFAULT_CONCURRENCY = 4
-DEFAULT_DEADLINE = 600.0
 BACKOFF_BASE = 0.5
 OVERLOAD_BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0

@@ -11,14 +11,15 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
 from .migrations import SCHEMA_VERSION, migrate, schema_version
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ChunkRow", "Embeddings", "FileRecord", "FileWrite", "SqliteStore", "Staged", "Write"]
 
@@ -547,6 +548,8 @@ class SqliteStore:
         self, query: np.ndarray[Any, np.dtype[np.float32]], limit: int
     ) -> list[tuple[int, float]]:
         """Chunk ids and cosine similarities, best first; scans vectors in slices."""
+        import numpy as np
+
         best_ids = np.empty(0, dtype=np.int64)
         best_scores = np.empty(0, dtype=np.float32)
         q = query.astype(np.float32)
