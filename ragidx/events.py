@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .models import FileStatus, RunSummary
 
@@ -30,15 +31,14 @@ class RunStarted:
     dims: int
 
 
-@dataclass(frozen=True, slots=True)
-class FileDiscovered:
-    """The walker found a file; progress totals grow as the walk goes on."""
+class FileDiscovered(NamedTuple):
+    """The walker found a file; progress totals grow as the walk goes on. (Per-file events
+    are tuples: a no-op run over a large tree makes one or two per file.)"""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class FileDone:
+class FileDone(NamedTuple):
     """A file's outcome, emitted once the store holds it (or it was given up)."""
 
     path: str
@@ -47,6 +47,8 @@ class FileDone:
     tokens: int = 0
     reason: str | None = None
     encoding: str | None = None
+    announced: bool = True
+    """False for a file found and done at once, with no `FileDiscovered` before it."""
 
 
 @dataclass(frozen=True, slots=True)

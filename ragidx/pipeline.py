@@ -337,14 +337,16 @@ class _Run:
         for plan in plans:
             if self.stopping.is_set():
                 return
-            await self._dispatch(plan)
+            if isinstance(plan, Done):
+                # Found and done at once (most files of a re-run): one event, not two.
+                self._done(plan.path, plan.status, plan.chunks, 0, plan.reason, announced=False)
+            else:
+                await self._dispatch(plan)
 
-    async def _dispatch(self, plan: Plan) -> None:
+    async def _dispatch(self, plan: Read | Write) -> None:
         self.emit(FileDiscovered(plan.info.path if isinstance(plan, Read) else plan.path))
         if isinstance(plan, Read):
             await self.read_q.put(plan)
-        elif isinstance(plan, Done):
-            self._done(plan.path, plan.status, plan.chunks, 0, plan.reason)
         else:
             await self.commit_q.put(_write_for(plan))
 
@@ -768,12 +770,14 @@ class _Run:
         tokens: int,
         reason: str | None,
         encoding: str | None = None,
+        *,
+        announced: bool = True,
     ) -> None:
         self.summary.counts[status] += 1
         if status is FileStatus.INDEXED:
             self.summary.chunks += chunks
             self.summary.tokens += tokens
-        self.emit(FileDone(path, status, chunks, tokens, reason, encoding))
+        self.emit(FileDone(path, status, chunks, tokens, reason, encoding, announced))
 
 
 # HTML is reduced to text as a whole; other formats can be read in segments.

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .models import FileInfo, FileStatus
 from .store import FileRecord, SqliteStore
@@ -38,9 +39,9 @@ class Write:
     mtime_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
-    """Nothing to do: the index already holds this file as it is."""
+class Done(NamedTuple):
+    """Nothing to do: the index already holds this file as it is. (A tuple: there is one
+    for every unchanged file.)"""
 
     path: str
     status: FileStatus

@@ -83,18 +83,19 @@ class RichReporter:
             )
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self._start()
+        # The per-file events first: they come by the hundred thousand.
+        if isinstance(event, FileDone):
+            self._file(event)
         elif isinstance(event, FileDiscovered):
             self.discovered += 1
             self._update()
+        elif isinstance(event, RunStarted):
+            self._start()
         elif isinstance(event, BatchEmbedded):
             self.chunks += event.inputs
             self.tokens += event.tokens
             self.last_batch = event
             self._update()
-        elif isinstance(event, FileDone):
-            self._file(event)
         elif isinstance(event, RunFinished):
             self._stop()
             if self.summary:
@@ -143,6 +144,7 @@ class RichReporter:
 
     def _file(self, event: FileDone) -> None:
         self.done += 1
+        self.discovered += not event.announced
         self._update(force=event.status is FileStatus.FAILED)
         show = event.status is FileStatus.FAILED or (
             self.verbose and event.status is not FileStatus.UNCHANGED
