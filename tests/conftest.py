@@ -4,6 +4,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +138,35 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.waits.append(round(seconds, 6))
         self.now += seconds
+
+
+RAGIDX = [sys.executable, "-m", "ragidx"]
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """A command (`RAGIDX + [...]`) as a child process with piped text output."""
+    return subprocess.Popen(
+        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def read_lines(proc: subprocess.Popen[str], count: int) -> list[str]:
+    """The first `count` lines of stdout, as they come."""
+    assert proc.stdout is not None
+    lines = []
+    while len(lines) < count:
+        line = proc.stdout.readline()
+        assert line, f"ragidx ended before {count} lines"
+        lines.append(line)
+    return lines
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str]:
+    """The rest of stdout and stderr, then the exit. `communicate` would skip what
+    `readline` already buffered."""
+    assert proc.stdout is not None and proc.stderr is not None
+    with proc.stdout, proc.stderr:
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+    proc.wait(timeout=timeout)
+    return out, err

@@ -8,16 +8,14 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import make_tree
+from conftest import RAGIDX, finish, make_tree, read_lines, start
 
 from ragidx.testing.server import Faults, serve
 from ragidx.testing.soak import check_index, make_corpus, soak
 
-RAGIDX = [sys.executable, "-m", "ragidx"]
 DIMS = 32
 
 
@@ -46,43 +44,16 @@ def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     )
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def _wait_for_files(proc: subprocess.Popen[str], count: int) -> list[str]:
-    assert proc.stdout is not None
-    lines = []
-    while len(lines) < count:
-        line = proc.stdout.readline()
-        assert line, "ragidx ended too soon"
-        lines.append(line)
-    return lines
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str]:
-    """The rest of stdout and stderr, then the exit. `communicate` would skip what
-    `readline` already buffered."""
-    assert proc.stdout is not None and proc.stderr is not None
-    with proc.stdout, proc.stderr:
-        out = proc.stdout.read()
-        err = proc.stderr.read()
-    proc.wait(timeout=timeout)
-    return out, err
-
-
 def test_first_ctrl_c_drains_and_commits(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 300)
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.4)) as server:
         args = _index_args(server.url, db, "--json", "--batch-size", "4", "--concurrency", "3")
-        proc = _start(args, tmp_path)
-        lines = _wait_for_files(proc, 5)
+        proc = start(args, tmp_path)
+        lines = read_lines(proc, 5)
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()
-        out, err = _finish(proc)
+        out, err = finish(proc)
         stopped_in = time.monotonic() - started
         sent = server.counters.inputs
     assert proc.returncode == 130, err
@@ -107,7 +78,7 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.05, hang_first=1000, hang_seconds=60)) as server:
         # Every request hangs: the first Ctrl-C would wait out the 30 s grace period.
-        proc = _start(_index_args(server.url, db, "--timeout", "30"), tmp_path)
+        proc = start(_index_args(server.url, db, "--timeout", "30"), tmp_path)
         deadline = time.monotonic() + 30
         while server.counters.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -129,8 +100,8 @@ def test_a_second_index_waits_for_the_first(tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.2)) as server:
         slow = ("--json", "--batch-size", "4", "--concurrency", "1")
-        first = _start(_index_args(server.url, db, *slow), tmp_path)
-        _wait_for_files(first, 1)
+        first = start(_index_args(server.url, db, *slow), tmp_path)
+        read_lines(first, 1)
         refused = subprocess.run(
             _index_args(server.url, db, "--no-wait"), cwd=tmp_path, capture_output=True,
             text=True, check=False,
@@ -139,9 +110,9 @@ def test_a_second_index_waits_for_the_first(tmp_path: Path) -> None:
         assert f"error: another ragidx is writing the index {db} (pid {first.pid})" in (
             refused.stderr
         )
-        second = _start(_index_args(server.url, db, "--json"), tmp_path)
+        second = start(_index_args(server.url, db, "--json"), tmp_path)
         out2, err2 = second.communicate(timeout=120)
-        _finish(first)
+        finish(first)
     assert first.returncode == 0 and second.returncode == 0, err2
     assert f"waiting: another ragidx (pid {first.pid}) is writing" in err2
     summary = json.loads(out2.splitlines()[-1])
@@ -211,11 +182,11 @@ def test_ctrl_c_during_the_dims_probe(tmp_path: Path) -> None:
             *RAGIDX, "index", "corpus", "--db", str(tmp_path / "idx.db"), "--provider",
             "openai", "--base-url", f"{server.url}/v1", "--model", "m",
         ]  # fmt: skip
-        proc = _start(args, tmp_path)
+        proc = start(args, tmp_path)
         deadline = time.monotonic() + 30
         while server.counters.requests < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        _, err = _finish(proc, timeout=20)
+        _, err = finish(proc, timeout=20)
     assert proc.returncode == 130, err
     assert "interrupted: stopped before indexing began" in err

@@ -14,40 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_tree
-
-RAGIDX = [sys.executable, "-m", "ragidx"]
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*RAGIDX, *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for_lines(proc: subprocess.Popen[str], count: int) -> list[str]:
-    assert proc.stdout is not None
-    lines = []
-    while len(lines) < count:
-        line = proc.stdout.readline()
-        assert line, f"ragidx ended before {count} files were done"
-        lines.append(line)
-    return lines
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[str, str]:
-    """The rest of stdout and stderr, then the exit. `communicate` would skip what
-    `readline` already buffered."""
-    assert proc.stdout is not None and proc.stderr is not None
-    with proc.stdout, proc.stderr:
-        out = proc.stdout.read()
-        err = proc.stderr.read()
-    proc.wait(timeout=timeout)
-    return out, err
+from conftest import RAGIDX, finish, make_tree, read_lines, start
 
 
 def _consistent(db: Path) -> sqlite3.Connection:
@@ -93,10 +60,10 @@ def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
-    proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
-    lines = _wait_for_lines(proc, 200)
+    proc = start([*RAGIDX, "index", "tree", "--db", str(db), "--json"], big_tree)
+    lines = read_lines(proc, 200)
     proc.send_signal(signal.SIGINT)
-    out, err = _finish(proc)
+    out, err = finish(proc)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     records = [json.loads(line) for line in lines + out.splitlines()]
@@ -126,9 +93,9 @@ def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Pa
 
 def test_stats_search_export_work_while_index_writes(big_tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
-    proc = _start(["index", "tree", "--db", str(db), "--json"], big_tree)
+    proc = start([*RAGIDX, "index", "tree", "--db", str(db), "--json"], big_tree)
     try:
-        _wait_for_lines(proc, 100)
+        read_lines(proc, 100)
         seen = []
         for _ in range(3):
             stats = subprocess.run(
@@ -147,7 +114,7 @@ def test_stats_search_export_work_while_index_writes(big_tree: Path, tmp_path: P
         assert proc.poll() is None, "the index run ended before the readers were done"
         assert 0 < seen[0] <= seen[-1] < 6000
     finally:
-        out, err = _finish(proc)
+        out, err = finish(proc)
     assert proc.returncode == 0, err
     assert json.loads(out.splitlines()[-1])["indexed"] == 6000
 

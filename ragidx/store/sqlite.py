@@ -358,22 +358,7 @@ class SqliteStore:
             " reason = excluded.reason, encoding = excluded.encoding, format = excluded.format,"
             " chunking = excluded.chunking, chunks = excluded.chunks, tokens = excluded.tokens,"
             " run_id = excluded.run_id, updated_at = excluded.updated_at RETURNING id",
-            (
-                w.path,
-                os.path.dirname(w.path),
-                w.size,
-                w.mtime_ns,
-                w.content_hash,
-                w.status.value,
-                w.reason,
-                w.encoding,
-                w.format,
-                w.chunking,
-                w.chunk_count,
-                w.token_count,
-                run_id,
-                now,
-            ),
+            _file_values(w, run_id, now),
         ).fetchone()
         _drop_chunks(conn, file_id)
         if w.chunks:
@@ -391,23 +376,7 @@ class SqliteStore:
             "UPDATE files SET path = ?, dir = ?, size = ?, mtime_ns = ?, content_hash = ?,"
             " status = ?, reason = ?, encoding = ?, format = ?, chunking = ?, chunks = ?,"
             " tokens = ?, run_id = ?, updated_at = ? WHERE id = ?",
-            (
-                w.path,
-                os.path.dirname(w.path),
-                w.size,
-                w.mtime_ns,
-                w.content_hash,
-                w.status.value,
-                w.reason,
-                w.encoding,
-                w.format,
-                w.chunking,
-                w.chunk_count,
-                w.token_count,
-                run_id,
-                now,
-                staged,
-            ),
+            (*_file_values(w, run_id, now), staged),
         )
 
     # -- the embedding cache -------------------------------------------------------------
@@ -567,6 +536,26 @@ class SqliteStore:
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
         order = np.argsort(-best_scores, kind="stable")
         return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+
+def _file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
+    """A file's row, in the order of `files`' columns from `path` to `updated_at`."""
+    return (
+        w.path,
+        os.path.dirname(w.path),
+        w.size,
+        w.mtime_ns,
+        w.content_hash,
+        w.status.value,
+        w.reason,
+        w.encoding,
+        w.format,
+        w.chunking,
+        w.chunk_count,
+        w.token_count,
+        run_id,
+        now,
+    )
 
 
 _CHUNK_INSERT = (
