@@ -385,7 +385,7 @@ class _Run:
 
     def _unread(self, task: Read, exc: Exception) -> FileWrite:
         """The write for a file that could not be read as text."""
-        path = str(task.info.path)
+        path = task.info.path
         if isinstance(exc, NotText):
             # A content skip holds while the file is unchanged: stamp it with the chunking.
             info = task.info
@@ -434,13 +434,13 @@ class _Run:
         maybe_same = rec is not None and (rec.status, rec.chunking) == ("indexed", self.chunking)
         if maybe_same and self._unchanged(task, await asyncio.to_thread(content_hash, info.path)):
             touch = FileWrite(
-                FileStatus.UNCHANGED, str(info.path), info.size, info.mtime_ns, touch_only=True
+                FileStatus.UNCHANGED, info.path, info.size, info.mtime_ns, touch_only=True
             )
             await self.commit_q.put(touch)
             return
         reader = SegmentReader(Path(info.path))
         segments, chunker = iter(reader), Chunker(reader.format, self.config.chunk)
-        pending = PendingFile(str(info.path), stage=next(self.stages), reading=True)
+        pending = PendingFile(info.path, stage=next(self.stages), reading=True)
         try:
             for seq in itertools.count():
                 await self._room(pending)

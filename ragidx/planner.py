@@ -105,7 +105,7 @@ class Planner:
         return self.store.lookup(path)
 
     def _file(self, info: FileInfo) -> Plan:
-        path = str(info.path)
+        path = info.path
         if not _storable(path):
             return Done(path, FileStatus.FAILED, 0, UNSTORABLE)
         rec = self._record(path)

@@ -46,6 +46,3 @@ class WeightedQueue(Generic[T]):
             self.weight -= taken
             self._changed.notify_all()
             return out
-
-    def __len__(self) -> int:
-        return len(self._items)
