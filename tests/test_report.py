@@ -76,3 +76,22 @@ def test_json_lines_reporter(work: Path) -> None:
         "reason": "read error: [red]boom",
     }
     assert records[3]["indexed"] == 2 and records[3]["failed"] == 1 and records[3]["files"] == 3
+
+
+def test_json_lines_go_out_in_bunches_but_soon(work: Path) -> None:
+    now = [0.0]
+    out = io.StringIO()
+    reporter = JsonLinesReporter(out, clock=lambda: now[0])
+    done = FileDone(str(work / "a.md"), FileStatus.UNCHANGED)
+    reporter(done)
+    reporter(done)
+    assert out.getvalue() == ""  # held: one write for many lines
+    now[0] = 0.06
+    reporter(FileDiscovered(str(work / "b.md")))  # any event after 50 ms lets them out
+    assert len(out.getvalue().splitlines()) == 2
+    for _ in range(JsonLinesReporter.FLUSH_LINES):
+        reporter(done)
+    assert len(out.getvalue().splitlines()) == 2 + JsonLinesReporter.FLUSH_LINES
+    reporter(done)
+    reporter.close()  # and what is left, at the end
+    assert len(out.getvalue().splitlines()) == 3 + JsonLinesReporter.FLUSH_LINES
