@@ -383,8 +383,12 @@ def _stop_on_sigint(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
         if not stop.requested:
             stop.request()
             return
-        reporter.close()
-        os.write(2, b"interrupted again: quitting now; committed files stay in the index\n")
+        # Only the JSON lines of committed files go out: closing the progress display from
+        # inside a signal handler could wait on the lock its own thread holds.
+        for each in getattr(reporter, "reporters", (reporter,)):
+            if isinstance(each, JsonLinesReporter):
+                each.close()
+        os.write(2, b"\ninterrupted again: quitting now; committed files stay in the index\n")
         os._exit(EXIT_INTERRUPTED)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
