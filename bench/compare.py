@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cache import cached_corpus  # bench/cache.py: scripts run from bench/
+
 from ragidx.testing.server import EmbeddingServer, Faults, serve
 
 GENERATOR_VERSION = 1
-MARKER = ".ragidx-bench-corpus.json"  # hidden: ragidx leaves it out, the others only take .md
 HERE = Path(__file__).resolve().parent
 CACHE = Path.home() / ".cache" / "ragidx-bench"
 DIMS = 1536
@@ -192,23 +193,12 @@ def generate(root: Path, files: int, seed: int) -> int:
 
 def corpus(base: Path, files: int, seed: int = 11) -> tuple[Path, dict[str, Any]]:
     """The cached corpus of `files` files, generated first if missing or stale."""
-    root = base / f"md-{files}"
     wanted = {"generator": GENERATOR_VERSION, "files": files, "seed": seed}
-    marker = root / MARKER
-    if marker.is_file():
-        info: dict[str, Any] = json.loads(marker.read_text())
-        if {k: info.get(k) for k in wanted} == wanted:
-            print(f"corpus: cached at {root}")
-            return root, info
-    partial = base / f"md-{files}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.rmtree(root, ignore_errors=True)
-    started = time.perf_counter()
-    size = generate(partial, files, seed)
-    info = {**wanted, "bytes": size}
-    (partial / MARKER).write_text(json.dumps(info))
-    partial.rename(root)
-    print(f"corpus: generated at {root} in {time.perf_counter() - started:.1f} s")
+    root, info, seconds = cached_corpus(
+        base / f"md-{files}", wanted, lambda folder: {"bytes": generate(folder, files, seed)}
+    )
+    made = "cached" if seconds is None else f"generated in {seconds:.1f} s"
+    print(f"corpus: {made} at {root}")
     return root, info
 
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from cache import MARKER, cached_corpus  # bench/cache.py: scripts run from bench/
+
 GENERATOR_VERSION = 1
-MARKER = ".ragidx-bench-corpus.json"  # hidden: the walker leaves it out
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 MB = 1 << 20
@@ -232,26 +233,19 @@ def tree_stats(root: Path) -> tuple[int, int]:
 
 def corpus(base: Path, label: str, size: int, pool: Pool) -> tuple[Path, dict[str, Any]]:
     """The cached corpus of `size` bytes, generated first if missing or stale."""
-    root = base / label
+
+    def make(folder: Path) -> dict[str, Any]:
+        generate(folder, size, pool)
+        files, total = tree_stats(folder)
+        return {"files": files, "bytes": total}
+
     wanted = {"generator": GENERATOR_VERSION, "size": size}
-    marker = root / MARKER
-    if marker.is_file():
-        info: dict[str, Any] = json.loads(marker.read_text())
-        if {k: info.get(k) for k in wanted} == wanted:
-            print(f"corpus {label}: cached at {root}")
-            return root, info
-    partial = base / f"{label}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.rmtree(root, ignore_errors=True)
-    started = time.perf_counter()
-    generate(partial, size, pool)
-    files, total = tree_stats(partial)
-    seconds = time.perf_counter() - started
-    info = {**wanted, "files": files, "bytes": total}
-    (partial / MARKER).write_text(json.dumps(info))
-    partial.rename(root)
-    rate = total / MB / seconds
-    print(f"corpus {label}: generated at {root} in {seconds:.1f} s ({rate:.0f} MB/s)")
+    root, info, seconds = cached_corpus(base / label, wanted, make)
+    if seconds is None:
+        print(f"corpus {label}: cached at {root}")
+    else:
+        rate = info["bytes"] / MB / seconds
+        print(f"corpus {label}: generated at {root} in {seconds:.1f} s ({rate:.0f} MB/s)")
     return root, info
 
 
