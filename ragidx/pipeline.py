@@ -404,14 +404,16 @@ class _Run:
         # A bug on one odd file must not end the run.
         return _failed(path, f"internal_error: {type(exc).__name__}: {exc}")
 
-    def _unchanged(self, task: Read, digest: str) -> bool:
+    def _may_be_unchanged(self, task: Read) -> bool:
+        """Indexed under this chunking: the content hash decides."""
         rec = task.record
         return (
-            rec is not None
-            and rec.status == FileStatus.INDEXED
-            and rec.content_hash == digest
-            and rec.chunking == self.chunking
+            rec is not None and rec.status == FileStatus.INDEXED and rec.chunking == self.chunking
         )
+
+    def _unchanged(self, task: Read, digest: str) -> bool:
+        rec = task.record
+        return self._may_be_unchanged(task) and rec is not None and rec.content_hash == digest
 
     def _load(self, task: Read) -> tuple[Document, list[Chunk], list[bytes], set[bytes]]:
         doc = read_document(task.info)
@@ -429,10 +431,11 @@ class _Run:
 
     async def _read_large(self, task: Read) -> None:
         """Read, chunk and send a large file a segment at a time; stage its parts."""
-        info, rec = task.info, task.record
-        # Only a file indexed under this chunking can turn out unchanged: hash it then.
-        maybe_same = rec is not None and (rec.status, rec.chunking) == ("indexed", self.chunking)
-        if maybe_same and self._unchanged(task, await asyncio.to_thread(content_hash, info.path)):
+        info = task.info
+        # Hashing a large file is a read of its own: only when it may turn out unchanged.
+        if self._may_be_unchanged(task) and self._unchanged(
+            task, await asyncio.to_thread(content_hash, info.path)
+        ):
             touch = FileWrite(
                 FileStatus.UNCHANGED, info.path, info.size, info.mtime_ns, touch_only=True
             )
