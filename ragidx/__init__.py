@@ -22,7 +22,15 @@ if TYPE_CHECKING:
         RagidxError,
         StoreError,
     )
-    from .events import BatchEmbedded, Event, FileDiscovered, FileDone, RunFinished, RunStarted
+    from .events import (
+        BatchEmbedded,
+        Event,
+        FileDiscovered,
+        FileDone,
+        FilesUnchanged,
+        RunFinished,
+        RunStarted,
+    )
     from .models import Chunk, Document, FileStatus, RunSummary
     from .pipeline import index, run_index
     from .reader import read_document
@@ -50,7 +58,15 @@ _LAZY = {
         ".errors",
     ),
     **dict.fromkeys(
-        ("BatchEmbedded", "Event", "FileDiscovered", "FileDone", "RunFinished", "RunStarted"),
+        (
+            "BatchEmbedded",
+            "Event",
+            "FileDiscovered",
+            "FileDone",
+            "FilesUnchanged",
+            "RunFinished",
+            "RunStarted",
+        ),
         ".events",
     ),
     **dict.fromkeys(("Chunk", "Document", "FileStatus", "RunSummary"), ".models"),
@@ -94,6 +110,7 @@ __all__ = [
     "FileDiscovered",
     "FileDone",
     "FileStatus",
+    "FilesUnchanged",
     "HashEmbedder",
     "IndexConfig",
     "InvalidVectors",

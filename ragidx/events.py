@@ -15,6 +15,7 @@ __all__ = [
     "EventSink",
     "FileDiscovered",
     "FileDone",
+    "FilesUnchanged",
     "RunFinished",
     "RunStarted",
     "Stopping",
@@ -49,6 +50,14 @@ class FileDone(NamedTuple):
     encoding: str | None = None
     announced: bool = True
     """False for a file found and done at once, with no `FileDiscovered` before it."""
+
+
+class FilesUnchanged(NamedTuple):
+    """Files the index already holds as they are, found and done at once: one event for a
+    bunch of them (most files of a re-run), with no `FileDiscovered` before it."""
+
+    paths: list[str]
+    chunks: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,7 @@ Event = (
     RunStarted
     | FileDiscovered
     | FileDone
+    | FilesUnchanged
     | BatchEmbedded
     | WaitingForIndex
     | Stopping

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .estimate import Estimate
 
@@ -21,11 +22,11 @@ class FileStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
-class FileInfo:
+class FileInfo(NamedTuple):
     """A file the walker found, as `lstat` (or `stat`, through a followed link) saw it.
 
-    `path` is absolute, and a string: the walker makes one for every file of the tree."""
+    `path` is absolute, and a string; a tuple, not a class: the walker makes one for every
+    file of the tree, and a no-op run is mostly that."""
 
     path: str
     size: int

