@@ -160,7 +160,7 @@ ProviderOption = Annotated[
     typer.Option(
         "--provider",
         envvar="RAGIDX_PROVIDER",
-        help=f"Embedder: {', '.join(PROVIDERS)} [default: openai with --base-url, else hash].",
+        help=f"Embedder: {', '.join(PROVIDERS)} (default: openai with --base-url, else hash).",
         show_default=False,
     ),
 ]
@@ -246,6 +246,13 @@ def index_command(
         float | None,
         typer.Option("--tpm", min=1, help="Tokens per minute at most.", show_default=False),
     ] = None,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize/--no-normalize",
+            help="Store unit-length vectors, whatever the server returns (queries likewise).",
+        ),
+    ] = True,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
     ] = None,
@@ -296,7 +303,7 @@ def index_command(
     ] = False,
     progress: Annotated[
         bool | None,
-        typer.Option("--progress/--no-progress", help="Progress bar [default: on a terminal]."),
+        typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
     ] = None,
 ) -> None:
     """Index files and directories into the SQLite index."""
@@ -338,6 +345,7 @@ def index_command(
             max_tokens=max_batch_tokens,
             rpm=rpm,
             tpm=tpm,
+            normalize=normalize,
         )
         embedder = _embedder(provider, model, dimensions, http, quiet)
         if as_http(embedder) is None:
@@ -532,6 +540,7 @@ def _index_embedder(store: SqliteStore, base_url: str | None, timeout: float) ->
         base_url=base_url or manifest.get("base_url"),
         api_key=api_key_from_env(provider, os.environ),
         timeout=timeout,
+        normalize=manifest.get("normalize", "true") == "true",  # queries as the documents
     )
     return create_embedder(
         provider, model=manifest.get("model"), dims=int(manifest["dims"]), options=options

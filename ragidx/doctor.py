@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, validate_vectors
+from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
 from .embed.http import classify
 from .errors import EmbedError
 
@@ -61,6 +61,7 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         hint = f"the server ignores --dimensions {wanted}: leave it out, or pick a model with it"
         return [*checks, Check("dims", False, f"{vectors.shape[1]}, not {wanted}", hint)]
     checks.append(Check("dims", True, str(vectors.shape[1])))
+    checks.append(_length(embedder, vectors))
     limits = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
     if limits:
         shown = ", ".join(
@@ -68,6 +69,17 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         )
         checks.append(Check("rate limits", True, shown))
     return checks
+
+
+def _length(embedder: HttpEmbedder, vectors: Vectors) -> Check:
+    """Whether the server's vectors are unit length (llama.cpp's, from some builds, are not)."""
+    import numpy as np
+
+    length = float(np.linalg.norm(vectors[0]))
+    if abs(length - 1) <= 1e-3:
+        return Check("vectors", True, "unit length")
+    done = "scales them to 1" if embedder.settings.normalize else "keeps them (--no-normalize)"
+    return Check("vectors", True, f"length {length:.4g}, not 1: ragidx {done}")
 
 
 def _refuses_base64(response: httpx.Response) -> bool:

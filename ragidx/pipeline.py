@@ -125,7 +125,11 @@ async def _index(
         if config.dry_run:
             embedder.dims = embedder.dims or await _known_dims(store, embedder)
             await asyncio.to_thread(
-                store.check_manifest, embedder.provider, embedder.model, embedder.dims
+                store.check_manifest,
+                embedder.provider,
+                embedder.model,
+                embedder.dims,
+                _binding(embedder),
             )
         else:
             await _unless_stopped(_prepare(store, embedder, config), stopping)
@@ -194,10 +198,18 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
             embedder.model,
             embedder.dims,
             chunking,
+            binding=_binding(embedder),
             provisional=provisional,
         )
     )
     await asyncio.to_thread(store.drop_staged)
+
+
+def _binding(embedder: Embedder) -> dict[str, str]:
+    """Settings that change the vectors, recorded with the vector space and held to it."""
+    if (http := as_http(embedder)) is None:
+        return {}
+    return {"normalize": "true" if http.settings.normalize else "false"}
 
 
 @dataclass(slots=True)

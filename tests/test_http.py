@@ -86,7 +86,7 @@ def embed(embedder: HttpEmbedder, texts: list[str]) -> np.ndarray[Any, Any]:
 
 def test_openai_request_and_answer_ordered_by_index() -> None:
     recorder = Recorder([])
-    embedder, waits = make(recorder)
+    embedder, waits = make(recorder, normalize=False)  # the vectors exactly as sent
     vectors = embed(embedder, ["a", "bb", "ccc"])
     assert vectors.tolist() == vectors_for(["a", "bb", "ccc"])
     (request,) = recorder.requests
@@ -96,6 +96,26 @@ def test_openai_request_and_answer_ordered_by_index() -> None:
         "model": "m", "input": ["a", "bb", "ccc"], "encoding_format": "base64",
     }  # fmt: skip
     assert waits == [] and embedder.dims == 4
+
+
+def test_a_usage_count_in_characters_is_not_taken_for_tokens() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        response = openai_ok(request)
+        body = response.json()
+        body["usage"] = {"prompt_tokens": 400}  # Infinity: characters, five times our count
+        return httpx.Response(200, json=body)
+
+    embedder, waits = make(Recorder([], then=answer), tpm=6000)  # 100 tokens a second
+    text = "word " * 80  # our estimate: 80 tokens
+
+    async def go() -> None:
+        for _ in range(3):
+            await embedder.embed([text])
+        await embedder.aclose()
+
+    asyncio.run(go())
+    assert embedder.token_ratio == 1.0
+    assert waits == pytest.approx([0.8, 0.8])  # charged our estimate, not 400 tokens a time
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
@@ -250,8 +270,18 @@ def test_ollama_and_tei_shapes() -> None:
         return httpx.Response(200, json=vectors_for(json.loads(request.content)["inputs"]))
 
     for cls, handler in ((OllamaEmbedder, ollama), (TEIEmbedder, tei)):
-        embedder, _ = make(Recorder([], then=handler), cls, base_url="http://server")
+        embedder, _ = make(
+            Recorder([], then=handler), cls, base_url="http://server", normalize=False
+        )
         assert embed(embedder, ["a", "bb"]).tolist() == vectors_for(["a", "bb"])
+
+
+def test_vectors_are_scaled_to_unit_length_by_default() -> None:
+    embedder, _ = make(Recorder([]))
+    vectors = embed(embedder, ["a", "bb", "ccc"]).astype(np.float64)
+    sent = np.array(vectors_for(["a", "bb", "ccc"]))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.allclose(vectors, sent / np.linalg.norm(sent, axis=1, keepdims=True), atol=1e-6)
 
 
 def test_a_slow_attempt_times_out_and_is_retried() -> None:

@@ -84,6 +84,8 @@ class EmbedOptions:
     max_tokens: int | None = None
     rpm: float | None = None
     tpm: float | None = None
+    normalize: bool = True
+    """Scale every vector to unit length (some servers return them unnormalised)."""
     transport: httpx.AsyncBaseTransport | None = None
     """Tests pass `httpx.MockTransport` here."""
 
@@ -125,6 +127,7 @@ def _http(module: str, name: str) -> Factory:
             max_tokens=options.max_tokens,
             rpm=options.rpm,
             tpm=options.tpm,
+            normalize=options.normalize,
         )
         return cls(settings, transport=options.transport)
 

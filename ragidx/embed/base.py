@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Embedder", "Vectors", "is_vector", "stack", "validate_vectors"]
+__all__ = ["Embedder", "Vectors", "is_vector", "stack", "unit_rows", "validate_vectors"]
 
 # numpy is imported where vectors are made, not here: a run with nothing to embed (and
 # `ragidx --help`) starts without it.
@@ -61,6 +61,14 @@ def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
     if not np.isfinite(matrix).all():
         raise InvalidVectors("vectors hold NaN or infinite values")
     return matrix
+
+
+def unit_rows(vectors: Vectors) -> Vectors:
+    """Each row scaled to length 1; a row of zeros stays zeros."""
+    import numpy as np
+
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
 
 
 def is_vector(value: Any) -> bool:

@@ -32,7 +32,7 @@ from tenacity import (
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
 from ..tokens import estimate_tokens
-from .base import Vectors, validate_vectors
+from .base import Vectors, unit_rows, validate_vectors
 from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .limiter import AdaptiveConcurrency, RateLimiter
 
@@ -91,6 +91,7 @@ class HttpSettings:
     max_tokens: int | None = None
     rpm: float | None = None
     tpm: float | None = None
+    normalize: bool = True
 
 
 @dataclass(slots=True)
@@ -181,10 +182,11 @@ class HttpEmbedder:
 
     def _calibrate(self, body: Any, cost: int) -> None:
         # Our estimate errs high; where the server reports its own count, spend the token
-        # budget by that instead, smoothed, within a factor of four either way.
+        # budget by that instead, smoothed, and never below a quarter of our estimate. A
+        # count over twice ours is not of tokens (Infinity counts characters): ignored.
         used = self.usage(body)
-        if used and cost:
-            ratio = min(max(used / cost, 0.25), 4.0)
+        if used and cost and used <= 2 * cost:
+            ratio = max(used / cost, 0.25)
             self.token_ratio = (
                 ratio if self._calibrated == 0 else 0.8 * self.token_ratio + 0.2 * ratio
             )
@@ -234,7 +236,7 @@ class HttpEmbedder:
         except InvalidVectors as exc:
             raise TransientError(exc.message, kind="invalid_response") from None
         self.dims = self.dims or vectors.shape[1]
-        return vectors
+        return unit_rows(vectors) if self.settings.normalize else vectors
 
     async def _post(self, payload: dict[str, Any]) -> httpx.Response:
         # httpx's own timeouts cover each phase; this one covers the whole attempt.

@@ -239,10 +239,14 @@ class SqliteStore:
     def manifest(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
-    def check_manifest(self, provider: str, model: str, dims: int) -> None:
-        """Refuse another vector space than the one recorded (dims 0: not known yet)."""
+    def check_manifest(
+        self, provider: str, model: str, dims: int, binding: Mapping[str, str] | None = None
+    ) -> None:
+        """Refuse another vector space than the one recorded (dims 0: not known yet).
+
+        `binding` holds settings that change the vectors (`normalize`): they must match too."""
         wanted = {"provider": provider, "model": model, "dims": str(dims) if dims else None}
-        _check_space(self.path, self.manifest(), wanted)
+        _check_space(self.path, self.manifest(), {**wanted, **(binding or {})})
 
     def claim_manifest(
         self,
@@ -251,6 +255,7 @@ class SqliteStore:
         dims: int,
         settings: dict[str, int | str],
         *,
+        binding: Mapping[str, str] | None = None,
         provisional: bool = False,
     ) -> None:
         """Record the vector space on first use; refuse a different one afterwards.
@@ -258,7 +263,7 @@ class SqliteStore:
         A `provisional` claim (dims learned from one answer) is checked now but written with
         the first file that stores vectors, so one bad answer cannot bind the index.
         """
-        wanted = {"provider": provider, "model": model, "dims": str(dims)}
+        wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         with self.transaction() as conn:
             have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
             _check_space(self.path, have, wanted)

@@ -74,6 +74,14 @@ class Faults:
     """A token budget likewise, counting about four characters a token."""
     capacity: int | None = None
     """Requests served at once; more are refused as TEI does (429 overloaded, no Retry-After)."""
+    too_large_chars: int | None = None
+    """Longer inputs are refused as llama.cpp's server does: HTTP 500, "input is too large"."""
+    scale: float = 1.0
+    """Vectors come back this long, not unit length (some llama.cpp builds)."""
+    empty_zeros: bool = False
+    """An empty or blank input gets a vector of zeros (Ollama), not a 400."""
+    usage_chars: bool = False
+    """`usage.prompt_tokens` counts characters, not tokens (Infinity)."""
 
 
 class _Budget:
@@ -101,6 +109,8 @@ class Counters:
     requests: int = 0
     inputs: int = 0
     tokens: int = 0
+    blank: int = 0
+    """Inputs that were empty or only whitespace."""
     statuses: dict[int, int] = field(default_factory=dict)
 
 
@@ -150,6 +160,7 @@ class EmbeddingServer(ThreadingHTTPServer):
             self.counters.statuses[status] = self.counters.statuses.get(status, 0) + 1
             self.counters.inputs += len(texts or [])
             self.counters.tokens += sum(_tokens(t) for t in texts or [])
+            self.counters.blank += sum(not t.strip() for t in texts or [])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -263,7 +274,10 @@ class _Handler(BaseHTTPRequestHandler):
         if f.max_chars is not None and any(len(t) > f.max_chars for t in texts):
             message = f"This model's maximum context length is {f.max_chars} tokens"
             return 400, {"error": {"message": message}}, {}
-        if any(not t for t in texts):
+        if f.too_large_chars is not None and any(len(t) > f.too_large_chars for t in texts):
+            message = "input is too large to process. increase the physical batch size"
+            return 500, {"error": {"code": 500, "message": message, "type": "server_error"}}, {}
+        if any(not t for t in texts) and not f.empty_zeros:
             return 400, {"error": {"message": "empty input"}}, {}
         return None
 
@@ -272,7 +286,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_raw(200, b'{"data": [{"index": 0, "embedding": [0.1,')
             return
         dims = f.dims + (1 if n <= f.wrong_dims_first else 0)
-        vectors = [expected_vector(t, dims) for t in texts]
+        vectors = [
+            np.zeros(dims, np.float32)
+            if f.empty_zeros and not t.strip()
+            else expected_vector(t, dims) * np.float32(f.scale)
+            for t in texts
+        ]
         if n <= f.nan_first:
             vectors[0] = vectors[0].copy()
             vectors[0][0] = np.nan
@@ -293,7 +312,8 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             if f.shuffle:
                 random.Random(n).shuffle(data)
-            usage = {"prompt_tokens": sum(_tokens(t) for t in texts)}
+            count = len if f.usage_chars else _tokens
+            usage = {"prompt_tokens": sum(count(t) for t in texts)}
             self._send(
                 200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
             )
