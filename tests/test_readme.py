@@ -48,3 +48,36 @@ def test_dry_run_example(cli: Cli, sample: Path, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.stderr
     assert "dry run: nothing embedded or written" in result.stderr
     assert "cost" in result.stderr and not (sample.parent / ".ragidx").exists()
+
+
+def _section(heading: str) -> str:
+    start = README.index(f"\n{heading}\n")
+    end = README.find("\n## ", start + len(heading) + 2)
+    return README[start : end if end != -1 else None]
+
+
+def _commands(text: str) -> list[str]:
+    """The commands of a section's code blocks: continuations joined, comments dropped."""
+    blocks = re.findall(r"```(?:bash|console)\n(.*?)```", text, re.S)
+    joined = "\n".join(blocks).replace(" \\\n  ", " ")
+    return [line for line in joined.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_infinity_recipe_is_what_the_integration_tests_run() -> None:
+    from ragidx.testing.infinity import INSTALL, SERVE, USE
+
+    assert _commands(_section("### Infinity")) == [*INSTALL, *SERVE, *USE]
+
+
+def test_every_server_recipe_is_a_valid_command(
+    cli: Cli, sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dry run parses every option and checks the settings without reaching the server.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    indexing = [c for c in _commands(_section("## Use with your server")) if " index " in c]
+    assert len(indexing) == 10
+    for command in indexing:
+        args = shlex.split(command.removeprefix("ragidx "))
+        result = cli(*[("sample_docs" if a == "docs" else a) for a in args], "--dry-run")
+        assert result.exit_code == 0, (command, result.stderr)
+        assert "dry run: nothing embedded or written" in result.stderr, command
