@@ -178,6 +178,13 @@ DimensionsOption = Annotated[
     int | None,
     typer.Option("--dimensions", min=1, help="Vector dimensions (openai).", show_default=False),
 ]
+NormalizeOption = Annotated[
+    bool,
+    typer.Option(
+        "--normalize/--no-normalize",
+        help="Store unit-length vectors, whatever the server returns (queries likewise).",
+    ),
+]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds one request may take.")
 ]
@@ -246,13 +253,7 @@ def index_command(
         float | None,
         typer.Option("--tpm", min=1, help="Tokens per minute at most.", show_default=False),
     ] = None,
-    normalize: Annotated[
-        bool,
-        typer.Option(
-            "--normalize/--no-normalize",
-            help="Store unit-length vectors, whatever the server returns (queries likewise).",
-        ),
-    ] = True,
+    normalize: NormalizeOption = True,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
     ] = None,
@@ -609,13 +610,14 @@ def doctor_command(
     model: ModelOption = None,
     dimensions: DimensionsOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    normalize: NormalizeOption = True,
     json_out: JsonOption = False,
 ) -> None:
     """Send one small request to the embedder and report what it says, with hints."""
     from .doctor import diagnose
 
     try:
-        http = EmbedOptions(base_url=base_url, timeout=timeout, max_retries=0)
+        http = EmbedOptions(base_url=base_url, timeout=timeout, max_retries=0, normalize=normalize)
         embedder = _embedder(provider, model, dimensions, http, quiet=True)
         checks = asyncio.run(_run(embedder, diagnose(embedder)))
     except RagidxError as exc:

@@ -58,6 +58,7 @@ class FilesUnchanged(NamedTuple):
 
     paths: list[str]
     chunks: list[int]
+    reasons: list[str | None]
 
 
 @dataclass(frozen=True, slots=True)

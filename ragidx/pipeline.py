@@ -352,7 +352,7 @@ class _Run:
                 return
             if isinstance(plan, Unchanged):
                 self.summary.counts[FileStatus.UNCHANGED] += len(plan.paths)
-                self.emit(FilesUnchanged(plan.paths, plan.chunks))
+                self.emit(FilesUnchanged(plan.paths, plan.chunks, plan.reasons))
             elif isinstance(plan, Done):
                 # Found and done at once: one event, not two.
                 self._done(plan.path, plan.status, plan.chunks, 0, plan.reason, announced=False)

@@ -55,6 +55,7 @@ class Unchanged(NamedTuple):
 
     paths: list[str]
     chunks: list[int]
+    reasons: list[str | None]
 
 
 Plan = Read | Write | Done | Unchanged
@@ -74,7 +75,6 @@ class Planner:
         """Plans for a slice of the walk, one listing (a directory's, or a named path) at a
         time."""
         out: list[Plan] = []
-        unchanged = Unchanged([], [])
         for listing in listings:
             # A directory's listing starts with its `DirVisited`: its files' rows are at hand.
             in_dir = False
@@ -90,11 +90,9 @@ class Planner:
                         out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
                         continue
                     stamp = rows.pop(path, None) if in_dir else self._stamp(path)
-                    self._file(item, stamp, out, unchanged)
+                    self._file(item, stamp, out)
                 elif isinstance(item, Skipped):
                     out += self._skipped(item)
-        if unchanged.paths:
-            out.append(unchanged)
         return out
 
     def finish(self, roots: list[Path]) -> list[Plan]:
@@ -127,9 +125,7 @@ class Planner:
             return self._rows.pop(path, None)
         return self.store.stamp(path)
 
-    def _file(
-        self, info: FileInfo, stamp: Stamp | None, out: list[Plan], unchanged: Unchanged
-    ) -> None:
+    def _file(self, info: FileInfo, stamp: Stamp | None, out: list[Plan]) -> None:
         if stamp is None:
             out.append(Read(info, None))
             return
@@ -139,13 +135,20 @@ class Planner:
             and stamp.chunking == self.chunking
         ):
             if stamp.status == _INDEXED:
-                unchanged.paths.append(info.path)
-                unchanged.chunks.append(stamp.chunks)
+                # Unchanged files join the bunch at the end of `out`, or start one there, so
+                # the plans keep the walk's order.
+                bunch = out[-1] if out else None
+                if not isinstance(bunch, Unchanged):
+                    bunch = Unchanged([], [], [])
+                    out.append(bunch)
+                bunch.paths.append(info.path)
+                bunch.chunks.append(stamp.chunks)
+                bunch.reasons.append(stamp.reason)
                 return
             # A reader's skip (binary, empty) is stored with the chunking fingerprint and
             # holds while the content does; a walker's skip (size cap) is decided anew.
-            if stamp.status == _SKIPPED and (rec := self.store.lookup(info.path)) is not None:
-                out.append(Done(info.path, FileStatus.SKIPPED, rec.chunks, rec.reason))
+            if stamp.status == _SKIPPED:
+                out.append(Done(info.path, FileStatus.SKIPPED, stamp.chunks, stamp.reason))
                 return
         # The whole record, with the content hash that may yet show the file unchanged.
         out.append(Read(info, self.store.lookup(info.path)))

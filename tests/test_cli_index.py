@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import Cli, db_rows, write
 
+from ragidx.config import WalkConfig
+from ragidx.models import FileInfo
+from ragidx.walker import walk
+
 LATIN1 = {"cp1252", "latin_1", "iso8859_1", "iso-8859-1", "windows-1252"}
 IGNORED = [
     "sample_docs/build/generated.md",
@@ -73,13 +77,21 @@ def test_latin1_text_is_stored_decoded(cli: Cli, sample: Path) -> None:
 
 
 def test_rerun_is_unchanged_and_sends_nothing(cli: Cli, sample: Path) -> None:
-    first = cli("index", "sample_docs", "--db", "idx.db", "--json").summary()
+    first = cli("index", "sample_docs", "--db", "idx.db", "--json")
     second = cli("index", "sample_docs", "--db", "idx.db", "--json")
     assert second.exit_code == 0
     summary = second.summary()
-    assert summary["unchanged"] == first["indexed"]
+    assert summary["unchanged"] == first.summary()["indexed"]
     assert summary["indexed"] == 0 and summary["requests"] == 0 and summary["chunks"] == 0
     assert summary["skipped"] == 2
+    # Unchanged files travel in bunches, yet each has its line, in the walk's order, with
+    # the chunks and reason the index holds for it.
+    walked = [i.path for i in walk(["sample_docs"], WalkConfig()) if isinstance(i, FileInfo)]
+    assert list(second.files()) == [os.path.relpath(p) for p in walked]
+    for path, line in second.files().items():
+        before = first.files()[path]
+        assert (line["chunks"], line["reason"]) == (before["chunks"], before["reason"])
+        assert line["status"] == ("unchanged" if before["status"] == "indexed" else "skipped")
 
 
 def test_edit_delete_rename_are_applied_atomically(cli: Cli, work: Path) -> None:

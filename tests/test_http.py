@@ -99,23 +99,25 @@ def test_openai_request_and_answer_ordered_by_index() -> None:
 
 
 def test_a_usage_count_in_characters_is_not_taken_for_tokens() -> None:
+    # Infinity counts characters: five times our estimate for prose, under it for CJK text.
     def answer(request: httpx.Request) -> httpx.Response:
         response = openai_ok(request)
         body = response.json()
-        body["usage"] = {"prompt_tokens": 400}  # Infinity: characters, five times our count
+        body["usage"] = {"prompt_tokens": sum(map(len, json.loads(request.content)["input"]))}
         return httpx.Response(200, json=body)
 
     embedder, waits = make(Recorder([], then=answer), tpm=6000)  # 100 tokens a second
-    text = "word " * 80  # our estimate: 80 tokens
+    prose, cjk = "word " * 80, "字" * 40  # our estimates: 80 tokens each
 
     async def go() -> None:
-        for _ in range(3):
+        for text in (prose, cjk, prose):
             await embedder.embed([text])
         await embedder.aclose()
 
     asyncio.run(go())
     assert embedder.token_ratio == 1.0
-    assert waits == pytest.approx([0.8, 0.8])  # charged our estimate, not 400 tokens a time
+    # Every request charged our estimate, not 400 tokens for prose nor 40 for CJK text.
+    assert waits == pytest.approx([0.8, 0.8])
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])

@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-from conftest import Cli, write
+from conftest import Cli, db_rows, write
 from test_http_e2e import DIMS, FILES, LONG, assert_exact, run, stored
 
 from ragidx.testing.server import Faults, expected_vector, serve
@@ -25,6 +25,7 @@ def test_a_500_input_is_too_large_splits_the_chunk_and_is_not_retried(cli: Cli, 
     write(work, {**FILES, "docs/f07.md": LONG})
     with serve(Faults(dims=DIMS, too_large_chars=200)) as server:
         result = run(cli, server, "--batch-size", "4")
+        again = run(cli, server, "--batch-size", "4")
     assert result.exit_code == 0, result.stderr
     summary = result.summary()
     assert summary["failed"] == 0 and summary["retries"] == 0
@@ -35,6 +36,8 @@ def test_a_500_input_is_too_large_splits_the_chunk_and_is_not_retried(cli: Cli, 
     # The batch holding the long chunk, its halves, the chunk alone, then its pieces and
     # theirs: each refused once and never asked again (no retries above).
     assert 1 <= server.counters.statuses[500] <= 8
+    line = again.files()["docs/f07.md"]  # a re-run keeps the reason
+    assert line["status"] == "unchanged" and "split to fit" in line["reason"]
 
 
 def _lengths(db: str = "idx.db") -> list[float]:
@@ -117,3 +120,35 @@ def test_no_blank_input_is_ever_sent(cli: Cli, work: Path) -> None:
     assert any("The words come at last." in t for t in texts["late.txt"])
     assert all(t.strip() for chunks in texts.values() for t in chunks)
     assert min(_lengths()) > 0.99  # no vector of zeros stored
+
+
+def test_an_index_from_before_the_choice_is_held_to_what_it_stored(cli: Cli, work: Path) -> None:
+    # Older indexes kept vectors as servers sent them and recorded no choice.
+    write(work, FILES)
+    for scale, default_run in ((1.0, 0), (3.5, 2)):
+        with serve(Faults(dims=DIMS, scale=scale)) as server:
+            assert run(cli, server, "--no-normalize", "--reset").exit_code == 0
+            with sqlite3.connect("idx.db") as conn:
+                conn.execute("DELETE FROM manifest WHERE key = 'normalize'")
+            write(work, {"docs/new.md": "# New\n\nA file added since.\n"})
+            result = run(cli, server)
+        assert result.exit_code == default_run, result.stderr
+        if default_run:  # raw vectors stored: normalising the new ones would mix the two
+            assert "built with normalize 'false', not 'true'" in result.stderr
+        else:  # unit vectors stored: the default holds, and is recorded
+            recorded = db_rows(Path("idx.db"), "SELECT value FROM manifest WHERE key = 'normalize'")
+            assert recorded == [("true",)]
+            (work / "docs/new.md").unlink()
+
+
+def test_doctor_says_whether_vectors_are_unit_length(cli: Cli, work: Path) -> None:
+    with serve(Faults(dims=DIMS, scale=3.5)) as server:
+        base = ("doctor", "--base-url", f"{server.url}/v1", "--model", "m", "--json")
+        checks = {r["name"]: r for r in cli(*base).json_lines()}
+        kept = {r["name"]: r for r in cli(*base, "--no-normalize").json_lines()}
+    with serve(Faults(dims=DIMS)) as server:
+        base = ("doctor", "--base-url", f"{server.url}/v1", "--model", "m", "--json")
+        unit = {r["name"]: r for r in cli(*base).json_lines()}
+    assert checks["vectors"]["detail"] == "length 3.5, not 1: ragidx scales them to 1"
+    assert kept["vectors"]["detail"] == "length 3.5, not 1: ragidx keeps them (--no-normalize)"
+    assert unit["vectors"]["detail"] == "unit length"

@@ -35,7 +35,9 @@ def _run_events(cwd: Path) -> list[object]:
         FileDone(cwd / "docs/a.md", FileStatus.INDEXED, 7, 2000, None, "utf-8"),
         FileDone(cwd / "docs/b.md", FileStatus.FAILED, 0, 0, "read error: [red]boom", None),
         FileDone(cwd / "docs/c.md", FileStatus.INDEXED, 5, 1400, None, "utf-8"),
-        FilesUnchanged([str(cwd / "docs/d.md"), str(cwd / "docs/e.md")], [3, 4]),
+        FilesUnchanged(
+            [str(cwd / "docs/d.md"), str(cwd / "docs/e.md")], [3, 4], [None, "1 chunk split"]
+        ),
         RunFinished(summary),
     ]
 
@@ -90,7 +92,7 @@ def test_json_lines_reporter(work: Path) -> None:
         "status": "unchanged",
         "chunks": 4,
         "tokens": 0,
-        "reason": None,
+        "reason": "1 chunk split",
     }
     assert records[5]["indexed"] == 2 and records[5]["failed"] == 1 and records[5]["files"] == 5
 

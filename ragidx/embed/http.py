@@ -134,6 +134,7 @@ class HttpEmbedder:
         self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock, sleep=sleep)
         self.token_ratio = 1.0
         self._calibrated = 0
+        self._usage_is_tokens = True
         self.concurrency = AdaptiveConcurrency(settings.concurrency)
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
@@ -183,14 +184,18 @@ class HttpEmbedder:
     def _calibrate(self, body: Any, cost: int) -> None:
         # Our estimate errs high; where the server reports its own count, spend the token
         # budget by that instead, smoothed, and never below a quarter of our estimate. A
-        # count over twice ours is not of tokens (Infinity counts characters): ignored.
+        # server that once counts over twice our estimate is not counting tokens (Infinity
+        # counts characters): its counts are ignored from then on.
         used = self.usage(body)
-        if used and cost and used <= 2 * cost:
-            ratio = max(used / cost, 0.25)
-            self.token_ratio = (
-                ratio if self._calibrated == 0 else 0.8 * self.token_ratio + 0.2 * ratio
-            )
-            self._calibrated += 1
+        if not (used and cost and self._usage_is_tokens):
+            return
+        if used > 2 * cost:
+            self._usage_is_tokens, self.token_ratio = False, 1.0
+            return
+        ratio = max(used / cost, 0.25)
+        first = self._calibrated == 0
+        self.token_ratio = ratio if first else 0.8 * self.token_ratio + 0.2 * ratio
+        self._calibrated += 1
 
     def _refused(self, response: httpx.Response) -> Exception:
         error = classify(response)

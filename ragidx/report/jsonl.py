@@ -38,8 +38,8 @@ class JsonLinesReporter:
                 record["encoding"] = event.encoding
             self._add(record)
         elif isinstance(event, FilesUnchanged):
-            for path, chunks in zip(event.paths, event.chunks, strict=True):
-                self._add(_file(display_path(path, self.cwd), "unchanged", chunks))
+            for path, chunks, reason in zip(event.paths, event.chunks, event.reasons, strict=True):
+                self._add(_file(display_path(path, self.cwd), "unchanged", chunks, 0, reason))
         elif isinstance(event, RunFinished):
             self._add({"event": "summary", **event.summary.as_dict()})
             self._flush()

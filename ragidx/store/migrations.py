@@ -127,7 +127,8 @@ MIGRATIONS: tuple[Step, ...] = (
     """,
     # 4: a re-run reads each directory's stamps from one index, never the table
     """
-    CREATE INDEX files_dir_stamp ON files (dir, path, size, mtime_ns, status, chunking, chunks);
+    CREATE INDEX files_dir_stamp
+        ON files (dir, path, size, mtime_ns, status, chunking, chunks, reason);
     DROP INDEX files_dir;
     """,
 )

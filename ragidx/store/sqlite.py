@@ -61,6 +61,7 @@ class Stamp(NamedTuple):
     status: str
     chunking: str | None
     chunks: int
+    reason: str | None
 
 
 @dataclass(slots=True)
@@ -246,7 +247,8 @@ class SqliteStore:
 
         `binding` holds settings that change the vectors (`normalize`): they must match too."""
         wanted = {"provider": provider, "model": model, "dims": str(dims) if dims else None}
-        _check_space(self.path, self.manifest(), {**wanted, **(binding or {})})
+        have = _with_legacy_binding(self.conn, self.manifest())
+        _check_space(self.path, have, {**wanted, **(binding or {})})
 
     def claim_manifest(
         self,
@@ -266,6 +268,7 @@ class SqliteStore:
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         with self.transaction() as conn:
             have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+            have = _with_legacy_binding(conn, have)
             _check_space(self.path, have, wanted)
             rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
             if provisional and "dims" not in have:
@@ -309,7 +312,7 @@ class SqliteStore:
         ).fetchone()
         return FileRecord(*row) if row else None
 
-    _STAMP_COLUMNS = "path, size, mtime_ns, status, chunking, chunks"
+    _STAMP_COLUMNS = "path, size, mtime_ns, status, chunking, chunks, reason"
 
     def stamp(self, path: str) -> Stamp | None:
         row = self.conn.execute(
@@ -677,6 +680,22 @@ def _check_space(path: Path, have: dict[str, str], wanted: Mapping[str, str | No
                 f"the index {path} was built with {key} {have[key]!r}, not {value!r}",
                 hint="use the same embedder settings, or pass --reset to start over",
             )
+
+
+def _with_legacy_binding(conn: sqlite3.Connection, have: dict[str, str]) -> dict[str, str]:
+    """An index from before `normalize` was recorded stored vectors as servers sent them:
+    whether it holds unit vectors is read off a sample of them."""
+    if "dims" not in have or "normalize" in have:
+        return have
+    import numpy as np
+
+    blobs = [blob for (blob,) in conn.execute("SELECT vector FROM embeddings LIMIT 256")]
+    if not blobs:
+        return have
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
+    lengths = np.linalg.norm(matrix, axis=1)
+    unit = bool(np.all((np.abs(lengths - 1) < 1e-3) | (lengths == 0)))
+    return {**have, "normalize": "true" if unit else "false"}
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:

@@ -80,34 +80,47 @@ def cache_dir() -> Path:
 
 
 def build(cache: Path | None = None) -> Path:
-    """The folder holding the `infinity` virtualenv, built first if it is not there yet."""
+    """The folder holding the `infinity` virtualenv, built first if it is not there yet (or
+    was built by other commands than these)."""
     cache = cache or cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
-        if (cache / READY).exists():
-            return cache
-        script = "set -euo pipefail\nrm -rf infinity\n" + "\n".join(INSTALL)
-        log = cache / "build.log"
-        with open(log, "w") as out:
-            try:
-                done = subprocess.run(
-                    ["bash", "-c", script],
-                    cwd=cache,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=BUILD_SECONDS,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise Unavailable(f"building Infinity's virtualenv failed: {exc}") from None
-        if done.returncode != 0:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / "build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once build it once
+            ready = cache / READY
+            if ready.exists() and ready.read_text() == "\n".join(INSTALL):
+                return cache
+            _install(cache)
+            ready.write_text("\n".join(INSTALL))
+    except OSError as exc:
+        raise Unavailable(f"cannot build Infinity's virtualenv in {cache}: {exc}") from None
+    return cache
+
+
+def _install(cache: Path) -> None:
+    script = "set -euo pipefail\nrm -rf infinity\n" + "\n".join(INSTALL)
+    log = cache / "build.log"
+    with open(log, "w") as out:
+        # A session of its own: on a timeout, pip goes with the shell that started it.
+        proc = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=cache,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=BUILD_SECONDS)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
             raise Unavailable(
-                f"building Infinity's virtualenv failed (exit {done.returncode}): "
-                f"{_tail(log)} (the whole log: {log})"
-            )
-        (cache / READY).touch()
-        return cache
+                f"building Infinity's virtualenv took over {BUILD_SECONDS} s"
+            ) from None
+    if code != 0:
+        raise Unavailable(
+            f"building Infinity's virtualenv failed (exit {code}): {_tail(log)}"
+            f" (the whole log: {log})"
+        )
 
 
 @contextlib.contextmanager
@@ -182,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("build", "serve"))
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the server (in a session of its own) is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if args.action == "build":
             print(f"Infinity's virtualenv is ready in {build() / 'infinity'}")

@@ -115,7 +115,7 @@ def test_a_paraphrase_finds_its_file(
     assert hits[0]["path"] == expected, [h["path"] for h in hits]
 
 
-def test_the_recipes_search_finds_the_dashboard_guide(
+def test_the_recipes_search_finds_the_authentication_guide(
     infinity: str, indexed: tuple[Path, dict[str, Any]]
 ) -> None:
     work, _ = indexed
