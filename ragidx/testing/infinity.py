@@ -100,22 +100,12 @@ def build(cache: Path | None = None) -> Path:
 def _install(cache: Path) -> None:
     script = "set -euo pipefail\nrm -rf infinity\n" + "\n".join(INSTALL)
     log = cache / "build.log"
-    with open(log, "w") as out:
-        # A session of its own: on a timeout, pip goes with the shell that started it.
-        proc = subprocess.Popen(
-            ["bash", "-c", script],
-            cwd=cache,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=BUILD_SECONDS)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-            raise Unavailable(
-                f"building Infinity's virtualenv took over {BUILD_SECONDS} s"
-            ) from None
+    proc = _shell(script, cache, log)
+    try:
+        code = proc.wait(timeout=BUILD_SECONDS)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise Unavailable(f"building Infinity's virtualenv took over {BUILD_SECONDS} s") from None
     if code != 0:
         raise Unavailable(
             f"building Infinity's virtualenv failed (exit {code}): {_tail(log)}"
@@ -130,19 +120,25 @@ def serve(cache: Path | None = None, port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     script = "\n".join(SERVE).replace(f"--port {PORT}", f"--port {port}")
     log = cache / f"serve-{port}.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            ["bash", "-c", script],
-            cwd=cache,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped as one
-        )
+    proc = _shell(script, cache, log)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc, log)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         _stop(proc)
+
+
+def _shell(script: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`script` in bash, output to `log`, in a session of its own: stopping it stops what it
+    started (pip, the server) too."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def free_port() -> int:
