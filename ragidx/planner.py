@@ -76,24 +76,46 @@ class Planner:
         time."""
         out: list[Plan] = []
         for listing in listings:
-            # A directory's listing starts with its `DirVisited`: its files' rows are at hand.
-            in_dir = False
-            if isinstance(first := listing[0], DirVisited):
-                in_dir = True
-                out += self._leave_dir()
-                self._enter_dir(first.path)
-            rows = self._rows
-            for item in listing:
-                if isinstance(item, FileInfo):
-                    path = item.path
-                    if not (path.isascii() or _storable(path)):
-                        out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
-                        continue
-                    stamp = rows.pop(path, None) if in_dir else self._stamp(path)
-                    self._file(item, stamp, out)
-                elif isinstance(item, Skipped):
-                    out += self._skipped(item)
+            self._listing(listing, out)
         return out
+
+    def _listing(self, listing: list[WalkItem], out: list[Plan]) -> None:
+        # A directory's listing starts with its `DirVisited`: its files' rows are at hand.
+        in_dir = False
+        if isinstance(first := listing[0], DirVisited):
+            in_dir = True
+            out += self._leave_dir()
+            self._enter_dir(first.path)
+        rows, chunking = self._rows, self.chunking
+        bunch = out[-1] if out and isinstance(out[-1], Unchanged) else None
+        # One loop with locals, the unchanged case inline: a re-run is mostly that case.
+        for item in listing:
+            if type(item) is not FileInfo:
+                if isinstance(item, Skipped):
+                    out += self._skipped(item)
+                continue
+            path = item.path
+            if not (path.isascii() or _storable(path)):
+                out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
+                continue
+            stamp = rows.pop(path, None) if in_dir else self._stamp(path)
+            if (
+                stamp is not None
+                and stamp.status == _INDEXED
+                and stamp.mtime_ns == item.mtime_ns
+                and stamp.size == item.size
+                and stamp.chunking == chunking
+            ):
+                # Unchanged files join the bunch at the end of `out`, or start one there, so
+                # the plans keep the walk's order.
+                if bunch is None or out[-1] is not bunch:
+                    bunch = Unchanged([], [], [])
+                    out.append(bunch)
+                bunch.paths.append(path)
+                bunch.chunks.append(stamp.chunks)
+                bunch.reasons.append(stamp.reason)
+            else:
+                self._file(item, stamp, out)
 
     def finish(self, roots: list[Path]) -> list[Plan]:
         """After the walk: files under the roots in directories the walk never entered."""
@@ -126,30 +148,20 @@ class Planner:
         return self.store.stamp(path)
 
     def _file(self, info: FileInfo, stamp: Stamp | None, out: list[Plan]) -> None:
+        """A file that is not unchanged, or not indexed: read it, or keep its skip."""
         if stamp is None:
             out.append(Read(info, None))
             return
         if (
-            stamp.size == info.size
+            stamp.status == _SKIPPED
+            and stamp.size == info.size
             and stamp.mtime_ns == info.mtime_ns
             and stamp.chunking == self.chunking
         ):
-            if stamp.status == _INDEXED:
-                # Unchanged files join the bunch at the end of `out`, or start one there, so
-                # the plans keep the walk's order.
-                bunch = out[-1] if out else None
-                if not isinstance(bunch, Unchanged):
-                    bunch = Unchanged([], [], [])
-                    out.append(bunch)
-                bunch.paths.append(info.path)
-                bunch.chunks.append(stamp.chunks)
-                bunch.reasons.append(stamp.reason)
-                return
             # A reader's skip (binary, empty) is stored with the chunking fingerprint and
             # holds while the content does; a walker's skip (size cap) is decided anew.
-            if stamp.status == _SKIPPED:
-                out.append(Done(info.path, FileStatus.SKIPPED, stamp.chunks, stamp.reason))
-                return
+            out.append(Done(info.path, FileStatus.SKIPPED, stamp.chunks, stamp.reason))
+            return
         # The whole record, with the content hash that may yet show the file unchanged.
         out.append(Read(info, self.store.lookup(info.path)))
 
