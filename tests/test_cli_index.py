@@ -6,6 +6,8 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -455,3 +457,22 @@ def test_index_from_a_newer_ragidx_is_refused(cli: Cli, work: Path) -> None:
         assert result.exit_code == 2
         assert "schema version 99, newer than this ragidx knows" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_noop_rerun_loads_neither_numpy_nor_httpx(work: Path, sample: Path) -> None:
+    # A re-run over an unchanged tree should cost the walk and little else: these modules
+    # take longer to import than a small tree takes to check.
+    args = ["index", "sample_docs", "--db", "idx.db", "--quiet"]
+    assert subprocess.run([sys.executable, "-m", "ragidx", *args], cwd=work).returncode == 0
+    probe = (
+        "import atexit, sys, runpy\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} &"
+        " {'numpy', 'httpx', 'tenacity'}), file=sys.stderr))\n"
+        "sys.argv = ['ragidx', *sys.argv[1:]]\n"
+        "runpy.run_module('ragidx', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], cwd=work, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"

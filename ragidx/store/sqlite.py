@@ -247,8 +247,8 @@ class SqliteStore:
 
         `binding` holds settings that change the vectors (`normalize`): they must match too."""
         wanted = {"provider": provider, "model": model, "dims": str(dims) if dims else None}
-        have = _with_legacy_binding(self.conn, self.manifest())
-        _check_space(self.path, have, {**wanted, **(binding or {})})
+        wanted.update(binding or {})
+        _check_space(self.path, _with_legacy_binding(self.conn, self.manifest(), wanted), wanted)
 
     def claim_manifest(
         self,
@@ -268,8 +268,7 @@ class SqliteStore:
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         with self.transaction() as conn:
             have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
-            have = _with_legacy_binding(conn, have)
-            _check_space(self.path, have, wanted)
+            _check_space(self.path, _with_legacy_binding(conn, have, wanted), wanted)
             rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
             if provisional and "dims" not in have:
                 self._pending_manifest = rows
@@ -682,10 +681,12 @@ def _check_space(path: Path, have: dict[str, str], wanted: Mapping[str, str | No
             )
 
 
-def _with_legacy_binding(conn: sqlite3.Connection, have: dict[str, str]) -> dict[str, str]:
+def _with_legacy_binding(
+    conn: sqlite3.Connection, have: dict[str, str], wanted: Mapping[str, str | None]
+) -> dict[str, str]:
     """An index from before `normalize` was recorded stored vectors as servers sent them:
     whether it holds unit vectors is read off a sample of them."""
-    if "dims" not in have or "normalize" in have:
+    if "normalize" not in wanted or "normalize" in have or "dims" not in have:
         return have
     import numpy as np
 
