@@ -111,6 +111,8 @@ def _problems(
     integrity = conn.execute("PRAGMA integrity_check").fetchall()
     if integrity != [("ok",)]:
         problems.append(f"integrity_check: {integrity[:3]}")
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        return problems  # killed before its schema was committed: nothing indexed, nothing lost
     files = conn.execute(
         "SELECT id, path, content_hash, chunks FROM files WHERE status = 'indexed'"
     ).fetchall()
