@@ -21,8 +21,10 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 from .config import WalkConfig
 from .models import FileInfo
@@ -68,8 +70,8 @@ class _Rules:
 class _Filter:
     def __init__(self, config: WalkConfig) -> None:
         self.config = config
-        self.include = pathspec.GitIgnoreSpec.from_lines(config.include) if config.include else None
-        self.exclude = pathspec.GitIgnoreSpec.from_lines(config.exclude) if config.exclude else None
+        self.include = _spec(config.include) if config.include else None
+        self.exclude = _spec(config.exclude) if config.exclude else None
 
     def globs_allow(self, rel: str) -> bool:
         if self.exclude is not None and self.exclude.match_file(rel):
@@ -106,7 +108,15 @@ def _load_rules(directory: Path) -> _Rules | None:
             continue
     if not lines:
         return None
-    return _Rules(str(directory), pathspec.GitIgnoreSpec.from_lines(lines))
+    return _Rules(str(directory), _spec(lines))
+
+
+def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    # pathspec takes longer to import than a no-op run of a small tree without ignore
+    # files or globs takes in all: it loads where rules are.
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def _repo_ancestors(root: Path) -> list[Path]:

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from ..events import (
     BatchEmbedded,
@@ -31,6 +21,10 @@ from ..events import (
 )
 from ..models import FileStatus, RunSummary
 from .base import display_path
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
 
 __all__ = ["RichReporter"]
 
@@ -69,6 +63,17 @@ class RichReporter:
         self.tokens = 0
         self.last_batch: BatchEmbedded | None = None
         if progress:
+            # Loaded here: a run without a bar (scripts, -q) does not pay for importing it.
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self.progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[progress.description]{task.description}"),
@@ -164,6 +169,8 @@ class RichReporter:
 
 
 def _summary_table(summary: RunSummary) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column("what", justify="left")
     table.add_column("count", justify="right")
