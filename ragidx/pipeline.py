@@ -323,12 +323,20 @@ class _Run:
 
     async def _plan(self, roots: Iterable[Path], planner: Planner) -> None:
         walked: list[Path] = []
+        given: set[str] = set()
 
         def remember(paths: Iterable[Path]) -> Iterator[Path]:
             # Directories (and vanished paths) get a sweep for removed files at the end;
-            # files do not, so a long list of files on stdin is not held in memory.
+            # files do not, so a long list of files on stdin is not held in memory. A path
+            # inside a directory given before it is that directory's walk's to find, as
+            # `dedupe` has it for a list (`find docs | ragidx index -` names both).
             for p in paths:
-                if os.path.isdir(p) or missing(p):
+                if given and _inside(str(p), given):
+                    continue
+                if os.path.isdir(p):
+                    given.add(str(p))
+                    walked.append(p)
+                elif missing(p):
                     walked.append(p)
                 yield p
 
@@ -843,6 +851,15 @@ def _step(listings: Iterator[list[WalkItem]], planner: Planner) -> list[Plan]:
                 return plans
             batch, size = [], 0
     return planner.plan(batch) if batch else []
+
+
+def _inside(path: str, directories: set[str]) -> bool:
+    parent = os.path.dirname(path)
+    while parent != path:
+        if parent in directories:
+            return True
+        path, parent = parent, os.path.dirname(parent)
+    return False
 
 
 def _write_for(plan: Write) -> FileWrite:

@@ -213,6 +213,18 @@ def test_stdin_paths_newline_and_nul(cli: Cli, work: Path) -> None:
     }
 
 
+def test_stdin_from_find_names_each_file_once(cli: Cli, work: Path) -> None:
+    # `find docs | ragidx index -` names the directories and the files inside them.
+    write(work, {"docs/a.md": "apple\n", "docs/sub/b.md": "banana\n", "c.md": "cherry\n"})
+    listing = "docs\ndocs/a.md\ndocs/sub\ndocs/sub/b.md\nc.md\n"
+    first = cli("index", "-", "--db", "idx.db", "--json", input=listing)
+    again = cli("index", "-", "--db", "idx.db", "--json", input=listing)
+    assert [r["path"] for r in first.json_lines() if r["event"] == "file"].count("docs/a.md") == 1
+    assert set(first.files()) == {"docs/a.md", "docs/sub/b.md", "c.md"}
+    assert first.summary()["files"] == 3 and first.summary()["indexed"] == 3
+    assert again.summary()["files"] == 3 and again.summary()["unchanged"] == 3
+
+
 def test_stdin_missing_path_fails_exit_1(cli: Cli, work: Path) -> None:
     write(work, {"a.md": "apple\n"})
     result = cli("index", "-", "--db", "idx.db", "--json", input="a.md\nnope.md\n")
