@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
+from .embed.base import is_unit
 from .embed.http import classify
 from .errors import EmbedError
 
@@ -75,9 +76,9 @@ def _length(embedder: HttpEmbedder, vectors: Vectors) -> Check:
     """Whether the server's vectors are unit length (llama.cpp's, from some builds, are not)."""
     import numpy as np
 
-    length = float(np.linalg.norm(vectors[0]))
-    if abs(length - 1) <= 1e-3:
+    if is_unit(vectors):
         return Check("vectors", True, "unit length")
+    length = float(np.linalg.norm(vectors[0]))
     done = "scales them to 1" if embedder.settings.normalize else "keeps them (--no-normalize)"
     return Check("vectors", True, f"length {length:.4g}, not 1: ragidx {done}")
 

@@ -43,7 +43,7 @@ from .interrupt import StopSignal
 from .models import Chunk, Document, FileStatus, RunSummary
 from .pending import Inflight, Part, PendingFile, Piece, rebase
 from .planner import Done, Plan, Planner, Read, Unchanged, Write
-from .prepare import check_named, dedupe, failed_under, learn_dims, missing
+from .prepare import check_named, dedupe, failed_under, inside, learn_dims, missing
 from .reader import LARGE_FILE, Changed, NotText, SegmentReader, content_hash, read_document
 from .refit import refit, too_long
 from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
@@ -331,7 +331,7 @@ class _Run:
             # inside a directory given before it is that directory's walk's to find, as
             # `dedupe` has it for a list (`find docs | ragidx index -` names both).
             for p in paths:
-                if given and _inside(str(p), given):
+                if given and inside(str(p), given):
                     continue
                 if os.path.isdir(p):
                     given.add(str(p))
@@ -851,15 +851,6 @@ def _step(listings: Iterator[list[WalkItem]], planner: Planner) -> list[Plan]:
                 return plans
             batch, size = [], 0
     return planner.plan(batch) if batch else []
-
-
-def _inside(path: str, directories: set[str]) -> bool:
-    parent = os.path.dirname(path)
-    while parent != path:
-        if parent in directories:
-            return True
-        path, parent = parent, os.path.dirname(parent)
-    return False
 
 
 def _write_for(plan: Write) -> FileWrite:

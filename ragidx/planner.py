@@ -99,13 +99,14 @@ class Planner:
                 out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
                 continue
             stamp = rows.pop(path, None) if in_dir else self._stamp(path)
-            if (
+            # As indexed: the same size and mtime, chunked the same way.
+            same = (
                 stamp is not None
-                and stamp.status == _INDEXED
                 and stamp.mtime_ns == item.mtime_ns
                 and stamp.size == item.size
                 and stamp.chunking == chunking
-            ):
+            )
+            if same and stamp is not None and stamp.status == _INDEXED:
                 # Unchanged files join the bunch at the end of `out`, or start one there, so
                 # the plans keep the walk's order.
                 if bunch is None or out[-1] is not bunch:
@@ -115,7 +116,7 @@ class Planner:
                 bunch.chunks.append(stamp.chunks)
                 bunch.reasons.append(stamp.reason)
             else:
-                self._file(item, stamp, out)
+                self._file(item, stamp, same, out)
 
     def finish(self, roots: list[Path]) -> list[Plan]:
         """After the walk: files under the roots in directories the walk never entered."""
@@ -147,17 +148,12 @@ class Planner:
             return self._rows.pop(path, None)
         return self.store.stamp(path)
 
-    def _file(self, info: FileInfo, stamp: Stamp | None, out: list[Plan]) -> None:
+    def _file(self, info: FileInfo, stamp: Stamp | None, same: bool, out: list[Plan]) -> None:
         """A file that is not unchanged, or not indexed: read it, or keep its skip."""
         if stamp is None:
             out.append(Read(info, None))
             return
-        if (
-            stamp.status == _SKIPPED
-            and stamp.size == info.size
-            and stamp.mtime_ns == info.mtime_ns
-            and stamp.chunking == self.chunking
-        ):
+        if same and stamp.status == _SKIPPED:
             # A reader's skip (binary, empty) is stored with the chunking fingerprint and
             # holds while the content does; a walker's skip (size cap) is decided anew.
             out.append(Done(info.path, FileStatus.SKIPPED, stamp.chunks, stamp.reason))

@@ -10,7 +10,7 @@ from .embed import Embedder, validate_vectors
 from .errors import PathNotFound
 from .store import SqliteStore
 
-__all__ = ["check_named", "dedupe", "failed_under", "learn_dims", "missing"]
+__all__ = ["check_named", "dedupe", "failed_under", "inside", "learn_dims", "missing"]
 
 
 async def learn_dims(store: SqliteStore, embedder: Embedder) -> bool:
@@ -34,12 +34,18 @@ def failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
 
 def dedupe(paths: list[Path]) -> list[Path]:
     """Each path once, and none that lies inside a directory also given."""
-    dirs = [p for p in paths if os.path.isdir(p)]
-    kept: list[Path] = []
-    for path in dict.fromkeys(paths):
-        if not any(path != d and path.is_relative_to(d) for d in dirs):
-            kept.append(path)
-    return kept
+    dirs = {str(p) for p in paths if os.path.isdir(p)}
+    return [p for p in dict.fromkeys(paths) if not inside(str(p), dirs)]
+
+
+def inside(path: str, directories: set[str]) -> bool:
+    """Whether one of `directories` holds `path` (absolute and normalised, all of them)."""
+    parent = os.path.dirname(path)
+    while parent != path:
+        if parent in directories:
+            return True
+        path, parent = parent, os.path.dirname(parent)
+    return False
 
 
 def missing(path: Path) -> bool:

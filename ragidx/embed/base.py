@@ -11,7 +11,15 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Embedder", "Vectors", "is_vector", "stack", "unit_rows", "validate_vectors"]
+__all__ = [
+    "Embedder",
+    "Vectors",
+    "is_unit",
+    "is_vector",
+    "stack",
+    "unit_rows",
+    "validate_vectors",
+]
 
 # numpy is imported where vectors are made, not here: a run with nothing to embed (and
 # `ragidx --help`) starts without it.
@@ -69,6 +77,14 @@ def unit_rows(vectors: Vectors) -> Vectors:
 
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
+
+
+def is_unit(vectors: Vectors) -> bool:
+    """Whether `unit_rows` would leave every row as it is (length 1, or all zeros)."""
+    import numpy as np
+
+    lengths = np.linalg.norm(vectors, axis=1)
+    return bool(np.all((np.abs(lengths - 1) <= 1e-3) | (lengths == 0)))
 
 
 def is_vector(value: Any) -> bool:

@@ -690,13 +690,13 @@ def _with_legacy_binding(
         return have
     import numpy as np
 
+    from ..embed.base import is_unit
+
     blobs = [blob for (blob,) in conn.execute("SELECT vector FROM embeddings LIMIT 256")]
     if not blobs:
         return have
     matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), -1)
-    lengths = np.linalg.norm(matrix, axis=1)
-    unit = bool(np.all((np.abs(lengths - 1) < 1e-3) | (lengths == 0)))
-    return {**have, "normalize": "true" if unit else "false"}
+    return {**have, "normalize": "true" if is_unit(matrix) else "false"}
 
 
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
