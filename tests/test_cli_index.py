@@ -261,6 +261,33 @@ def test_deleted_root_removes_its_files(cli: Cli, work: Path) -> None:
     }
 
 
+def test_vanished_directories_go_but_trees_that_share_the_roots_prefix_stay(
+    cli: Cli, work: Path
+) -> None:
+    tree = {"docs/a.md": "a\n", "docs/sub/b.md": "b\n", "docs/sub/deep/c.md": "c\n"}
+    tree |= {"docs/z/d.md": "d\n", "docs-old/e.md": "e\n", "docs0/f.md": "f\n"}
+    write(work, tree)
+    for root in ("docs", "docs-old", "docs0"):
+        assert cli("index", root, "--db", "idx.db").exit_code == 0
+    for path in ("docs/sub/deep/c.md", "docs/sub/b.md", "docs/z/d.md"):
+        (work / path).unlink()
+    for folder in ("docs/sub/deep", "docs/sub", "docs/z"):
+        (work / folder).rmdir()
+    result = cli("index", "docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {p: r["status"] for p, r in result.files().items()} == {
+        "docs/a.md": "unchanged",
+        "docs/sub/b.md": "removed",
+        "docs/sub/deep/c.md": "removed",
+        "docs/z/d.md": "removed",
+    }
+    stored = {
+        Path(p).relative_to(work).as_posix()
+        for (p,) in db_rows(work / "idx.db", "SELECT path FROM files")
+    }
+    assert stored == {"docs/a.md", "docs-old/e.md", "docs0/f.md"}
+
+
 def test_max_file_size_skips_with_reason(cli: Cli, work: Path) -> None:
     write(work, {"big.txt": "word " * 400, "small.txt": "tiny\n"})
     result = cli("index", ".", "--db", "idx.db", "--json", "--max-file-size", "1KB")

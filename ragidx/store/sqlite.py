@@ -36,6 +36,7 @@ BUSY_TIMEOUT_MS = 30_000
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _VECTOR_SCAN_ROWS = 4096
 _IN_LIMIT = 500  # keys per `IN (...)` query, well below SQLite's variable limit
+_HAS_DIR = "SELECT 1 FROM files WHERE dir = ? LIMIT 1"
 
 
 class FileRecord(NamedTuple):
@@ -327,12 +328,16 @@ class SqliteStore:
         return {row[0]: new(Stamp, row) for row in rows}
 
     def dirs_under(self, root: str) -> list[str]:
-        """Directories at or below `root` that hold indexed files."""
-        rows = self.conn.execute(
-            "SELECT DISTINCT dir FROM files WHERE dir = ? OR (dir >= ? AND dir < ?) ORDER BY dir",
-            (root, root + "/", root + "0"),  # '0' sorts right after '/'
-        )
-        return [row[0] for row in rows]
+        """Directories at or below `root` that hold indexed files, in order."""
+        # One index seek per directory: DISTINCT would read every file's entry, a tenth of a
+        # second for 100,000 files on a re-run that has nothing else to do.
+        seek = "SELECT dir FROM files WHERE dir > ? AND dir < ? ORDER BY dir LIMIT 1"
+        end = root + "0"  # '0' sorts right after '/'
+        dirs = [root] if self.conn.execute(_HAS_DIR, (root,)).fetchone() else []
+        after = root + "/"
+        while row := self.conn.execute(seek, (after, end)).fetchone():
+            dirs.append(after := row[0])
+        return dirs
 
     # -- writing -------------------------------------------------------------------------
 
