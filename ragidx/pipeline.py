@@ -296,6 +296,10 @@ class _Run:
         else:
             with contextlib.suppress(RagidxError):
                 self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
+                if status in ("completed", "failed"):
+                    # What the run changed lost its directory stamps: the next run of an
+                    # unchanged tree reads one row per directory.
+                    await asyncio.to_thread(self.store.stamp_dirs)
             self.store.checkpoint()
         self.emit(RunFinished(self.summary))
 

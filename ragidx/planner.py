@@ -2,19 +2,22 @@
 
 Runs in a worker thread with its own read connection. It keeps one directory's index rows in
 memory at a time (the walker yields a directory's files together), plus the set of
-directories visited, so memory follows the widest directory, not the corpus.
+directories visited, so memory follows the widest directory, not the corpus. A directory
+whose walk matches its stamp (`store.stamps`) is planned as a whole, without reading a row
+per file.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from .models import FileInfo, FileStatus
-from .store import FileRecord, SqliteStore, Stamp
+from .store import FileRecord, SqliteStore, Stamp, listing_digest
 from .walker import MISSING, DirVisited, Skipped, WalkItem
 
 __all__ = ["Done", "Plan", "Planner", "Read", "Unchanged", "Write"]
@@ -85,6 +88,8 @@ class Planner:
         if isinstance(first := listing[0], DirVisited):
             in_dir = True
             out += self._leave_dir()
+            if self._unchanged_dir(first.path, listing, out):
+                return
             self._enter_dir(first.path)
         rows, chunking = self._rows, self.chunking
         bunch = out[-1] if out and isinstance(out[-1], Unchanged) else None
@@ -117,6 +122,34 @@ class Planner:
                 bunch.reasons.append(stamp.reason)
             else:
                 self._file(item, stamp, same, out)
+
+    def _unchanged_dir(self, directory: str, listing: list[WalkItem], out: list[Plan]) -> bool:
+        """Plan the directory as a whole if its files are exactly those its stamp stands for;
+        False leaves it to be compared file by file."""
+        files = cast("list[FileInfo]", listing[1:])
+        if not files or set(map(type, files)) != _JUST_FILES or not _storable(directory):
+            return False
+        stamp = self.store.dir_stamp(directory)
+        if (
+            stamp is None
+            or stamp.chunking != self.chunking
+            or len(stamp.chunks) != len(files)
+            or stamp.digest != listing_digest(files)
+        ):
+            return False
+        self.visited.add(directory)
+        paths, chunks = list(map(_path_of, files)), stamp.chunks
+        reasons: list[str | None] = [None] * len(files)
+        for i, _, reason in stamp.notes:
+            reasons[i] = reason
+        start = 0
+        for i, status, reason in stamp.notes:
+            if status == _SKIPPED:
+                _join(out, Unchanged(paths[start:i], chunks[start:i], reasons[start:i]))
+                out.append(Done(paths[i], FileStatus.SKIPPED, chunks[i], reason))
+                start = i + 1
+        _join(out, Unchanged(paths[start:], chunks[start:], reasons[start:]))
+        return True
 
     def finish(self, roots: list[Path]) -> list[Plan]:
         """After the walk: files under the roots in directories the walk never entered."""
@@ -181,6 +214,8 @@ class Planner:
 
 
 _INDEXED, _SKIPPED = FileStatus.INDEXED.value, FileStatus.SKIPPED.value
+_JUST_FILES = {FileInfo}
+_path_of = operator.itemgetter(0)
 UNSTORABLE = "file name is not valid UTF-8, which the index cannot store"
 
 
@@ -191,6 +226,18 @@ def _storable(path: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _join(out: list[Plan], bunch: Unchanged) -> None:
+    """Add unchanged files to the plans, to the bunch at the end if there is one."""
+    if not bunch.paths:
+        return
+    if out and isinstance(last := out[-1], Unchanged):
+        last.paths.extend(bunch.paths)
+        last.chunks.extend(bunch.chunks)
+        last.reasons.extend(bunch.reasons)
+    else:
+        out.append(bunch)
 
 
 def _removed(path: str) -> Write:

@@ -15,7 +15,6 @@ include and exclude globs or the size cap.
 from __future__ import annotations
 
 import itertools
-import operator
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -33,8 +32,8 @@ __all__ = ["MISSING", "DirVisited", "Skipped", "WalkItem", "absolute", "walk", "
 
 MISSING = "no such file or directory"
 IGNORE_FILES = (".gitignore", ".ragidxignore")
-_by_name = operator.attrgetter("name")
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".hg", ".svn"})
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +139,15 @@ def _unreadable(directory: str, exc: OSError) -> Skipped:
     return Skipped(Path(directory), reason, error=True, directory=True)
 
 
-def _is_virtualenv(entry: os.DirEntry[str]) -> bool:
-    return os.path.exists(os.path.join(entry.path, "pyvenv.cfg"))
+def _is_link(name: str, fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _is_virtualenv(directory: str) -> bool:
+    return os.path.exists(os.path.join(directory, "pyvenv.cfg"))
 
 
 def _too_large(path: Path, st: os.stat_result, cap: int) -> Skipped:
@@ -168,6 +174,11 @@ class _TreeWalker:
         self.filter = filt
         # Shared by all roots: a root inside another, or a second link to a tree, is walked once.
         self.seen_dirs = seen_dirs
+        # By directory, so that only the directories that hold one look for one.
+        self.skip_names: dict[str, set[str]] = {}
+        for path in config.skip_paths:
+            head, name = os.path.split(path)
+            self.skip_names.setdefault(head, set()).add(name)
 
     def listings(self) -> Iterator[list[WalkItem]]:
         """Each directory as one list: a `DirVisited`, then its files in name order. Depth
@@ -187,11 +198,22 @@ class _TreeWalker:
     ) -> tuple[list[WalkItem], list[_Rules]]:
         """The directory's items, and the ignore rules that hold below it."""
         try:
-            st = os.stat(directory)
+            fd = os.open(directory, _DIR_FLAGS)
         except FileNotFoundError:
-            return [], rules
+            return [], rules  # gone since it was listed: the planner sweeps its files away
         except OSError as exc:
             return [_unreadable(directory, exc)], rules
+        try:
+            return self._read(directory, fd, rules, subdirs)
+        except OSError as exc:
+            return [_unreadable(directory, exc)], rules
+        finally:
+            os.close(fd)
+
+    def _read(
+        self, directory: str, fd: int, rules: list[_Rules], subdirs: list[str]
+    ) -> tuple[list[WalkItem], list[_Rules]]:
+        st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
             return [], rules  # a symlink loop, or a second link to a tree already walked
@@ -201,20 +223,17 @@ class _TreeWalker:
         own = _load_rules(Path(directory))
         if own is not None:
             rules = [*rules, own]
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=_by_name)
-        except FileNotFoundError:
-            return [], rules  # gone since it was listed: the planner sweeps its files away
-        except OSError as exc:
-            return [_unreadable(directory, exc)], rules
+        names = os.listdir(fd)
+        names.sort()
         items: list[WalkItem] = [DirVisited(directory)]
-        self._files(entries, rules, items, subdirs)
+        self._files(names, directory, fd, rules, items, subdirs)
         return items, rules
 
     def _files(
         self,
-        entries: list[os.DirEntry[str]],
+        names: list[str],
+        directory: str,
+        fd: int,
         rules: list[_Rules],
         items: list[WalkItem],
         subdirs: list[str],
@@ -222,28 +241,28 @@ class _TreeWalker:
         """A directory's files go to `items` in order, its subdirectories to walk to `subdirs`.
 
         One loop over strings and locals, not a call or a `Path` per entry: on a no-op run
-        this is most of the work per file."""
+        this is most of the work per file. Each name is looked up in the directory's
+        descriptor, not along its whole path: a tenth of a no-op run's time."""
         config, filt = self.config, self.filter
-        hidden, follow, skip = config.hidden, config.follow_symlinks, config.skip_paths
+        hidden, follow = config.hidden, config.follow_symlinks
+        skip = self.skip_names.get(directory)
+        prefix = os.path.join(directory, "")
         cap = config.max_file_size
         globs = filt.include is not None or filt.exclude is not None
-        add, new = items.append, tuple.__new__  # FileInfo without its Python-level __new__
-        for entry in entries:
-            name = entry.name
+        add, new, look = items.append, tuple.__new__, os.stat  # FileInfo without its __new__
+        for name in names:
             if name[0] == "." and (not hidden or name in SKIP_DIRS):
                 continue
-            path = entry.path
-            if skip and path in skip:
+            if skip and name in skip:
                 continue
             try:
-                if not follow and entry.is_symlink():
-                    continue
-                st = entry.stat()
+                st = look(name, dir_fd=fd, follow_symlinks=follow)
             except OSError:
-                if entry.is_symlink():
-                    add(Skipped(Path(path), "broken symlink"))
-                continue
+                if _is_link(name, fd):
+                    add(Skipped(Path(prefix + name), "broken symlink"))
+                continue  # gone since the directory was listed
             if stat.S_ISREG(st.st_mode):
+                path = prefix + name
                 if rules and _ignored(rules, path, False):
                     continue
                 if globs and not filt.globs_allow(_relative(path, self.root_str)):
@@ -252,12 +271,11 @@ class _TreeWalker:
                     add(_too_large(Path(path), st, cap))
                 else:
                     add(new(FileInfo, (path, st.st_size, st.st_mtime_ns)))
-            elif stat.S_ISDIR(st.st_mode) and self._descend(entry, rules):
-                subdirs.append(path)
+            elif stat.S_ISDIR(st.st_mode) and self._descend(prefix + name, name, rules):
+                subdirs.append(prefix + name)
 
-    def _descend(self, entry: os.DirEntry[str], rules: list[_Rules]) -> bool:
-        path = entry.path
-        if entry.name in SKIP_DIRS or _is_virtualenv(entry) or _ignored(rules, path, True):
+    def _descend(self, path: str, name: str, rules: list[_Rules]) -> bool:
+        if name in SKIP_DIRS or _is_virtualenv(path) or _ignored(rules, path, True):
             return False
         return self.filter.dir_allowed(_relative(path, self.root_str))
 

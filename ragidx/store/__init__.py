@@ -11,13 +11,14 @@ from .sqlite import (
     FileWrite,
     SqliteStore,
     Staged,
-    Stamp,
     Write,
 )
+from .stamps import DirStamp, Stamp, listing_digest
 
 __all__ = [
     "SCHEMA_VERSION",
     "ChunkRow",
+    "DirStamp",
     "Embeddings",
     "FileRecord",
     "FileWrite",
@@ -26,6 +27,7 @@ __all__ = [
     "Stamp",
     "Write",
     "embedding_key",
+    "listing_digest",
     "lock_path",
     "writer_lock",
 ]

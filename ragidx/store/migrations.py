@@ -131,6 +131,28 @@ MIGRATIONS: tuple[Step, ...] = (
         ON files (dir, path, size, mtime_ns, status, chunking, chunks, reason);
     DROP INDEX files_dir;
     """,
+    # 5: a stamp per directory, true while none of its files' rows changes (see `stamps`)
+    """
+    CREATE TABLE dir_stamps (
+        dir TEXT PRIMARY KEY,
+        chunking TEXT,
+        digest BLOB,
+        chunks BLOB NOT NULL,
+        notes TEXT
+    ) WITHOUT ROWID;
+    CREATE TRIGGER files_insert_unstamps AFTER INSERT ON files
+    BEGIN
+        DELETE FROM dir_stamps WHERE dir = NEW.dir;
+    END;
+    CREATE TRIGGER files_update_unstamps AFTER UPDATE ON files
+    BEGIN
+        DELETE FROM dir_stamps WHERE dir IN (OLD.dir, NEW.dir);
+    END;
+    CREATE TRIGGER files_delete_unstamps AFTER DELETE ON files
+    BEGIN
+        DELETE FROM dir_stamps WHERE dir = OLD.dir;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from ..errors import ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
 from .migrations import SCHEMA_VERSION, migrate, schema_version
+from .stamps import DirStamp, Stamp, dir_stamp, dir_stamp_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,7 +29,6 @@ __all__ = [
     "FileWrite",
     "SqliteStore",
     "Staged",
-    "Stamp",
     "Write",
 ]
 
@@ -50,19 +50,6 @@ class FileRecord(NamedTuple):
     reason: str | None
     chunking: str | None
     chunks: int
-
-
-class Stamp(NamedTuple):
-    """What a re-run compares with a file's `stat` to tell whether it changed: one per file of
-    a tree, read from an index that holds exactly these columns."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    status: str
-    chunking: str | None
-    chunks: int
-    reason: str | None
 
 
 @dataclass(slots=True)
@@ -279,7 +266,7 @@ class SqliteStore:
     def reset(self) -> None:
         """Forget everything: files, chunks, cached vectors, runs and the manifest."""
         with self.transaction() as conn:
-            for table in ("chunks", "embeddings", "files", "runs", "manifest"):
+            for table in ("chunks", "embeddings", "dir_stamps", "files", "runs", "manifest"):
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
 
@@ -326,6 +313,48 @@ class SqliteStore:
         )
         new = tuple.__new__  # `_make` without its Python frame: a row for every file of a tree
         return {row[0]: new(Stamp, row) for row in rows}
+
+    def dir_stamp(self, directory: str) -> DirStamp | None:
+        """The directory's stamp, where it has a usable one (see `stamps`)."""
+        row = self.conn.execute(
+            "SELECT chunking, digest, chunks, notes FROM dir_stamps WHERE dir = ?", (directory,)
+        ).fetchone()
+        return dir_stamp(row) if row else None
+
+    def stamp_dirs(self, rows_per_commit: int = 20_000) -> int:
+        """Write a stamp for each directory without one; returns how many. A re-run of an
+        unchanged tree then reads a row per directory, not per file."""
+        seek = (
+            "SELECT f.dir, d.dir IS NULL FROM"
+            " (SELECT dir FROM files WHERE dir > ? ORDER BY dir LIMIT 1) f"
+            " LEFT JOIN dir_stamps d ON d.dir = f.dir"
+        )
+        written = rows = 0
+        after = ""  # files being staged have no directory, and are never stamped
+        while True:
+            with self.transaction() as conn:
+                while rows < rows_per_commit and (found := conn.execute(seek, (after,)).fetchone()):
+                    after, missing = found
+                    if missing:
+                        rows += self._stamp_dir(conn, after)
+                        written += 1
+                if rows < rows_per_commit:
+                    return written
+            rows = 0
+
+    def _stamp_dir(self, conn: sqlite3.Connection, directory: str) -> int:
+        stamps = [
+            Stamp(*row)
+            for row in conn.execute(
+                f"SELECT {self._STAMP_COLUMNS} FROM files WHERE dir = ? ORDER BY path",
+                (directory,),
+            )
+        ]
+        conn.execute(
+            "INSERT INTO dir_stamps (dir, chunking, digest, chunks, notes) VALUES (?, ?, ?, ?, ?)",
+            (directory, *dir_stamp_row(stamps)),
+        )
+        return len(stamps)
 
     def dirs_under(self, root: str) -> list[str]:
         """Directories at or below `root` that hold indexed files, in order."""
