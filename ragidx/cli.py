@@ -13,13 +13,11 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from .config import (
     DEFAULT_CHUNK_OVERLAP,
@@ -53,6 +51,9 @@ from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, displa
 from .search import SearchMode, search
 from .settings import load_settings
 from .store import SqliteStore
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["app", "main"]
 
@@ -102,14 +103,27 @@ def _settings_file(ctx: typer.Context) -> None:
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console(stderr=True)
+
+
+def _console(*, stderr: bool = False, soft_wrap: bool = True) -> Console:
+    # rich loads where something is printed: a quiet run that prints nothing does without.
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _fail(exc: RagidxError) -> NoReturn:
     console = _stderr()
-    console.print(f"[bold red]error[/]: {escape(exc.message)}")
+    console.print(f"[bold red]error[/]: {_escape(exc.message)}")
     if exc.hint:
-        console.print(f"[bold cyan]hint[/]: {escape(exc.hint)}")
+        console.print(f"[bold cyan]hint[/]: {_escape(exc.hint)}")
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -456,11 +470,12 @@ def _reporter(json_out: bool, quiet: bool, verbose: bool, progress: bool | None)
     reporters: list[Reporter] = []
     if json_out:
         reporters.append(JsonLinesReporter(sys.stdout))
-    console = _stderr()
-    show = console.is_terminal if progress is None else progress
-    reporters.append(
-        RichReporter(console, progress=show and not quiet, verbose=verbose, summary=not quiet)
-    )
+    console: Console | Callable[[], Console] = _stderr
+    show = False
+    if not quiet and progress is not False:
+        console = _stderr()
+        show = progress or console.is_terminal
+    reporters.append(RichReporter(console, progress=show, verbose=verbose, summary=not quiet))
     return Reporters(*reporters)
 
 
@@ -494,7 +509,7 @@ def stats_command(
     from .report.text import render_stats
 
     render_stats(
-        Console(highlight=False), stats, [(display_path(p), r) for p, r in failures], failed
+        _console(soft_wrap=False), stats, [(display_path(p), r) for p, r in failures], failed
     )
 
 
@@ -528,7 +543,7 @@ def search_command(
         for rank, hit in enumerate(hits, 1):
             print(json.dumps(hit_record(rank, hit), ensure_ascii=False))
     else:
-        render_hits(Console(highlight=False, soft_wrap=True), hits)
+        render_hits(_console(), hits)
 
 
 def _index_embedder(store: SqliteStore, base_url: str | None, timeout: float) -> Embedder:
@@ -626,12 +641,12 @@ def doctor_command(
         for check in checks:
             print(json.dumps(dataclasses.asdict(check), ensure_ascii=False))
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = _console()
         for check in checks:
             mark = "[green]ok[/]  " if check.ok else "[bold red]fail[/]"
-            console.print(f"{mark} {check.name}: {escape(check.detail)}")
+            console.print(f"{mark} {check.name}: {_escape(check.detail)}")
             if check.hint:
-                console.print(f"     [bold cyan]hint[/]: {escape(check.hint)}")
+                console.print(f"     [bold cyan]hint[/]: {_escape(check.hint)}")
     raise typer.Exit(EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED)
 
 

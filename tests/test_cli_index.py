@@ -498,15 +498,17 @@ def test_index_from_a_newer_ragidx_is_refused(cli: Cli, work: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
-def test_a_noop_rerun_loads_neither_numpy_nor_httpx(work: Path, sample: Path) -> None:
+def test_a_quiet_noop_rerun_loads_neither_numpy_nor_httpx_nor_rich(
+    work: Path, sample: Path
+) -> None:
     # A re-run over an unchanged tree should cost the walk and little else: these modules
-    # take longer to import than a small tree takes to check.
+    # take longer to import than a small tree takes to check. (A quiet run prints nothing.)
     args = ["index", "sample_docs", "--db", "idx.db", "--quiet"]
     assert subprocess.run([sys.executable, "-m", "ragidx", *args], cwd=work).returncode == 0
     probe = (
         "import atexit, sys, runpy\n"
         "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} &"
-        " {'numpy', 'httpx', 'tenacity'}), file=sys.stderr))\n"
+        " {'numpy', 'httpx', 'tenacity', 'rich'}), file=sys.stderr))\n"
         "sys.argv = ['ragidx', *sys.argv[1:]]\n"
         "runpy.run_module('ragidx', run_name='__main__')\n"
     )

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-
 from ..events import (
     BatchEmbedded,
     Event,
@@ -23,6 +20,7 @@ from ..models import FileStatus, RunSummary
 from .base import display_path
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
@@ -39,18 +37,21 @@ _STYLES = {
 
 
 class RichReporter:
-    """Renders to `console` (stderr in the CLI). Progress only when asked and on a terminal."""
+    """Renders to `console` (stderr in the CLI). Progress only when asked and on a terminal.
+
+    `console` may be a function that makes one when something is first printed: a quiet run
+    that prints nothing does not load rich at all."""
 
     def __init__(
         self,
-        console: Console,
+        console: Console | Callable[[], Console],
         *,
         progress: bool,
         verbose: bool = False,
         summary: bool = True,
         get_time: Callable[[], float] | None = None,
     ) -> None:
-        self.console = console
+        self._console = console
         self.verbose = verbose
         self.summary = summary
         self.progress: Progress | None = None
@@ -82,11 +83,17 @@ class RichReporter:
                 TextColumn("{task.fields[detail]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=console,
+                console=self.console,
                 redirect_stdout=False,
                 redirect_stderr=False,
                 get_time=get_time,
             )
+
+    @property
+    def console(self) -> Console:
+        if callable(self._console):
+            self._console = self._console()
+        return self._console
 
     def __call__(self, event: Event) -> None:
         # The per-file events first: they come by the hundred thousand.
@@ -113,7 +120,7 @@ class RichReporter:
         elif isinstance(event, WaitingForIndex):
             who = f" (pid {event.holder})" if event.holder else ""
             self.console.print(
-                f"waiting: another ragidx{who} is writing {escape(str(event.db))};"
+                f"waiting: another ragidx{who} is writing {_escape(str(event.db))};"
                 " this run starts when it finishes (--no-wait refuses instead)"
             )
         elif isinstance(event, Stopping):
@@ -161,11 +168,17 @@ class RichReporter:
         )
         if show:
             style = _STYLES[event.status]
-            reason = f": {escape(event.reason)}" if event.reason else ""
+            reason = f": {_escape(event.reason)}" if event.reason else ""
             self.console.print(
-                f"[{style}]{event.status.value:>9}[/] {escape(display_path(event.path))}{reason}",
+                f"[{style}]{event.status.value:>9}[/] {_escape(display_path(event.path))}{reason}",
                 highlight=False,
             )
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _summary_table(summary: RunSummary) -> Table:
