@@ -2,7 +2,8 @@
 exit code. 0: all done; 1: finished, some files failed; 2: usage or configuration error;
 130: interrupted."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer would evaluate every command's
+# annotations from strings at each start, 10 ms of a re-run that has nothing to do.
 
 import asyncio
 import contextlib
@@ -102,11 +103,11 @@ def _settings_file(ctx: typer.Context) -> None:
     ctx.meta["settings_file"] = path
 
 
-def _stderr() -> Console:
+def _stderr() -> "Console":
     return _console(stderr=True)
 
 
-def _console(*, stderr: bool = False, soft_wrap: bool = True) -> Console:
+def _console(*, stderr: bool = False, soft_wrap: bool = True) -> "Console":
     # rich loads where something is printed: a quiet run that prints nothing does without.
     from rich.console import Console
 
