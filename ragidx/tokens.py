@@ -18,6 +18,7 @@ the sum of its parts split anywhere else, which is what lets the chunker add up 
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["estimate_tokens", "space_cjk"]
@@ -26,7 +27,13 @@ __all__ = ["estimate_tokens", "space_cjk"]
 # character, and a whitespace run that holds a newline or is two or more long. `subn` counts
 # the matches in C without building them.
 _TOKEN = re.compile(r"[A-Za-z]{1,4}|[0-9]{1,3}|[^\sA-Za-z0-9]|[ \t\f\v]*\n\s*|\s{2,}")
-_WIDE = re.compile(r"[^\x00-\u2e7f\s]")  # not U+3000, the ideographic space
+
+
+# The character classes beyond Latin-1 below take 6 ms to compile, more than a re-run of a
+# small tree takes in all: they compile when first needed, for text that is not ASCII.
+@functools.cache
+def _wide() -> re.Pattern[str]:
+    return re.compile(r"[^\x00-\u2e7f\s]")  # not U+3000, the ideographic space
 
 
 def estimate_tokens(text: str) -> int:
@@ -35,12 +42,14 @@ def estimate_tokens(text: str) -> int:
         return 0
     tokens = _TOKEN.subn("", text)[1]
     if not text.isascii():
-        tokens += len(_WIDE.findall(text))  # a second token for CJK and emoji
+        tokens += len(_wide().findall(text))  # a second token for CJK and emoji
     return tokens
 
 
-# Hiragana, katakana, CJK ideographs (and extension A, compatibility), hangul syllables.
-_CJK = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
+@functools.cache
+def _cjk() -> re.Pattern[str]:
+    # Hiragana, katakana, CJK ideographs (and extension A, compatibility), hangul syllables.
+    return re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
 
 
 def space_cjk(text: str) -> str:
@@ -49,4 +58,7 @@ def space_cjk(text: str) -> str:
     Full-text search and the hash embedder then see characters as words, and adjacent
     characters as phrases or pairs, which is how CJK text without spaces is matched.
     """
-    return _CJK.sub(r" \1 ", text) if _CJK.search(text) else text
+    if text.isascii():
+        return text
+    cjk = _cjk()
+    return cjk.sub(r" \1 ", text) if cjk.search(text) else text

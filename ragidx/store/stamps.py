@@ -7,16 +7,16 @@ unchanged as a whole, and is planned without a row read or a comparison per file
 
 The index keeps a directory's stamp only while it is true: triggers on `files` delete it as
 soon as any of the directory's rows is inserted, changed or deleted, so no code path can
-leave it stale. `SqliteStore.stamp_dirs` writes the missing ones after a run.
+leave it stale. `SqliteStore.stamp_dirs` writes the missing ones after a run. (A change to
+how the digest is made needs a migration that empties `dir_stamps`: no stamp would match.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from array import array
-from collections.abc import Iterable, Sequence
+import struct
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -53,12 +53,13 @@ class DirStamp(NamedTuple):
 def listing_digest(files: Sequence[tuple[str, int, int]]) -> bytes:
     """The digest of (path, size, mtime_ns) triples, in order: a walk's files, or the rows
     that the index holds for them. (C loops only: it runs over every file of a re-run.)"""
-    digest = hashlib.blake2b(digest_size=16)
-    # NUL never occurs in a path; a name that is not UTF-8 never matches a stored one.
-    digest.update("\0".join(map(_path, files)).encode("utf-8", "surrogatepass"))
-    digest.update(_int64s(map(_size, files)))
-    digest.update(_int64s(map(_mtime, files)))
-    return digest.digest()
+    digest = hashlib.sha256()
+    if files:
+        paths, sizes, mtimes = zip(*files, strict=True)
+        # NUL never occurs in a path; a name that is not UTF-8 never matches a stored one.
+        digest.update("\0".join(paths).encode("utf-8", "surrogatepass"))
+        digest.update(_int64s([*sizes, *mtimes]))
+    return digest.digest()[:16]
 
 
 def dir_stamp_row(rows: list[Stamp]) -> tuple[str | None, bytes | None, bytes, str | None]:
@@ -72,7 +73,7 @@ def dir_stamp_row(rows: list[Stamp]) -> tuple[str | None, bytes | None, bytes, s
     if not usable:
         return None, None, b"", None
     notes = [(i, r.status, r.reason) for i, r in enumerate(rows) if r.status != INDEXED or r.reason]
-    chunks = _int64s(r.chunks for r in rows)
+    chunks = _int64s([r.chunks for r in rows])
     return (
         chunking,
         listing_digest([(r.path, r.size, r.mtime_ns) for r in rows]),
@@ -86,17 +87,11 @@ def dir_stamp(row: tuple[str | None, bytes | None, bytes, str | None]) -> DirSta
     chunking, digest, chunks, notes = row
     if chunking is None or digest is None:
         return None
-    counts = array("q")
-    counts.frombytes(chunks)
-    if sys.byteorder == "big":
-        counts.byteswap()
+    counts = list(struct.unpack(f"<{len(chunks) // 8}q", chunks))
     listed = [(i, status, reason) for i, status, reason in json.loads(notes)] if notes else []
-    return DirStamp(chunking, digest, counts.tolist(), listed)
+    return DirStamp(chunking, digest, counts, listed)
 
 
-def _int64s(values: Iterable[int]) -> bytes:
+def _int64s(values: Sequence[int]) -> bytes:
     """Little-endian 64-bit integers: the same bytes for the same index on any machine."""
-    numbers = array("q", values)
-    if sys.byteorder == "big":
-        numbers.byteswap()
-    return numbers.tobytes()
+    return struct.pack(f"<{len(values)}q", *values)
