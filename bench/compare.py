@@ -8,7 +8,7 @@ deterministic corpus of Markdown files of about 6 KB each in nested folders, and
 with each tool as a child process against ragidx's test embedding server (1536 dims), run in
 this process on 127.0.0.1 with a fresh server, and so fresh request counters, for every run.
 For each server latency it prints wall seconds, CPU seconds (user+sys) and peak RSS of the
-child (os.wait4; start-up included), the requests and inputs the server answered, chunks,
+child (bench/launch.py; start-up included), the requests and inputs the server answered, chunks,
 chunks/s and corpus MB/s, and ragidx's speed over each peer's. With --repeat N, medians of N
 runs, the tools taking turns.
 
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import launch  # bench/launch.py
 from cache import cached_corpus  # bench/cache.py: scripts run from bench/
 
 from ragidx.testing.server import EmbeddingServer, Faults, serve
@@ -357,13 +358,13 @@ def child_env(tmp: Path, url: str, pycache: Path) -> dict[str, str]:
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[Run, int, str, str]:
     """Wall, CPU and peak RSS of one child; its output goes to files, so this process idles."""
     out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
+    report = cwd / "launch.txt"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    run = Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
+        # Through bench/launch.py: a child forked from this process would start at its RSS.
+        cmd = launch.command(report, cmd)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=err, check=False)
+    wall, cpu, maxrss = launch.result(report)  # the child's, without the launcher's start-up
+    run = Run(wall=wall, cpu=cpu, rss_mb=maxrss / 1024)
     stdout = out_path.read_text(errors="replace")
     return run, proc.returncode, stdout, err_path.read_text(errors="replace")
 

@@ -9,7 +9,7 @@ with the size. Corpora are deterministic and cached under --corpus-dir (default
 $TMPDIR/ragidx-memory-corpora/<size>); a rerun re-uses them. Delete that folder to free the
 space. Each corpus is indexed twice with the offline hash embedder: a first run into a fresh
 index, then a no-op re-run. Prints seconds, chunks/s and the peak RSS of each run (ru_maxrss
-from os.wait4, process start-up included). --keep keeps the index databases.
+of the ragidx process alone, start-up included). --keep keeps the index databases.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import launch
 from cache import MARKER, cached_corpus  # bench/cache.py: scripts run from bench/
 
 GENERATOR_VERSION = 1
@@ -274,19 +274,21 @@ def max_rss_mb(maxrss: int) -> int:
 
 def timed(cmd: list[str], cwd: Path, errors: Path) -> Run:
     """Wall seconds, peak RSS in MB, and the summary line of one ragidx run."""
-    started = time.perf_counter()
+    report = errors.with_suffix(".launch")
     with errors.open("wb") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
+        # Through bench/launch.py: a child forked from this process would start at its RSS.
+        proc = subprocess.Popen(
+            launch.command(report, cmd), cwd=cwd, stdout=subprocess.PIPE, stderr=err
+        )
         assert proc.stdout is not None
         summary = summary_lines(proc.stdout)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
+        proc.wait()
+    seconds, _, maxrss = launch.result(report)
     finished = proc.returncode == 0 or (proc.returncode == 1 and summary.get("failed"))
     if not finished:  # exit code 1 is also an uncaught error: trust it only with failed files
         tail = errors.read_text(errors="replace")[-2000:]
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}\n{tail}")
-    return Run(seconds, max_rss_mb(usage.ru_maxrss), summary)
+    return Run(seconds, max_rss_mb(maxrss), summary)
 
 
 def index_cmd(target: Path, db: Path) -> list[str]:

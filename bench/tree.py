@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -23,8 +22,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
+
+import launch
 
 WORDS = (
     "queue worker job retry backoff lease timeout schedule cron broker redis sqlite deploy"
@@ -58,17 +58,17 @@ def compile_bytecode() -> None:
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MB, and stdout of one child process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
+    """Wall seconds, peak RSS in MB, and stdout of one child process (started by
+    bench/launch.py, so that its peak RSS is not this process's)."""
+    report = cwd / "launch.txt"
+    proc = subprocess.Popen(
+        launch.command(report, cmd), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    out, _ = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} exited {proc.returncode}")
-    return seconds, usage.ru_maxrss // 1024, out
+    seconds, _, rss = launch.result(report)
+    return seconds, rss // 1024, out.decode()
 
 
 def main() -> None:
