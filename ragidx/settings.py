@@ -6,7 +6,6 @@ API keys are never read from a file: they come from the environment only.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,8 @@ def load_settings(directory: Path) -> tuple[Path | None, dict[str, Any]]:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    import tomllib  # 3 ms of every start otherwise: only a settings file needs it
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

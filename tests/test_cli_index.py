@@ -498,7 +498,7 @@ def test_index_from_a_newer_ragidx_is_refused(cli: Cli, work: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
-def test_a_quiet_noop_rerun_loads_neither_numpy_nor_httpx_nor_rich(
+def test_a_quiet_noop_rerun_imports_no_embedding_rendering_or_parsing_library(
     work: Path, sample: Path
 ) -> None:
     # A re-run over an unchanged tree should cost the walk and little else: these modules
@@ -508,7 +508,7 @@ def test_a_quiet_noop_rerun_loads_neither_numpy_nor_httpx_nor_rich(
     probe = (
         "import atexit, sys, runpy\n"
         "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} &"
-        " {'numpy', 'httpx', 'tenacity', 'rich'}), file=sys.stderr))\n"
+        " {'numpy', 'httpx', 'tenacity', 'rich', 'html', 'tomllib'}), file=sys.stderr))\n"
         "sys.argv = ['ragidx', *sys.argv[1:]]\n"
         "runpy.run_module('ragidx', run_name='__main__')\n"
     )
