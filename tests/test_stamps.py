@@ -178,3 +178,40 @@ def test_a_new_chunk_size_rechunks_files_of_stamped_directories(cli: Cli, work: 
     statuses = {p: r["status"] for p, r in result.files().items()}
     assert statuses["docs/a.md"] == statuses["docs/other/e.md"] == "indexed"
     assert result.summary()["unchanged"] == 0
+
+
+def test_only_the_directories_that_changed_are_stamped_again(cli: Cli, work: Path) -> None:
+    write(work, TREE)
+    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
+    before = stamped(work)
+    assert db_rows(work / "idx.db", "SELECT count(*) FROM unstamped") == [(0,)]
+    (work / "docs/deep/c.md").write_text("# C\n\ngamma, longer now\n", encoding="utf-8")
+    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
+    after = stamped(work)
+    assert after["docs/deep"] != before["docs/deep"]
+    assert {d: s for d, s in after.items() if d != "docs/deep"} == {
+        d: s for d, s in before.items() if d != "docs/deep"
+    }
+    store = SqliteStore.open(work / "idx.db")
+    try:
+        assert store.stamp_dirs() == 0  # nothing left over
+    finally:
+        store.close()
+
+
+def test_an_index_from_before_stamps_is_stamped_by_its_next_run(cli: Cli, work: Path) -> None:
+    write(work, TREE)
+    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
+    conn = sqlite3.connect(work / "idx.db")
+    with conn:  # back to schema 4, as an index written before this version would be
+        for trigger in ("insert", "update", "delete"):
+            conn.execute(f"DROP TRIGGER files_{trigger}_unstamps")
+        conn.execute("DROP TABLE dir_stamps")
+        conn.execute("DROP TABLE unstamped")
+        conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    result = cli("index", "docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.summary()["unchanged"] == 6
+    stamps = stamped(work)
+    assert len(stamps) == 4 and all(digest is not None for digest in stamps.values())

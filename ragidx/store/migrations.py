@@ -131,7 +131,8 @@ MIGRATIONS: tuple[Step, ...] = (
         ON files (dir, path, size, mtime_ns, status, chunking, chunks, reason);
     DROP INDEX files_dir;
     """,
-    # 5: a stamp per directory, true while none of its files' rows changes (see `stamps`)
+    # 5: a stamp per directory, true while none of its files' rows changes (see `stamps`);
+    # the directories whose rows changed since their stamp was written wait in `unstamped`
     """
     CREATE TABLE dir_stamps (
         dir TEXT PRIMARY KEY,
@@ -140,17 +141,29 @@ MIGRATIONS: tuple[Step, ...] = (
         chunks BLOB NOT NULL,
         notes TEXT
     ) WITHOUT ROWID;
+    -- Not INSERT OR IGNORE in the triggers: under an upsert on files (ON CONFLICT DO UPDATE)
+    -- SQLite applies the upsert's conflict handling to them, and the duplicate fails.
+    CREATE TABLE unstamped (dir TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT INTO unstamped (dir) SELECT DISTINCT dir FROM files WHERE dir != '';
     CREATE TRIGGER files_insert_unstamps AFTER INSERT ON files
     BEGIN
         DELETE FROM dir_stamps WHERE dir = NEW.dir;
+        INSERT INTO unstamped (dir)
+            SELECT NEW.dir WHERE NOT EXISTS (SELECT 1 FROM unstamped WHERE dir = NEW.dir);
     END;
     CREATE TRIGGER files_update_unstamps AFTER UPDATE ON files
     BEGIN
         DELETE FROM dir_stamps WHERE dir IN (OLD.dir, NEW.dir);
+        INSERT INTO unstamped (dir)
+            SELECT OLD.dir WHERE NOT EXISTS (SELECT 1 FROM unstamped WHERE dir = OLD.dir);
+        INSERT INTO unstamped (dir)
+            SELECT NEW.dir WHERE NOT EXISTS (SELECT 1 FROM unstamped WHERE dir = NEW.dir);
     END;
     CREATE TRIGGER files_delete_unstamps AFTER DELETE ON files
     BEGIN
         DELETE FROM dir_stamps WHERE dir = OLD.dir;
+        INSERT INTO unstamped (dir)
+            SELECT OLD.dir WHERE NOT EXISTS (SELECT 1 FROM unstamped WHERE dir = OLD.dir);
     END;
     """,
 )

@@ -37,6 +37,8 @@ WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _VECTOR_SCAN_ROWS = 4096
 _IN_LIMIT = 500  # keys per `IN (...)` query, well below SQLite's variable limit
 _HAS_DIR = "SELECT 1 FROM files WHERE dir = ? LIMIT 1"
+# What `reset` empties; files before the stamps, which its triggers would otherwise refill.
+_ALL_TABLES = ("chunks", "embeddings", "files", "dir_stamps", "unstamped", "runs", "manifest")
 
 
 class FileRecord(NamedTuple):
@@ -266,7 +268,7 @@ class SqliteStore:
     def reset(self) -> None:
         """Forget everything: files, chunks, cached vectors, runs and the manifest."""
         with self.transaction() as conn:
-            for table in ("chunks", "embeddings", "dir_stamps", "files", "runs", "manifest"):
+            for table in _ALL_TABLES:
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
 
@@ -322,25 +324,22 @@ class SqliteStore:
         return dir_stamp(row) if row else None
 
     def stamp_dirs(self, rows_per_commit: int = 20_000) -> int:
-        """Write a stamp for each directory without one; returns how many. A re-run of an
-        unchanged tree then reads a row per directory, not per file."""
-        seek = (
-            "SELECT f.dir, d.dir IS NULL FROM"
-            " (SELECT dir FROM files WHERE dir > ? ORDER BY dir LIMIT 1) f"
-            " LEFT JOIN dir_stamps d ON d.dir = f.dir"
-        )
-        written = rows = 0
-        after = ""  # files being staged have no directory, and are never stamped
+        """Write a stamp for each directory whose rows changed since it had one (the triggers
+        list them in `unstamped`); returns how many. A re-run of an unchanged tree then reads
+        a row per directory, not per file."""
+        written = 0
         while True:
             with self.transaction() as conn:
-                while rows < rows_per_commit and (found := conn.execute(seek, (after,)).fetchone()):
-                    after, missing = found
-                    if missing:
-                        rows += self._stamp_dir(conn, after)
-                        written += 1
-                if rows < rows_per_commit:
+                batch = [d for (d,) in conn.execute("SELECT dir FROM unstamped LIMIT 1000")]
+                if not batch:
                     return written
-            rows = 0
+                rows = 0
+                for directory in batch:
+                    rows += self._stamp_dir(conn, directory)
+                    conn.execute("DELETE FROM unstamped WHERE dir = ?", (directory,))
+                    written += 1
+                    if rows >= rows_per_commit:
+                        break
 
     def _stamp_dir(self, conn: sqlite3.Connection, directory: str) -> int:
         stamps = [
@@ -350,10 +349,12 @@ class SqliteStore:
                 (directory,),
             )
         ]
-        conn.execute(
-            "INSERT INTO dir_stamps (dir, chunking, digest, chunks, notes) VALUES (?, ?, ?, ?, ?)",
-            (directory, *dir_stamp_row(stamps)),
-        )
+        if stamps:  # else the directory's files are all gone from the index
+            conn.execute(
+                "INSERT OR REPLACE INTO dir_stamps (dir, chunking, digest, chunks, notes)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (directory, *dir_stamp_row(stamps)),
+            )
         return len(stamps)
 
     def dirs_under(self, root: str) -> list[str]:

@@ -7,8 +7,10 @@ unchanged as a whole, and is planned without a row read or a comparison per file
 
 The index keeps a directory's stamp only while it is true: triggers on `files` delete it as
 soon as any of the directory's rows is inserted, changed or deleted, so no code path can
-leave it stale. `SqliteStore.stamp_dirs` writes the missing ones after a run. (A change to
-how the digest is made needs a migration that empties `dir_stamps`: no stamp would match.)
+leave it stale, and list the directory in `unstamped`. After a run, `SqliteStore.stamp_dirs`
+stamps those directories again: its work follows what changed, not the size of the index.
+(A change to how the digest is made needs a migration that empties `dir_stamps` and lists
+every directory in `unstamped`: no old stamp would match.)
 """
 
 from __future__ import annotations
