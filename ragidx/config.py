@@ -52,6 +52,10 @@ class WalkConfig:
     hidden: bool = False
     skip_paths: frozenset[str] = frozenset()
     """Absolute paths never to index, such as the index database and its WAL."""
+    workers: int | None = None
+    """Helper processes that walk the subtrees of a large tree side by side (`walkpool`).
+    None lets each run decide (`index` starts them where the index already holds many files
+    under the paths given); 0 walks in this process alone."""
 
     def __post_init__(self) -> None:
         if self.max_file_size <= 0:
@@ -59,6 +63,8 @@ class WalkConfig:
                 f"--max-file-size must be positive, got {self.max_file_size}",
                 hint="give a size such as 10MB, 512KB or 1048576",
             )
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"walk workers must be 0 or more, got {self.workers}")
 
 
 @dataclass(frozen=True, kw_only=True)

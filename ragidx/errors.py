@@ -8,6 +8,7 @@ One base class; the CLI maps each branch to an exit code at the edge::
     ├── StoreError             the index database cannot be opened, read or written (exit 2)
     │   ├── ManifestMismatch   the index was built with another embedder, model or dims
     │   └── IndexBusy          another process is writing the index (and we would not wait)
+    ├── WalkError              a helper process walking part of the tree failed (exit 2)
     ├── Interrupted            stopping was asked before the run began (exit 130)
     └── EmbedError             an embedder could not turn a batch into vectors
         ├── InvalidVectors     a response failed validation (count, index, dims, finite)
@@ -38,6 +39,7 @@ __all__ = [
     "RejectedError",
     "StoreError",
     "TransientError",
+    "WalkError",
 ]
 
 
@@ -52,6 +54,10 @@ class RagidxError(Exception):
 
 class ConfigError(RagidxError):
     """An option or setting is invalid."""
+
+
+class WalkError(RagidxError):
+    """A helper process walking part of the tree failed; nothing was removed from the index."""
 
 
 class PathNotFound(ConfigError):

@@ -10,6 +10,9 @@ virtualenvs), then `.gitignore` and `.ragidxignore` files from the root down (de
 win, `!pattern` re-includes), then `--exclude`, then `--include`. Paths given by name (on the
 command line or stdin) bypass the ignore files, as they do in git and ripgrep, but not the
 include and exclude globs or the size cap.
+
+With `WalkConfig.workers`, the subtrees of the first directory that has two or more are
+walked by helper processes (`walkpool`), with the same rules, in the same order.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pathspec
@@ -42,6 +45,8 @@ class DirVisited:
     """The walker entered a directory under a root; its files follow."""
 
     path: str
+    key: tuple[int, int] | None = None
+    """The directory's (st_dev, st_ino): a walk never enters the same directory twice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,7 @@ WalkItem = FileInfo | Skipped | DirVisited
 @dataclass(frozen=True, slots=True)
 class _Rules:
     base: str
+    lines: tuple[str, ...]
     spec: pathspec.GitIgnoreSpec
 
 
@@ -108,7 +114,7 @@ def _load_rules(directory: Path) -> _Rules | None:
             continue
     if not lines:
         return None
-    return _Rules(str(directory), _spec(lines))
+    return _Rules(str(directory), tuple(lines), _spec(lines))
 
 
 def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
@@ -185,14 +191,38 @@ class _TreeWalker:
         """Each directory as one list: a `DirVisited`, then its files in name order. Depth
         first, a directory's files before its subdirectories."""
         rules = [r for r in map(_load_rules, _repo_ancestors(self.root)) if r is not None]
-        stack: list[tuple[str, list[_Rules]]] = [(self.root_str, rules)]
+        return self.below(self.root_str, rules, fan_out=bool(self.config.workers))
+
+    def below(
+        self, top: str, rules: list[_Rules], *, fan_out: bool = False
+    ) -> Iterator[list[WalkItem]]:
+        """The listings of `top` and what is under it. With `fan_out`, the subtrees of the
+        first directory that has two or more go to helper processes (`walkpool`)."""
+        fan_out = fan_out and not self.config.follow_symlinks  # links may join subtrees
+        stack: list[tuple[str, list[_Rules]]] = [(top, rules)]
         while stack:
             directory, rules = stack.pop()
             subdirs: list[str] = []
             listing, rules = self._listing(directory, rules, subdirs)
             if listing:
                 yield listing
+            if fan_out and len(subdirs) >= 2:
+                fan_out = False
+                yield from self._fanned(subdirs, rules)
+                continue
             stack += ((sub, rules) for sub in reversed(subdirs))
+
+    def _fanned(self, subtrees: list[str], rules: list[_Rules]) -> Iterator[list[WalkItem]]:
+        from .walkpool import WalkPool
+
+        try:
+            pool = WalkPool(self.config.workers or 1, self.root_str, self.config)
+        except OSError:  # no processes to be had: walk them here
+            for subtree in subtrees:
+                yield from self.below(subtree, rules)
+            return
+        with pool:
+            yield from pool.listings(subtrees, rules, self.seen_dirs)
 
     def _listing(
         self, directory: str, rules: list[_Rules], subdirs: list[str]
@@ -226,7 +256,7 @@ class _TreeWalker:
             rules = [*rules, own]
         names = os.listdir(fd)
         names.sort()
-        items: list[WalkItem] = [DirVisited(directory)]
+        items: list[WalkItem] = [DirVisited(directory, key)]
         self._files(names, directory, fd, rules, items, subdirs)
         return items, rules
 
@@ -281,6 +311,50 @@ class _TreeWalker:
         if name in SKIP_DIRS or _is_virtualenv(path) or _ignored(rules, path, True):
             return False
         return self.filter.dir_allowed(_relative(path, self.root_str))
+
+
+def subtree_listings(
+    root: str, config: WalkConfig, rules: list[tuple[str, list[str]]], top: str
+) -> Iterator[list[WalkItem]]:
+    """A helper's share of a walk: the listings under `top`, inside the walk of `root`, with
+    the ignore rules that hold at `top` given as (directory, lines) pairs."""
+    walker = _TreeWalker(Path(root), config, _Filter(config), set())
+    return walker.below(top, [_Rules(base, tuple(lines), _spec(lines)) for base, lines in rules])
+
+
+def encode_listing(listing: list[WalkItem]) -> list[tuple[Any, ...]]:
+    """A listing as plain tuples, which `marshal` sends: a file as (path, size, mtime_ns), a
+    directory as (path, dev, ino, 0), a skipped file as its 6 fields."""
+    return [tuple(item) if type(item) is FileInfo else _encode(item) for item in listing]
+
+
+def _encode(item: WalkItem) -> tuple[Any, ...]:
+    if isinstance(item, DirVisited):
+        dev, ino = item.key or (-1, -1)
+        return (item.path, dev, ino, 0)
+    assert isinstance(item, Skipped)
+    return (str(item.path), item.reason, item.size, item.mtime_ns, item.error, item.directory)
+
+
+def decode_listing(
+    encoded: list[tuple[Any, ...]], seen_dirs: set[tuple[int, int]]
+) -> list[WalkItem]:
+    """`encode_listing` undone; the directories it holds join `seen_dirs`."""
+    if encoded and len(first := encoded[0]) == 4 and set(map(len, encoded[1:])) <= {3}:
+        # A directory and its files, the usual listing: decoded by C loops alone.
+        seen_dirs.add((first[1], first[2]))
+        files = map(tuple.__new__, itertools.repeat(FileInfo), encoded[1:])
+        return [DirVisited(first[0], (first[1], first[2])), *files]
+    return [_decode(item, seen_dirs) for item in encoded]
+
+
+def _decode(item: tuple[Any, ...], seen_dirs: set[tuple[int, int]]) -> WalkItem:
+    if len(item) == 3:
+        return FileInfo(*item)
+    if len(item) == 4:
+        seen_dirs.add(key := (item[1], item[2]))
+        return DirVisited(item[0], key)
+    return Skipped(Path(item[0]), *item[1:])
 
 
 def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:

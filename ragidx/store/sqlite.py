@@ -357,6 +357,16 @@ class SqliteStore:
             )
         return len(stamps)
 
+    def count_under(self, root: str, limit: int) -> int:
+        """How many files the index holds at or below `root`, counting no further than
+        `limit`."""
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM files"
+            " WHERE dir = ? OR (dir > ? AND dir < ?) LIMIT ?)",
+            (root, root + "/", root + "0", limit),
+        ).fetchone()
+        return int(count)
+
     def dirs_under(self, root: str) -> list[str]:
         """Directories at or below `root` that hold indexed files, in order."""
         # One index seek per directory: DISTINCT would read every file's entry, a tenth of a

@@ -1,0 +1,197 @@
+"""Walking the subtrees of a large tree in helper processes, side by side.
+
+A re-run over an unchanged tree is mostly `stat` calls, which one Python process makes one at
+a time. The walker hands the subdirectories of a directory to `workers` helper processes:
+helper i walks subtrees i, i + workers, ... with the walker's own code and rules, and streams
+their listings back through a pipe. The walker reads the subtrees in order, so the walk's
+order and results are those of a walk in one process. A helper works ahead only as far as its
+pipe holds, so memory stays bounded.
+
+Helpers start without the package's `__init__` (which loads the store and the embedders):
+they import the walker and what it needs, in 40 ms. They ignore Ctrl-C, which is the run's
+to handle, end when their share is walked, and die if their output loses its reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import marshal
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import WalkError
+
+if TYPE_CHECKING:
+    from .config import WalkConfig
+    from .walker import WalkItem, _Rules
+
+__all__ = ["WalkPool", "serve"]
+
+_BATCH = 2048  # items a helper sends at once
+_PIPE_BYTES = 1 << 20  # how far ahead a helper may work, where the system lets us say
+_FRAME = struct.Struct("<I")
+_BOOT = """
+import signal, sys, types
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+package = types.ModuleType("ragidx")
+package.__path__ = [sys.argv[1]]
+sys.modules["ragidx"] = package
+from ragidx.walkpool import serve
+serve()
+"""
+
+
+class WalkPool:
+    """Helper processes for one walk; close it (or use `with`) to stop them."""
+
+    def __init__(self, workers: int, root: str, config: WalkConfig) -> None:
+        self.root = root
+        self.options = {
+            "include": list(config.include),
+            "exclude": list(config.exclude),
+            "max_file_size": config.max_file_size,
+            "hidden": config.hidden,
+            "skip_paths": sorted(config.skip_paths),
+        }
+        package = str(Path(__file__).parent)
+        self.helpers: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(workers):
+                helper = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOT, package],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+                self.helpers.append(helper)
+                _widen(helper.stdout)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> WalkPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def listings(
+        self, subtrees: list[str], rules: list[_Rules], seen_dirs: set[tuple[int, int]]
+    ) -> Iterator[list[WalkItem]]:
+        """The listings of each subtree in turn, as the walker would have made them."""
+        shared = [(rule.base, list(rule.lines)) for rule in rules]
+        workers = len(self.helpers)
+        # Each helper gets all of its share in one message, which it reads before it writes
+        # anything: neither side can wait on the other with a full pipe.
+        for n, helper in enumerate(self.helpers):
+            assert helper.stdin is not None
+            try:
+                _send(helper.stdin, (self.root, self.options, shared, subtrees[n::workers]))
+                helper.stdin.close()
+            except OSError as exc:  # the helper is gone already
+                raise _failed(helper) from exc
+        for i in range(len(subtrees)):
+            yield from self._subtree(self.helpers[i % workers], seen_dirs)
+
+    def _subtree(
+        self, helper: subprocess.Popen[bytes], seen_dirs: set[tuple[int, int]]
+    ) -> Iterator[list[WalkItem]]:
+        from .walker import decode_listing
+
+        assert helper.stdout is not None
+        while True:
+            batch = _receive(helper.stdout)
+            if batch is None:
+                raise _failed(helper)
+            for listing in batch:
+                if listing is None:
+                    return
+                yield decode_listing(listing, seen_dirs)
+
+    def close(self) -> None:
+        for helper in self.helpers:
+            helper.kill()  # one left working ahead may be blocked on a full pipe
+        for helper in self.helpers:
+            helper.wait()
+            for stream in (helper.stdin, helper.stdout):
+                if stream is not None and not stream.closed:
+                    with contextlib.suppress(OSError):  # a job it never read: no matter now
+                        stream.close()
+        self.helpers = []
+
+
+def serve() -> None:
+    """A helper: walk the subtrees asked for and send each one's listings, then a None."""
+    from .config import WalkConfig
+    from .walker import encode_listing, subtree_listings
+
+    job = _receive(sys.stdin.buffer)
+    if job is None:
+        return
+    root, options, rules, subtrees = job
+    config = WalkConfig(
+        include=tuple(options["include"]),
+        exclude=tuple(options["exclude"]),
+        max_file_size=options["max_file_size"],
+        hidden=options["hidden"],
+        skip_paths=frozenset(options["skip_paths"]),
+    )
+    write = sys.stdout.buffer
+    for subtree in subtrees:
+        batch: list[Any] = []
+        size = 0
+        for listing in subtree_listings(root, config, rules, subtree):
+            batch.append(encode_listing(listing))
+            size += len(listing)
+            if size >= _BATCH:
+                _send(write, batch)
+                batch, size = [], 0
+        batch.append(None)
+        _send(write, batch)
+    write.flush()
+
+
+def _failed(helper: subprocess.Popen[bytes]) -> WalkError:
+    try:
+        code = helper.wait(timeout=1)
+    except subprocess.TimeoutExpired:  # its output closed, yet it runs on: stop it
+        helper.kill()
+        code = helper.wait()
+    return WalkError(
+        f"a helper process walking the tree ended early (exit code {code}); nothing was"
+        " removed from the index",
+        hint="run again; if it happens again, please report it",
+    )
+
+
+def _send(stream: IO[bytes], value: Any) -> None:
+    data = marshal.dumps(value)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next value, or None at the end of the stream."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return marshal.loads(data)
+
+
+def _widen(stream: IO[bytes] | None) -> None:
+    """Let a helper work further ahead than the default 64 KiB pipe (Linux only)."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if stream is None or setpipe is None:
+        return
+    # Capped by /proc/sys/fs/pipe-max-size; where it fails, the default will do.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), setpipe, _PIPE_BYTES)
