@@ -31,7 +31,18 @@ if TYPE_CHECKING:
 from .config import WalkConfig
 from .models import FileInfo
 
-__all__ = ["MISSING", "DirVisited", "Skipped", "WalkItem", "absolute", "walk", "walk_listings"]
+__all__ = [
+    "MISSING",
+    "DirVisited",
+    "Skipped",
+    "WalkItem",
+    "absolute",
+    "decode_listing",
+    "encode_listing",
+    "subtree_listings",
+    "walk",
+    "walk_listings",
+]
 
 MISSING = "no such file or directory"
 IGNORE_FILES = (".gitignore", ".ragidxignore")

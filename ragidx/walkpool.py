@@ -15,6 +15,7 @@ to handle, end when their share is walked, and die if their output loses its rea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import marshal
 import struct
@@ -51,13 +52,9 @@ class WalkPool:
 
     def __init__(self, workers: int, root: str, config: WalkConfig) -> None:
         self.root = root
-        self.options = {
-            "include": list(config.include),
-            "exclude": list(config.exclude),
-            "max_file_size": config.max_file_size,
-            "hidden": config.hidden,
-            "skip_paths": sorted(config.skip_paths),
-        }
+        # Every setting, so that a helper walks by the same rules (helpers do not fan out).
+        self.options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        self.options["workers"] = 0
         package = str(Path(__file__).parent)
         self.helpers: list[subprocess.Popen[bytes]] = []
         try:
@@ -134,13 +131,7 @@ def serve() -> None:
     if job is None:
         return
     root, options, rules, subtrees = job
-    config = WalkConfig(
-        include=tuple(options["include"]),
-        exclude=tuple(options["exclude"]),
-        max_file_size=options["max_file_size"],
-        hidden=options["hidden"],
-        skip_paths=frozenset(options["skip_paths"]),
-    )
+    config = WalkConfig(**options)
     write = sys.stdout.buffer
     for subtree in subtrees:
         batch: list[Any] = []
