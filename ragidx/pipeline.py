@@ -855,7 +855,7 @@ class _Shared:
 def _walk_workers(store: SqliteStore, roots: list[Path]) -> int:
     """Helper processes for the walk: one a core (up to 4) where the index already holds
     enough files under the directories given for the helpers' start (about 50 ms) to pay."""
-    cores = min(os.cpu_count() or 1, _MAX_WALK_WORKERS)
+    cores = min(_usable_cores(), _MAX_WALK_WORKERS)
     if cores < 2:
         return 0
     held = 0
@@ -864,6 +864,13 @@ def _walk_workers(store: SqliteStore, roots: list[Path]) -> int:
         if held >= _FAN_OUT_FILES:
             return cores
     return 0
+
+
+def _usable_cores() -> int:
+    # The cores this process may run on (a container's share), where the system says.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _step(listings: Iterator[list[WalkItem]], planner: Planner) -> list[Plan]:

@@ -21,6 +21,7 @@ import marshal
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -57,15 +58,20 @@ class WalkPool:
         self.options["workers"] = 0
         package = str(Path(__file__).parent)
         self.helpers: list[subprocess.Popen[bytes]] = []
+        # What a helper says on its way out (a traceback) goes into a file, for the error.
+        self.errors: dict[int, IO[bytes]] = {}
+        self._files = contextlib.ExitStack()
         try:
             for _ in range(workers):
+                errors = self._files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
                 helper = subprocess.Popen(
                     [sys.executable, "-I", "-c", _BOOT, package],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
+                    stderr=errors,
                 )
                 self.helpers.append(helper)
+                self.errors[helper.pid] = errors
                 _widen(helper.stdout)
         except BaseException:
             self.close()
@@ -91,7 +97,7 @@ class WalkPool:
                 _send(helper.stdin, (self.root, self.options, shared, subtrees[n::workers]))
                 helper.stdin.close()
             except OSError as exc:  # the helper is gone already
-                raise _failed(helper) from exc
+                raise self._failed(helper) from exc
         for i in range(len(subtrees)):
             yield from self._subtree(self.helpers[i % workers], seen_dirs)
 
@@ -104,11 +110,27 @@ class WalkPool:
         while True:
             batch = _receive(helper.stdout)
             if batch is None:
-                raise _failed(helper)
+                raise self._failed(helper)
             for listing in batch:
                 if listing is None:
                     return
                 yield decode_listing(listing, seen_dirs)
+
+    def _failed(self, helper: subprocess.Popen[bytes]) -> WalkError:
+        try:
+            code = helper.wait(timeout=1)
+        except subprocess.TimeoutExpired:  # its output closed, yet it runs on: stop it
+            helper.kill()
+            code = helper.wait()
+        errors = self.errors[helper.pid]
+        errors.seek(0)
+        said = [line for line in errors.read().decode(errors="replace").splitlines() if line]
+        last = f": {said[-1].strip()}" if said else ""
+        return WalkError(
+            f"a helper process walking the tree ended early (exit code {code}){last};"
+            " nothing was removed from the index",
+            hint="run again; if it happens again, please report it",
+        )
 
     def close(self) -> None:
         for helper in self.helpers:
@@ -119,7 +141,8 @@ class WalkPool:
                 if stream is not None and not stream.closed:
                     with contextlib.suppress(OSError):  # a job it never read: no matter now
                         stream.close()
-        self.helpers = []
+        self._files.close()
+        self.helpers, self.errors = [], {}
 
 
 def serve() -> None:
@@ -145,19 +168,6 @@ def serve() -> None:
         batch.append(None)
         _send(write, batch)
     write.flush()
-
-
-def _failed(helper: subprocess.Popen[bytes]) -> WalkError:
-    try:
-        code = helper.wait(timeout=1)
-    except subprocess.TimeoutExpired:  # its output closed, yet it runs on: stop it
-        helper.kill()
-        code = helper.wait()
-    return WalkError(
-        f"a helper process walking the tree ended early (exit code {code}); nothing was"
-        " removed from the index",
-        hint="run again; if it happens again, please report it",
-    )
 
 
 def _send(stream: IO[bytes], value: Any) -> None:

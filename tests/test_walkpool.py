@@ -116,6 +116,13 @@ def test_a_helper_that_dies_fails_the_walk_with_a_clear_error(tree: Path) -> Non
             list(pool.listings([str(tree / "docs"), str(tree / "src")], [], set()))
 
 
+def test_a_helper_that_fails_says_why(tree: Path) -> None:
+    with WalkPool(1, str(tree), WalkConfig()) as pool:
+        pool.options["max_file_size"] = 0  # the helper's own WalkConfig will refuse it
+        with pytest.raises(WalkError, match=r"exit code 1\): .*--max-file-size must be positive"):
+            list(pool.listings([str(tree / "docs"), str(tree / "src")], [], set()))
+
+
 def test_helpers_stop_when_the_walk_stops_early(tree: Path) -> None:
     for n in range(40):  # enough work that the helpers are still busy when it stops
         write(tree, {f"many/d{n:02d}/f{i}.md": "text\n" for i in range(30)})
@@ -170,14 +177,14 @@ def test_index_fans_out_where_the_index_already_holds_many_files(
     cli: Cli, work: Path, handed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(work, {f"docs/{d}/f{i}.md": f"{d} {i}\n" for d in "abc" for i in range(4)})
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(pipeline, "_usable_cores", lambda: 2)
     monkeypatch.setattr(pipeline, "_FAN_OUT_FILES", 12)
     assert cli("index", "docs", "--db", "idx.db").exit_code == 0
     assert handed == []  # an empty index: nothing says the tree is large
     again = cli("index", "docs", "--db", "idx.db", "--json")
     assert again.exit_code == 0 and again.summary()["unchanged"] == 12
     assert [Path(p).name for p in handed] == ["a", "b", "c"]
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(pipeline, "_usable_cores", lambda: 1)
     handed.clear()
     assert cli("index", "docs", "--db", "idx.db").exit_code == 0
     assert handed == []  # one core: nothing to gain
