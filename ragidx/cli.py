@@ -48,7 +48,14 @@ from .estimate import Budget
 from .gc import collect_garbage
 from .interrupt import StopSignal
 from .pipeline import run_index
-from .report import JsonLinesReporter, Reporter, Reporters, RichReporter, display_path
+from .report import (
+    JsonLinesReporter,
+    Reporter,
+    Reporters,
+    RichReporter,
+    display_path,
+    markup_escape,
+)
 from .search import SearchMode, search
 from .settings import load_settings
 from .store import SqliteStore
@@ -114,17 +121,11 @@ def _console(*, stderr: bool = False, soft_wrap: bool = True) -> "Console":
     return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def _fail(exc: RagidxError) -> NoReturn:
     console = _stderr()
-    console.print(f"[bold red]error[/]: {_escape(exc.message)}")
+    console.print(f"[bold red]error[/]: {markup_escape(exc.message)}")
     if exc.hint:
-        console.print(f"[bold cyan]hint[/]: {_escape(exc.hint)}")
+        console.print(f"[bold cyan]hint[/]: {markup_escape(exc.hint)}")
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -645,9 +646,9 @@ def doctor_command(
         console = _console()
         for check in checks:
             mark = "[green]ok[/]  " if check.ok else "[bold red]fail[/]"
-            console.print(f"{mark} {check.name}: {_escape(check.detail)}")
+            console.print(f"{mark} {check.name}: {markup_escape(check.detail)}")
             if check.hint:
-                console.print(f"     [bold cyan]hint[/]: {_escape(check.hint)}")
+                console.print(f"     [bold cyan]hint[/]: {markup_escape(check.hint)}")
     raise typer.Exit(EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .base import Reporter, Reporters, display_path
 from .jsonl import JsonLinesReporter
 from .null import NullReporter
-from .rich import RichReporter
+from .rich import RichReporter, markup_escape
 
 __all__ = [
     "JsonLinesReporter",
@@ -17,4 +17,5 @@ __all__ = [
     "Reporters",
     "RichReporter",
     "display_path",
+    "markup_escape",
 ]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
-__all__ = ["RichReporter"]
+__all__ = ["RichReporter", "markup_escape"]
 
 _UPDATE_EVERY = 0.1
 _STYLES = {
@@ -120,7 +120,7 @@ class RichReporter:
         elif isinstance(event, WaitingForIndex):
             who = f" (pid {event.holder})" if event.holder else ""
             self.console.print(
-                f"waiting: another ragidx{who} is writing {_escape(str(event.db))};"
+                f"waiting: another ragidx{who} is writing {markup_escape(str(event.db))};"
                 " this run starts when it finishes (--no-wait refuses instead)"
             )
         elif isinstance(event, Stopping):
@@ -168,14 +168,16 @@ class RichReporter:
         )
         if show:
             style = _STYLES[event.status]
-            reason = f": {_escape(event.reason)}" if event.reason else ""
+            reason = f": {markup_escape(event.reason)}" if event.reason else ""
+            shown = markup_escape(display_path(event.path))
             self.console.print(
-                f"[{style}]{event.status.value:>9}[/] {_escape(display_path(event.path))}{reason}",
+                f"[{style}]{event.status.value:>9}[/] {shown}{reason}",
                 highlight=False,
             )
 
 
-def _escape(text: str) -> str:
+def markup_escape(text: str) -> str:
+    """`text` shown as it is in a Rich console, not read as markup (rich loads here)."""
     from rich.markup import escape
 
     return escape(text)

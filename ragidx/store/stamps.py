@@ -19,13 +19,13 @@ import hashlib
 import json
 import struct
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import NamedTuple
+
+from ..models import FileStatus
 
 __all__ = ["DirStamp", "Stamp", "dir_stamp", "dir_stamp_row", "listing_digest"]
 
-INDEXED, SKIPPED = "indexed", "skipped"
-_path, _size, _mtime = itemgetter(0), itemgetter(1), itemgetter(2)
+INDEXED, SKIPPED = FileStatus.INDEXED.value, FileStatus.SKIPPED.value
 
 
 class Stamp(NamedTuple):
