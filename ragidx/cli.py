@@ -219,6 +219,15 @@ def index_command(
     null: Annotated[
         bool, typer.Option("--null", "-0", help="Paths on stdin are NUL-separated.")
     ] = False,
+    covers: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--covers",
+            help="The paths given are every file to index under DIR: remove the others.",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
     include: Annotated[
         list[str] | None, typer.Option("--include", help="Only files matching this glob.")
     ] = None,
@@ -352,6 +361,7 @@ def index_command(
             budget=Budget(rpm=rpm, tpm=tpm, price_per_mtok=price_per_mtok),
             wait=wait,
             grace=timeout,
+            covers=tuple(covers or ()),
         )
         http = EmbedOptions(
             base_url=base_url,

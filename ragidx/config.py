@@ -124,6 +124,9 @@ class IndexConfig:
     """Wait for another run writing the same index; else refuse at once."""
     grace: float = DEFAULT_GRACE
     """Seconds requests in flight get to finish once stopping is asked."""
+    covers: tuple[Path, ...] = ()
+    """Directories the paths given (a list on stdin, say) stand for in full: an indexed file
+    under one of them that the paths do not name is removed, once they are read to the end."""
 
     def __post_init__(self) -> None:
         if self.readers < 1:

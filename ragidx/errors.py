@@ -14,11 +14,12 @@ One base class; the CLI maps each branch to an exit code at the edge::
         ├── InvalidVectors     a response failed validation (count, index, dims, finite)
         ├── TransientError     worth retrying: 408/409/429/5xx, transport errors, timeouts
         ├── RejectedError      the server refused the input (other 4xx): retrying won't help
-        └── FatalEmbedError    the run cannot go on: bad key (401/403), quota exhausted (exit 2)
+        └── FatalEmbedError    the run cannot go on: bad key (401/403), quota exhausted, no
+                               server listening where none ever answered (exit 2)
 
 Every `EmbedError` carries `kind`, the class of failure a file is reported with:
-`rate_limited`, `server_error`, `timeout`, `network`, `invalid_response`, `too_long`,
-`too_large`, `rejected_input`, `auth`, `quota`.
+`rate_limited`, `server_error`, `timeout`, `network`, `unreachable` (no connection),
+`invalid_response`, `too_long`, `too_large`, `rejected_input`, `auth`, `quota`.
 
 A file that cannot be read or embedded is not an exception that ends the run: the pipeline
 turns it into a ``failed`` file event and carries on.

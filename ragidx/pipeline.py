@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import itertools
 import os
+import stat
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -24,6 +25,7 @@ from typing import Any, Final, TypeVar
 from .batcher import Batch, Batcher
 from .chunker import Chunker, chunk_document
 from .config import IndexConfig, LongChunkPolicy
+from .covered import Covered
 from .embed import Embedder, as_http, validate_vectors
 from .embed.base import Vectors, is_vector, stack
 from .errors import EmbedError, FatalEmbedError, Interrupted, RagidxError, RejectedError
@@ -324,7 +326,7 @@ class _Run:
     async def _stages(self, roots: Iterable[Path]) -> None:
         assert self.planning is not None
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._plan(roots, Planner(self.planning.store, self.chunking)))
+            tg.create_task(self._plan(roots))
             for _ in range(self.config.readers):
                 tg.create_task(self._read())
             tg.create_task(self._batch())
@@ -334,7 +336,19 @@ class _Run:
 
     # -- stage 1: walk and plan --------------------------------------------------------------
 
-    async def _plan(self, roots: Iterable[Path], planner: Planner) -> None:
+    async def _plan(self, roots: Iterable[Path]) -> None:
+        covers = self.config.covers
+        covered = Covered(str(absolute(p)) for p in covers) if covers else None
+        assert self.planning is not None
+        try:
+            await self._walk_and_plan(roots, Planner(self.planning.store, self.chunking, covered))
+        finally:
+            if covered is not None:
+                covered.close()
+        for _ in range(self.config.readers):
+            await self.read_q.put(_STOP)
+
+    async def _walk_and_plan(self, roots: Iterable[Path], planner: Planner) -> None:
         walked: list[Path] = []
         given: set[str] = set()
 
@@ -346,10 +360,14 @@ class _Run:
             for p in paths:
                 if given and inside(str(p), given):
                     continue
-                if os.path.isdir(p):
+                try:
+                    is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+                except OSError:
+                    is_dir = False
+                    if missing(p):
+                        walked.append(p)
+                if is_dir:
                     given.add(str(p))
-                    walked.append(p)
-                elif missing(p):
                     walked.append(p)
                 yield p
 
@@ -364,8 +382,6 @@ class _Run:
         if not self.stopping.is_set():
             # The sweep for removed files only after a whole walk: a cut-short one is no proof.
             await self._dispatch_all(await asyncio.to_thread(shared.use, planner.finish, walked))
-        for _ in range(self.config.readers):
-            await self.read_q.put(_STOP)
 
     async def _dispatch_all(self, plans: list[Plan]) -> None:
         for plan in plans:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, cast
 
+from .covered import Covered
 from .models import FileInfo, FileStatus
 from .store import FileRecord, SqliteStore, Stamp, listing_digest
 from .walker import MISSING, DirVisited, Skipped, WalkItem
@@ -65,14 +66,19 @@ Plan = Read | Write | Done | Unchanged
 
 
 class Planner:
-    def __init__(self, store: SqliteStore, chunking: str) -> None:
+    def __init__(self, store: SqliteStore, chunking: str, covered: Covered | None = None) -> None:
         self.store = store
         self.chunking = chunking
+        # The directories a list of paths stands for, and what it named under them.
+        self.covered = covered
         self.visited: set[str] = set()
         # Directories that could not be read: what the index holds under them is kept.
         self.unreadable: list[str] = []
         self._dir: str | None = None
         self._rows: dict[str, Stamp] = {}
+        self._last_named: str | None = None
+        self._named_dir: str | None = None
+        self._named_rows: dict[str, Stamp] = {}
 
     def plan(self, listings: list[list[WalkItem]]) -> list[Plan]:
         """Plans for a slice of the walk, one listing (a directory's, or a named path) at a
@@ -91,6 +97,9 @@ class Planner:
             if self._unchanged_dir(first.path, listing, out):
                 return
             self._enter_dir(first.path)
+        elif self.covered is not None:
+            for item in listing:
+                self.covered.name(str(item.path))
         rows, chunking = self._rows, self.chunking
         bunch = out[-1] if out and isinstance(out[-1], Unchanged) else None
         # One loop with locals, the unchanged case inline: a re-run is mostly that case.
@@ -161,7 +170,19 @@ class Planner:
                 if directory not in self.visited and not self._under_unreadable(directory):
                     self.visited.add(directory)
                     out += (_removed(p) for p in sorted(self.store.stamps_in_dir(directory)))
+        if self.covered is not None:
+            out += self._unnamed(self.covered)
         return out
+
+    def _unnamed(self, covered: Covered) -> Iterator[Plan]:
+        """Indexed files under what a list covers that it did not name: removed. Those in a
+        directory walked in this run had its walk's sweep already."""
+        for root in covered.roots:
+            if not _storable(root) or self._under_unreadable(root):
+                continue
+            for path in covered.unnamed(root, self.store.paths_under(root)):
+                if path.rpartition(os.sep)[0] not in self.visited:
+                    yield _removed(path, UNNAMED)
 
     def _under_unreadable(self, directory: str) -> bool:
         return any(directory == d or directory.startswith(d + os.sep) for d in self.unreadable)
@@ -177,8 +198,17 @@ class Planner:
         return gone
 
     def _stamp(self, path: str) -> Stamp | None:
-        if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
+        directory = path.rpartition(os.sep)[0]
+        if directory == self._dir:
             return self._rows.pop(path, None)
+        # Files named one by one (a list on stdin) come a directory at a time, as `find`
+        # lists them: from the second in a row, the directory's rows are read at once.
+        if directory == self._named_dir:
+            return self._named_rows.get(path)
+        if directory == self._last_named:
+            self._named_dir, self._named_rows = directory, self.store.stamps_in_dir(directory)
+            return self._named_rows.get(path)
+        self._last_named = directory
         return self.store.stamp(path)
 
     def _file(self, info: FileInfo, stamp: Stamp | None, same: bool, out: list[Plan]) -> None:
@@ -240,6 +270,9 @@ def _join(out: list[Plan], bunch: Unchanged) -> None:
         out.append(bunch)
 
 
-def _removed(path: str) -> Write:
-    reason = "deleted" if not os.path.lexists(path) else "excluded by ignore rules or filters"
+UNNAMED = "not in the paths given (--covers)"
+
+
+def _removed(path: str, unwanted: str = "excluded by ignore rules or filters") -> Write:
+    reason = "deleted" if not os.path.lexists(path) else unwanted
     return Write(path, FileStatus.REMOVED, reason)

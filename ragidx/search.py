@@ -8,6 +8,7 @@ both surface, and agreement between the two ranks highest.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ __all__ = ["RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
 
 RRF_K = 60
 CANDIDATES = 50
+# Hits read beyond `k`, so that files deleted since they were indexed can be left out.
+GONE_SLACK = 20
 _TERM = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)*", re.UNICODE)
 
 
@@ -72,10 +75,19 @@ async def search(
     for positions in (text_pos, vector_pos):
         for cid, rank in positions.items():
             scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-    best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
-    rows = store.chunks_by_id(best)
+    ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    rows = store.chunks_by_id(ranked[: k + GONE_SLACK])
+    present = _present([rows[cid].path for cid in ranked if cid in rows])
+    best = [cid for cid in ranked if cid in rows and rows[cid].path in present][:k]
     return [
-        SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid))
-        for cid in best
-        if cid in rows
+        SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
+
+
+def _present(paths: list[str]) -> set[str]:
+    """The paths of hits to show: a file deleted since it was indexed is not one. But where
+    none of the files is here, the index was moved away from its files (a CI artifact, a
+    container image): its hits still stand for something, so all are shown."""
+    unique = set(paths)
+    here = {p for p in unique if os.path.lexists(p)}
+    return here if here else unique

@@ -368,19 +368,18 @@ def _decode(item: tuple[Any, ...], seen_dirs: set[tuple[int, int]]) -> WalkItem:
     return Skipped(Path(item[0]), *item[1:])
 
 
-def _named_file(path: Path, config: WalkConfig, filt: _Filter) -> WalkItem | None:
+def _named_file(
+    path: Path, st: os.stat_result, config: WalkConfig, filt: _Filter
+) -> WalkItem | None:
     if str(path) in config.skip_paths:
         return None
-    try:
-        st = path.stat()
-    except OSError as exc:
-        return Skipped(path, f"cannot stat: {exc.strerror}", error=True)
     if not stat.S_ISREG(st.st_mode):
         return Skipped(path, "not a regular file")
-    # Globs of a named file match its path from the working directory, as the user wrote it.
-    rel = os.path.relpath(path)
-    if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
-        return None
+    if filt.include is not None or filt.exclude is not None:
+        # Globs of a named file match its path from the working directory, as written.
+        rel = os.path.relpath(path)
+        if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
+            return None
     if st.st_size > config.max_file_size:
         return _too_large(path, st, config.max_file_size)
     return FileInfo(str(path), st.st_size, st.st_mtime_ns)
@@ -407,7 +406,7 @@ def walk_listings(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[l
     for raw in paths:
         path = absolute(raw)
         try:
-            st = path.stat()
+            st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             if os.path.lexists(path):  # a link to nothing
                 yield [Skipped(path, "broken symlink", error=True)]
@@ -420,5 +419,5 @@ def walk_listings(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[l
             continue
         if stat.S_ISDIR(st.st_mode):
             yield from _TreeWalker(path, config, filt, seen_dirs).listings()
-        elif (item := _named_file(path, config, filt)) is not None:
+        elif (item := _named_file(path, st, config, filt)) is not None:
             yield [item]

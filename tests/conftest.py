@@ -42,6 +42,33 @@ class Result:
 Cli = Callable[..., Result]
 
 
+def _untracked() -> set[str] | None:
+    """Files in the work tree that git neither tracks nor ignores (None outside a git tree)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {line[3:] for line in out.splitlines() if line.startswith("??")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _work_tree_stays_clean() -> Iterator[None]:
+    """Every test writes under its own temporary directory: one that leaves a file in the
+    work tree (an index, a lock) fails the run."""
+    before = _untracked()
+    yield
+    after = _untracked()
+    if before is not None and after is not None:
+        left = sorted(after - before)
+        assert not left, f"the tests left files in the work tree: {left}"
+
+
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory of its own, so paths print relative to it."""

@@ -155,7 +155,7 @@ def test_retry_after_as_http_date() -> None:
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (httpx.ConnectError("refused"), "network"),
+        (httpx.ConnectError("refused"), "unreachable"),
         (httpx.RemoteProtocolError("Server disconnected without sending a response."), "network"),
         (httpx.ReadTimeout("slow"), "timeout"),
     ],
@@ -464,3 +464,34 @@ def test_a_key_an_http_header_cannot_carry_is_refused_unshown() -> None:
     with pytest.raises(ConfigError) as caught:
         api_key_from_env("tei", {"RAGIDX_API_KEY": "sk-a bc"})
     assert "sk-a" not in caught.value.message and "RAGIDX_API_KEY" in caught.value.message
+
+
+def test_a_server_that_never_answered_is_given_up_on_after_three_refusals() -> None:
+    recorder = Recorder([httpx.ConnectError("All connection attempts failed")] * 10)
+    embedder, waits = make(recorder, base_url="http://user:pw@server:8080/v1", max_retries=6)
+    with pytest.raises(FatalEmbedError) as caught:
+        embed(embedder, ["x"])
+    error = caught.value
+    assert len(recorder.requests) == 3 and len(waits) == 2
+    assert error.kind == "unreachable"
+    assert error.message == (
+        "cannot connect to http://server:8080/v1/embeddings:"
+        " All connection attempts failed (3 attempts)"
+    )
+    assert error.hint is not None and "ragidx doctor" in error.hint
+
+
+def test_a_server_that_answered_once_and_went_away_gets_every_retry() -> None:
+    recorder = Recorder([openai_ok, *[httpx.ConnectError("refused")] * 10])
+    embedder, _ = make(recorder, max_retries=4)
+
+    async def go() -> None:
+        try:
+            await embedder.embed(["x"])
+            await embedder.embed(["y"])  # a restart mid-run: this batch fails, not the run
+        finally:
+            await embedder.aclose()
+
+    with pytest.raises(TransientError) as caught:
+        asyncio.run(go())
+    assert caught.value.kind == "unreachable" and len(recorder.requests) == 1 + 5

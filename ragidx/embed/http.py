@@ -29,6 +29,7 @@ from tenacity import (
     stop_after_attempt,
     stop_before_delay,
 )
+from tenacity.stop import stop_base
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
 from ..tokens import estimate_tokens
@@ -53,6 +54,13 @@ OVERLOAD_BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Tries before a server that has never answered is taken for not running.
+_CONNECT_ATTEMPTS = 3
+_UNREACHABLE = (
+    "is the server running and listening there? Check --base-url (RAGIDX_BASE_URL),"
+    " or run `ragidx doctor`"
+)
 
 _SIZE_WORDS = (
     "too many inputs",
@@ -136,6 +144,7 @@ class HttpEmbedder:
         self._calibrated = 0
         self._usage_is_tokens = True
         self.concurrency = AdaptiveConcurrency(settings.concurrency)
+        self._answered = False  # has the server ever answered (with any status)?
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -153,17 +162,32 @@ class HttpEmbedder:
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
-            | stop_before_delay(self.settings.deadline),
+            | stop_before_delay(self.settings.deadline)
+            | _NothingListens(self),
             wait=self._wait,
             retry=retry_if_exception_type(TransientError),
             sleep=self._sleep,
             before_sleep=self._count_retry,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._attempt(texts)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(texts)
+        except TransientError as exc:
+            if not self._answered and exc.kind == "unreachable":
+                # Nothing has ever answered: every file would fail the same way.
+                tries = retrying.statistics.get("attempt_number", 1)
+                message = f"{exc.message} ({tries} attempt{'s' if tries > 1 else ''})"
+                raise FatalEmbedError(message, kind="unreachable", hint=_UNREACHABLE) from None
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    @property
+    def url(self) -> str:
+        """Where requests go, without any user:password the base URL holds."""
+        url = httpx.URL(self.settings.base_url.rstrip("/") + self.path)
+        return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
 
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
@@ -171,6 +195,7 @@ class HttpEmbedder:
             await self.limiter.acquire(round(cost * self.token_ratio))
             self.stats.requests += 1
             response = await self._post(self.payload(texts))
+            self._answered = True
             self._heed(response, cost, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
@@ -252,6 +277,10 @@ class HttpEmbedder:
             raise TransientError(
                 f"no answer within {self.settings.timeout:g} s", kind="timeout"
             ) from None
+        except httpx.ConnectError as exc:
+            detail = self._scrub(str(exc) or type(exc).__name__)
+            message = f"cannot connect to {self.url}: {detail}"
+            raise TransientError(message, kind="unreachable") from None
         except httpx.TransportError as exc:
             raise TransientError(
                 self._scrub(f"{type(exc).__name__}: {exc}"), kind="network"
@@ -281,6 +310,21 @@ class HttpEmbedder:
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
+
+
+class _NothingListens(stop_base):
+    """Stop soon where no server has answered yet and connections fail: a server that is
+    not running will not start within the retries."""
+
+    def __init__(self, embedder: HttpEmbedder) -> None:
+        self.embedder = embedder
+
+    def __call__(self, state: RetryCallState) -> bool:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        refused = isinstance(error, TransientError) and error.kind == "unreachable"
+        fresh = not self.embedder._answered
+        return refused and fresh and state.attempt_number >= _CONNECT_ATTEMPTS
 
 
 def _client(

@@ -367,6 +367,14 @@ class SqliteStore:
         ).fetchone()
         return int(count)
 
+    def paths_under(self, root: str) -> Iterator[str]:
+        """The files the index holds below the directory `root`, in path order."""
+        rows = self.conn.execute(
+            "SELECT path FROM files WHERE path > ? AND path < ? ORDER BY path",
+            (root + "/", root + "0"),
+        )
+        return (path for (path,) in rows)
+
     def dirs_under(self, root: str) -> list[str]:
         """Directories at or below `root` that hold indexed files, in order."""
         # One index seek per directory: DISTINCT would read every file's entry, a tenth of a
