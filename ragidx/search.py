@@ -8,12 +8,15 @@ both surface, and agreement between the two ranks highest.
 from __future__ import annotations
 
 import enum
+import functools
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .embed import Embedder, validate_vectors
 from .store import ChunkRow, SqliteStore
-from .tokens import space_cjk
+from .tokens import CJK_CHARS
 
 __all__ = ["RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
 
@@ -40,12 +43,32 @@ def fts_query(query: str) -> str | None:
     """An FTS5 expression matching any term of `query`, each quoted so no syntax leaks in.
 
     A term like `TW-E4031` or `compute_backoff_delay` stays one quoted phrase, so FTS5 matches
-    its parts next to each other; so does a CJK word, spaced into characters as it is stored.
+    its parts next to each other. A run of CJK characters, written without spaces between
+    words, becomes its overlapping pairs: `查看磁盘使用情况` finds `磁盘空间使用情况`, which a
+    phrase of all its characters would not, and BM25 ranks the text sharing the most pairs first.
     """
-    terms = dict.fromkeys(" ".join(space_cjk(t.lower()).split()) for t in _TERM.findall(query))
+    terms = dict.fromkeys(p for t in _TERM.findall(query) for p in _phrases(t.lower()))
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def _phrases(term: str) -> Iterator[str]:
+    # The index holds each CJK character as a word (ragidx.tokens.space_cjk): a pair is a
+    # two-word phrase, and needs no other index than the one every existing database has.
+    for i, part in enumerate(_cjk_runs().split(term)):
+        if i % 2 == 0:  # between CJK runs: a word, or a joined term like `tw-e4031`
+            if part := part.strip("-_.:/"):
+                yield part
+        elif len(part) == 1:
+            yield part
+        else:
+            yield from (f"{a} {b}" for a, b in itertools.pairwise(part))
+
+
+@functools.cache
+def _cjk_runs() -> re.Pattern[str]:
+    return re.compile(f"([{CJK_CHARS}]+)")
 
 
 async def search(
