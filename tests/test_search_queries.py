@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import Cli, write
 
-from ragidx.search import fts_query
+from ragidx.search import MAX_TERMS, fts_query
 
 # Pages as tldr writes them, in English, Chinese and Japanese. The queries below are no
 # substring of any page: a person asks in their own words.
@@ -192,3 +192,11 @@ def test_cjk_runs_become_overlapping_pairs() -> None:
     assert fts_query("查看磁盘") == '"查 看" OR "看 磁" OR "磁 盘"'
     assert fts_query("df命令 猫") == '"df" OR "命 令" OR "猫"'
     assert fts_query("TW-E4031の説明") == '"tw-e4031" OR "の 説" OR "説 明"'
+
+
+def test_a_pasted_paragraph_is_matched_on_its_first_terms(pages: Path, cli: Cli) -> None:
+    # Each pair costs FTS5 time: a long query is cut to its first MAX_TERMS distinct terms.
+    paragraph = "".join(PAGES[f"pages.zh/common/{name}.md"] for name in ("df", "tar", "free"))
+    match = fts_query(paragraph)
+    assert match is not None and match.count(" OR ") == MAX_TERMS - 1
+    assert top(cli, paragraph, "--mode", "text") == ("pages.zh/common/df.md", 1)
