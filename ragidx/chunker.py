@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .config import ChunkConfig
+from .markup import hide_markup
 from .models import Chunk, Document
 from .tokens import estimate_tokens
 
@@ -72,10 +73,11 @@ class Chunker:
         newlines = [m.start() for m in re.finditer("\n", text)]
         chunks: list[Chunk] = []
         budget = self.config.chunk_tokens
-        for section in _sections(text, self.fmt, self.state):
+        sections, shown = _sections(text, self.fmt, self.state)
+        for section in sections:
             prefix = _prefix(section.path, budget)
             prefix_tokens = estimate_tokens(prefix) + 1 if prefix else 0
-            packer = _Packer(text, budget - prefix_tokens, self.config.chunk_overlap)
+            packer = _Packer(text, shown, budget - prefix_tokens, self.config.chunk_overlap)
             for start, end, body_tokens in packer.spans(section.start, section.end):
                 body = text[start:end]
                 full = f"{prefix}\n\n{body}" if prefix else body
@@ -117,9 +119,12 @@ def _prefix(path: tuple[str, ...], budget: int) -> str:
     return " > ".join(path)
 
 
-def _sections(text: str, fmt: str, state: _HeadingState) -> list[_Section]:
+def _sections(text: str, fmt: str, state: _HeadingState) -> tuple[list[_Section], str]:
+    """The sections of `text`, and `text` as a reader sees it: in Markdown, comments and tags
+    blanked out (HTML arrives as the text a browser shows, where `<` is text)."""
+    code: list[tuple[int, int]] = []
     if fmt in ("markdown", "html"):
-        heads = _markdown_headings(text, state)
+        heads = _markdown_headings(text, state, code)
     elif fmt == "rst":
         heads = _rst_headings(text, state.rst_levels)
     else:
@@ -135,28 +140,33 @@ def _sections(text: str, fmt: str, state: _HeadingState) -> list[_Section]:
                 stack.pop()
             stack.append((level, title))
         sections.append(_Section(offset, end, tuple(t for _, t in stack), headed=bool(level)))
-    return _fold_bare_headings(text, sections)
+    shown = hide_markup(text, code) if fmt == "markdown" else text
+    return _fold_bare_headings(shown, sections), shown
 
 
-def _fold_bare_headings(text: str, sections: list[_Section]) -> list[_Section]:
-    """Join a section that holds only its heading line to the section after it."""
+def _fold_bare_headings(shown: str, sections: list[_Section]) -> list[_Section]:
+    """Join a section that holds only its heading line (and what a reader does not see) to
+    the section after it; drop a section with nothing a reader sees."""
     folded: list[_Section] = []
     carry: int | None = None
     for i, sec in enumerate(sections):
         start = sec.start if carry is None else carry
-        body_start = text.find("\n", sec.start, sec.end)
-        bare = body_start == -1 or not _NON_SPACE.search(text, body_start, sec.end)
+        body_start = shown.find("\n", sec.start, sec.end)
+        bare = body_start == -1 or not _NON_SPACE.search(shown, body_start, sec.end)
         if sec.headed and sec.path and bare and i + 1 < len(sections):
             carry = start
             continue
         carry = None
-        if _NON_SPACE.search(text, start, sec.end):
+        if _NON_SPACE.search(shown, start, sec.end):
             folded.append(_Section(start, sec.end, sec.path, sec.headed))
     return folded
 
 
-def _markdown_headings(text: str, state: _HeadingState) -> list[tuple[int, int, str]]:
-    """ATX (`## Title`) and setext (`Title` over `===` or `---`) headings outside fenced code."""
+def _markdown_headings(
+    text: str, state: _HeadingState, code: list[tuple[int, int]]
+) -> list[tuple[int, int, str]]:
+    """ATX (`## Title`) and setext (`Title` over `===` or `---`) headings outside fenced code;
+    the fenced code's lines, fences included, are added to `code` as (start, end) ranges."""
     lines = text.split("\n")
     heads: list[tuple[int, int, str]] = []
     fence = state.fence
@@ -166,6 +176,8 @@ def _markdown_headings(text: str, state: _HeadingState) -> list[tuple[int, int, 
     blank_before = True
     for line in lines[start:]:
         fence_match = _FENCE.match(line)
+        if fence is not None or fence_match:
+            _extend(code, offset, offset + len(line))
         if fence_match:
             marker = fence_match.group(1)
             if fence is None:
@@ -192,6 +204,13 @@ def _markdown_headings(text: str, state: _HeadingState) -> list[tuple[int, int, 
 
 _SETEXT = re.compile(r" {0,3}(=|-)\1*[ \t]*$")
 _NOT_PARAGRAPH = re.compile(r" {4}|\s*([-*+>|]|\d+[.)])(\s|$)")
+
+
+def _extend(ranges: list[tuple[int, int]], start: int, end: int) -> None:
+    if ranges and ranges[-1][1] + 1 == start:
+        ranges[-1] = (ranges[-1][0], end)
+    else:
+        ranges.append((start, end))
 
 
 def _paragraph(line: str) -> bool:
@@ -240,22 +259,33 @@ cut inside a word is not: the estimate of two such pieces is not that of their j
 class _Packer:
     """Splits one section into pieces that fit `budget`, then packs them with overlap."""
 
-    def __init__(self, text: str, budget: int, overlap: int) -> None:
+    def __init__(self, text: str, shown: str, budget: int, overlap: int) -> None:
         self.text = text
+        self.shown = shown
         self.budget = max(budget, 2)
         self.overlap = overlap
 
     def spans(self, start: int, end: int) -> Iterator[tuple[int, int, int | None]]:
-        """Each chunk's start and end, and its estimated tokens where they add up exactly."""
+        """Each chunk's start and end, and its estimated tokens where they add up exactly.
+        A chunk starts and ends with pieces a reader sees, and holds one not in the chunk
+        before: pieces of markup alone, or with the overlap, make no chunk."""
         pieces = self._pieces(*_trim(self.text, start, end), 0)
-        i, n = 0, len(pieces)
+        seen = [bool(_NON_SPACE.search(self.shown, a, b)) for a, b, _, _ in pieces]
+        i, n, last = 0, len(pieces), -1
         while i < n:
             j, total = i, pieces[i][2]
             # Joining two pieces adds at most one token: the whitespace between them.
             while j + 1 < n and total + 1 + pieces[j + 1][2] <= self.budget:
                 j += 1
                 total += 1 + pieces[j][2]
-            yield pieces[i][0], pieces[j][1], self._exact(pieces, i, j)
+            a, b = i, j
+            while a < b and not seen[a]:
+                a += 1
+            while b > a and not seen[b]:
+                b -= 1
+            if seen[b] and b > last:
+                yield pieces[a][0], pieces[b][1], self._exact(pieces, a, b)
+                last = b
             if j + 1 >= n:
                 return
             i = self._overlap_start(pieces, i, j)

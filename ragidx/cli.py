@@ -16,9 +16,10 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from .config import (
     DEFAULT_CHUNK_OVERLAP,
@@ -525,7 +526,53 @@ def stats_command(
     )
 
 
-@app.command("search")
+class _QueryCommand(TyperCommand):
+    """A command whose one argument may start with `-`: `search -sTCP:LISTEN` searches for
+    the flag. What is not one of the command's options is the query, wherever it stands."""
+
+    # Any: typer's Context subclasses the parser's, which typer does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _query_last(ctx, self.get_params(ctx), args))
+
+
+def _query_last(ctx: Any, params: list[Any], args: list[str]) -> list[str]:
+    """`args` with a first argument that looks like an option but is none moved behind `--`,
+    after every option, so the parser takes it as the argument it is."""
+    options = {n: p for p in params if p.param_type_name == "option" for n in _names(p)}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            return args  # the parser sees the argument for what it is
+        if (param := options.get(name)) is not None:
+            i += 2 if name == arg and _takes_value(param) else 1
+        elif (param := options.get(arg[:2])) is not None and _takes_value(param):
+            if not _converts(ctx, param, arg[2:]):  # `-k5` is an option, `-kill` a query
+                return [*args[:i], *args[i + 1 :], "--", arg]
+            i += 1
+        else:
+            return [*args[:i], *args[i + 1 :], "--", arg]
+    return args
+
+
+def _names(param: Any) -> list[str]:
+    return [*param.opts, *param.secondary_opts]
+
+
+def _takes_value(param: Any) -> bool:
+    return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+
+
+def _converts(ctx: Any, param: Any, value: str) -> bool:
+    try:
+        param.type(value, param, ctx)
+    except typer.BadParameter:
+        return False
+    return True
+
+
+@app.command("search", cls=_QueryCommand)
 def search_command(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[

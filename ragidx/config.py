@@ -87,8 +87,9 @@ class ChunkConfig:
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the settings: a file chunked under another fingerprint is re-chunked."""
-        return f"v1:{self.chunk_tokens}:{self.chunk_overlap}"
+        """Identifies the settings: a file chunked under another fingerprint is re-chunked.
+        The version counts changes to what the chunker makes (v2: no chunks of markup alone)."""
+        return f"v2:{self.chunk_tokens}:{self.chunk_overlap}"
 
 
 class LongChunkPolicy(enum.StrEnum):

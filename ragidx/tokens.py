@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["estimate_tokens", "space_cjk"]
+__all__ = ["CJK_CHARS", "estimate_tokens", "space_cjk"]
 
 # One alternative per token: runs of letters in fours, digits in threes, any other visible
 # character, and a whitespace run that holds a newline or is two or more long. `subn` counts
@@ -46,10 +46,14 @@ def estimate_tokens(text: str) -> int:
     return tokens
 
 
+# Hiragana, katakana, CJK ideographs (and extension A, compatibility), hangul syllables:
+# scripts written without spaces between words (hangul with spaces, but particles attached).
+CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+
+
 @functools.cache
 def _cjk() -> re.Pattern[str]:
-    # Hiragana, katakana, CJK ideographs (and extension A, compatibility), hangul syllables.
-    return re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
+    return re.compile(f"([{CJK_CHARS}])")
 
 
 def space_cjk(text: str) -> str:

@@ -31,6 +31,11 @@ WORD_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 WIDE = "中文字符测试日本語のテキスト한국어。、\uff01\uff1f「」😀🎉🚀👍🏽"
 WIDE_WITH_SPACE = WIDE + "\u3000"
 
+# Markup a reader of the rendered Markdown never sees; code blocks hold markup of their own,
+# which is code and must be kept.
+HIDDEN = ("<!-- hidden -->", '<a id="hidden"></a>', "<!--\nhidden\n-->", "</details>")
+HIDDEN_RE = re.compile("|".join(map(re.escape, HIDDEN)))
+
 words = st.text(WORD_CHARS, min_size=1, max_size=12)
 titles = st.lists(words, min_size=1, max_size=5).map(" ".join)
 
@@ -54,6 +59,7 @@ def code_blocks(draw: st.DrawFn) -> str:
                 titles.map(lambda t: "# " + t),  # looks like a heading, is not one
                 paragraphs().map(lambda p: "    " + p.replace("\n", " ")),
                 st.just(""),
+                st.sampled_from(["<!-- code -->", '<a id="code"></a>']),
             ),
             max_size=8,
         )
@@ -72,6 +78,7 @@ def blocks(wide: str) -> st.SearchStrategy[str]:
         st.text(wide, min_size=1, max_size=200),
         st.lists(st.sampled_from([*WIDE, " ", "\n"]), min_size=1, max_size=60).map("".join),
         st.sampled_from(["", "\n", "   ", "\n\n\n"]),
+        st.lists(st.sampled_from(HIDDEN), min_size=1, max_size=3).map("\n".join),
     )
 
 
@@ -123,19 +130,23 @@ def test_chunk_text_is_the_slice_of_the_document(text: str, fmt: str, config: Ch
 @given(documents(WIDE_WITH_SPACE), fmts, configs())
 def test_chunks_cover_the_text_in_order(text: str, fmt: str, config: ChunkConfig) -> None:
     chunks = chunk_text(text, fmt, config)
+    # In Markdown, what a reader sees: the text with the hidden markup blanked out.
+    shown = HIDDEN_RE.sub(lambda m: " " * len(m.group()), text) if fmt == "markdown" else text
     covered = [False] * len(text)
     for c in chunks:
         for i in range(c.char_start, c.char_end):
             covered[i] = True
-    for i, ch in enumerate(text):
+    for i, ch in enumerate(shown):
         if not ch.isspace():
             assert covered[i], f"character {ch!r} at {i} is in no chunk"
     for prev, nxt in itertools.pairwise(chunks):
         assert nxt.char_start > prev.char_start
         assert nxt.char_end > prev.char_end
-        gap = text[prev.char_end : nxt.char_start]
+        gap = shown[prev.char_end : nxt.char_start]
         assert gap.strip() == "", f"non-whitespace {gap!r} between chunks"
-    if text.strip():
+    for c in chunks:
+        assert shown[c.char_start : c.char_end].strip(), f"{c.text!r}: nothing a reader sees"
+    if shown.strip():
         assert chunks
     else:
         assert chunks == []
@@ -442,8 +453,8 @@ def test_chunk_config_validation(tokens: int, overlap: int, message: str) -> Non
 
 
 def test_chunk_config_bounds_accepted_and_fingerprint() -> None:
-    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v1:16:7"
-    assert ChunkConfig().fingerprint == "v1:512:64"
+    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v2:16:7"
+    assert ChunkConfig().fingerprint == "v2:512:64"
     assert (
         ChunkConfig(chunk_tokens=100, chunk_overlap=49).fingerprint
         != ChunkConfig(chunk_tokens=100, chunk_overlap=48).fingerprint
