@@ -23,9 +23,8 @@ from hypothesis import strategies as st
 
 import ragidx
 from ragidx.config import IndexConfig
-from ragidx.embed import OpenAIEmbedder
+from ragidx.embed import PROVIDERS, OpenAIEmbedder
 from ragidx.embed.http import HttpSettings
-from ragidx.errors import InvalidVectors
 from ragidx.testing.server import ANSWER_FAULTS, EmbeddingServer, Faults, expected_vector, serve
 
 DIMS = 64
@@ -172,13 +171,22 @@ class Widths:
         pass
 
 
-def test_a_server_that_never_agrees_with_itself_is_given_up_on(work: Path) -> None:
+def test_a_server_that_never_agrees_with_itself_is_given_up_on(
+    cli: Cli, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(work, FILES)
     embedder = Widths()
-    with pytest.raises(InvalidVectors, match="disagree on the width of its vectors: 9, 10, 11, 12"):
-        ragidx.index(["docs"], embedder, IndexConfig(db_path=work / "idx.db"))
-    assert embedder.asked == 4
-    assert manifest_dims(work / "idx.db") is None
+    monkeypatch.setitem(PROVIDERS, "widths", lambda model, dims, options: embedder)
+    result = cli("index", "docs", "--db", "idx.db", "--provider", "widths")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert (
+        lines[0]
+        == "error: the server's answers disagree on the width of its vectors: 9, 10, 11, 12 numbers"
+    )
+    assert lines[1].startswith("hint: check the server")
+    assert embedder.asked == 4  # then no batch is sent
+    assert manifest_dims() is None
 
 
 # -- property: any few faults, anywhere, with retries to spare ---------------------------------
