@@ -7,22 +7,60 @@ import os
 from pathlib import Path
 
 from .embed import Embedder, validate_vectors
-from .errors import PathNotFound
+from .errors import InvalidVectors, PathNotFound
 from .store import SqliteStore
 
-__all__ = ["check_named", "dedupe", "failed_under", "inside", "learn_dims", "missing"]
+__all__ = [
+    "agreed_dims",
+    "check_named",
+    "dedupe",
+    "failed_under",
+    "inside",
+    "learn_dims",
+    "missing",
+]
+
+
+DIMS_ASKS = 4
+"""Answers asked for at most to find two that agree on the width of the model's vectors."""
 
 
 async def learn_dims(store: SqliteStore, embedder: Embedder) -> bool:
-    """An HTTP model's dims, from the manifest when it names the same model, else by asking;
-    True when they were learned from an answer (and so are provisional)."""
+    """Bind an HTTP model's dims: from the manifest when it names the same model, else from
+    the server (`agreed_dims`); True when they came from the server (and so are provisional:
+    the manifest records them once a file stores vectors)."""
     manifest = await asyncio.to_thread(store.manifest)
     same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
     if same and "dims" in manifest:
         embedder.dims = int(manifest["dims"])
         return False
-    embedder.dims = validate_vectors(await embedder.embed(["dimensions"]), 1, 0).shape[1]
+    embedder.dims = await agreed_dims(embedder)
     return True
+
+
+async def agreed_dims(embedder: Embedder, asks: int = DIMS_ASKS) -> int:
+    """The width of the model's vectors, once two answers agree on it.
+
+    Each answer has passed the embedder's checks (as many vectors as texts, all finite, all
+    one width; an answer that failed them was retried there), but one answer can still be
+    wrong in a way no check sees: every vector a number short. A second answer, to other
+    texts (no cache can replay the first), that agrees binds the width; one that disagrees
+    is a vote for its own width, and the server is asked again. This runs before any batch
+    is sent, so every batch, every cache key and the manifest see the bound width, and an
+    answer of another width later is invalid and retried like any other.
+    """
+    seen: list[int] = []
+    for ask in range(asks):
+        texts = [f"dimensions {ask}", f"width {ask}"][: max(embedder.max_inputs, 1)]
+        width = int(validate_vectors(await embedder.embed(texts), len(texts), 0).shape[1])
+        if width in seen:
+            return width
+        seen.append(width)
+    shown = ", ".join(map(str, seen))
+    raise InvalidVectors(
+        f"the server's answers disagree on the width of its vectors: {shown} numbers",
+        hint="check the server and its model (`ragidx doctor`)",
+    )
 
 
 def failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:

@@ -95,7 +95,7 @@ def test_openai_request_and_answer_ordered_by_index() -> None:
     assert json.loads(request.content) == {
         "model": "m", "input": ["a", "bb", "ccc"], "encoding_format": "base64",
     }  # fmt: skip
-    assert waits == [] and embedder.dims == 4
+    assert waits == [] and embedder.dims == 0  # one answer binds nothing (prepare.learn_dims)
 
 
 def test_a_usage_count_in_characters_is_not_taken_for_tokens() -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "Vectors",
     "is_unit",
     "is_vector",
+    "matrix",
     "stack",
     "unit_rows",
     "validate_vectors",
@@ -53,7 +54,7 @@ class Embedder(Protocol):
 def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
     """Check what an embedder returned before anything is stored; raise `InvalidVectors`.
 
-    `dims` 0 accepts any width (the first answer of a model whose dims are not known yet).
+    `dims` 0 accepts any width, one for all rows (a model whose dims are not bound yet).
     """
     import numpy as np
 
@@ -69,6 +70,21 @@ def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
     if not np.isfinite(matrix).all():
         raise InvalidVectors("vectors hold NaN or infinite values")
     return matrix
+
+
+def matrix(rows: Sequence[Any]) -> Vectors:
+    """An answer's rows of numbers as one float32 matrix; `InvalidVectors` when they are not
+    all one length (numpy alone fails on that with a message about shapes no one can act on)."""
+    import numpy as np
+
+    arrays = [np.asarray(row, dtype=np.float32) for row in rows]
+    if any(a.ndim != 1 for a in arrays):
+        raise InvalidVectors("a vector in the answer is not a list of numbers")
+    widths = sorted({a.shape[0] for a in arrays})
+    if len(widths) > 1:
+        shown = " and ".join(map(str, widths))
+        raise InvalidVectors(f"vectors of different lengths in one answer: {shown} numbers")
+    return np.vstack(arrays) if arrays else np.empty((0, 0), dtype=np.float32)
 
 
 def unit_rows(vectors: Vectors) -> Vectors:

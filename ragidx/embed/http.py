@@ -250,22 +250,25 @@ class HttpEmbedder:
                 self.limiter.pause(reset)
 
     def _read(self, response: httpx.Response, texts: Sequence[str], cost: int) -> Vectors:
+        """The answer's vectors, or `TransientError` (invalid_response) to retry it.
+
+        With dims bound, every vector must have that many numbers; with dims 0 (not bound
+        yet), any width will do as long as all vectors share it. Nothing is learned here:
+        one answer cannot vouch for itself (`prepare.learn_dims` binds dims).
+        """
         try:
             body = response.json()
         except ValueError:
             raise TransientError("malformed JSON in the answer", kind="invalid_response") from None
         self._calibrate(body, cost)
         try:
-            vectors = self.parse(body, len(texts))
+            vectors = validate_vectors(self.parse(body, len(texts)), len(texts), self.dims)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise TransientError(
                 f"unexpected answer: {type(exc).__name__}: {exc}", kind="invalid_response"
             ) from None
-        try:
-            vectors = validate_vectors(vectors, len(texts), self.dims or vectors.shape[1])
         except InvalidVectors as exc:
             raise TransientError(exc.message, kind="invalid_response") from None
-        self.dims = self.dims or vectors.shape[1]
         return unit_rows(vectors) if self.settings.normalize else vectors
 
     async def _post(self, payload: dict[str, Any]) -> httpx.Response:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .base import Vectors
+from .base import Vectors, matrix
 from .http import HttpEmbedder
 
 __all__ = ["OllamaEmbedder"]
@@ -26,4 +24,4 @@ class OllamaEmbedder(HttpEmbedder):
         return {"model": self.model, "input": list(texts), "truncate": False}
 
     def parse(self, body: Any, count: int) -> Vectors:
-        return np.asarray(body["embeddings"], dtype=np.float32)
+        return matrix(body["embeddings"])

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RejectedError
-from .base import Vectors
+from .base import Vectors, matrix
 from .http import HttpEmbedder
 
 __all__ = ["OpenAIEmbedder"]
@@ -51,7 +51,7 @@ class OpenAIEmbedder(HttpEmbedder):
             raise ValueError(
                 f"{len(missing)} of {count} vectors missing (first index {missing[0]})"
             )
-        return np.vstack(rows).astype(np.float32, copy=False)
+        return matrix(rows)
 
     def usage(self, body: Any) -> int | None:
         usage = body.get("usage") if isinstance(body, dict) else None

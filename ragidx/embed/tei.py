@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .base import Vectors
+from .base import Vectors, matrix
 from .http import HttpEmbedder
 
 __all__ = ["TEIEmbedder"]
@@ -25,4 +23,4 @@ class TEIEmbedder(HttpEmbedder):
         return {"inputs": list(texts), "truncate": False}
 
     def parse(self, body: Any, count: int) -> Vectors:
-        return np.asarray(body, dtype=np.float32)
+        return matrix(body)

@@ -252,8 +252,9 @@ class SqliteStore:
     ) -> None:
         """Record the vector space on first use; refuse a different one afterwards.
 
-        A `provisional` claim (dims learned from one answer) is checked now but written with
-        the first file that stores vectors, so one bad answer cannot bind the index.
+        A `provisional` claim (dims learned from the server's answers) is checked now but
+        written with the first file that stores vectors: a run that stores nothing binds
+        nothing.
         """
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         with self.transaction() as conn:

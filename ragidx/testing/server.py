@@ -28,7 +28,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EmbeddingServer", "Faults", "expected_vector", "serve"]
+__all__ = ["ANSWER_FAULTS", "EmbeddingServer", "Faults", "expected_vector", "serve"]
+
+ANSWER_FAULTS = ("500", "malformed", "short", "nan", "wrong_dims", "ragged", "shuffled")
+"""What `Faults.at` can do to one answer: an HTTP 500, a cut-off body, one vector missing, a
+NaN, every vector one number too long, one vector one number short, order shuffled (legal)."""
 
 ROUTES = {
     "/v1/embeddings": "openai",
@@ -61,6 +65,9 @@ class Faults:
     short_first: int = 0
     nan_first: int = 0
     wrong_dims_first: int = 0
+    at: dict[int, str] = field(default_factory=dict)
+    """A fault for chosen requests by number, 1 the first: `{1: "ragged", 9: "nan"}`. One of
+    ANSWER_FAULTS; on the command line `--at 1=ragged,9=nan`."""
     shuffle: bool = False
     max_inputs: int | None = None
     poison: str | None = None
@@ -260,6 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
         if f.insufficient_quota:
             error = {"message": "You exceeded your current quota", "code": "insufficient_quota"}
             return 429, {"error": error}, {}
+        if f.at.get(n) == "500":
+            return 500, {"error": {"message": "injected 500"}}, {}
         if n <= f.fail_first:
             if f.fail_status == 429 and f.retry_after is None:  # TEI's overload: no Retry-After
                 return 429, {"error": "Model is overloaded", "error_type": "overloaded"}, {}
@@ -282,20 +291,23 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _answer(self, api: str, f: Faults, n: int, texts: list[str], body: dict[str, Any]) -> None:
-        if n <= f.malformed_first:
+        fault = f.at.get(n)
+        if n <= f.malformed_first or fault == "malformed":
             self._send_raw(200, b'{"data": [{"index": 0, "embedding": [0.1,')
             return
-        dims = f.dims + (1 if n <= f.wrong_dims_first else 0)
+        dims = f.dims + (1 if n <= f.wrong_dims_first or fault == "wrong_dims" else 0)
         vectors = [
             np.zeros(dims, np.float32)
             if f.empty_zeros and not t.strip()
             else expected_vector(t, dims) * np.float32(f.scale)
             for t in texts
         ]
-        if n <= f.nan_first:
+        if n <= f.nan_first or fault == "nan":
             vectors[0] = vectors[0].copy()
             vectors[0][0] = np.nan
-        if n <= f.short_first:
+        if fault == "ragged":
+            vectors[0] = vectors[0][:-1]
+        if n <= f.short_first or fault == "short":
             vectors = vectors[:-1]
         self.server.count(200, texts)
         if api == "openai":
@@ -310,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 for i, v in enumerate(vectors)
             ]
-            if f.shuffle:
+            if f.shuffle or fault == "shuffled":
                 random.Random(n).shuffle(data)
             count = len if f.usage_chars else _tokens
             usage = {"prompt_tokens": sum(count(t) for t in texts)}
@@ -354,6 +366,15 @@ def serve(faults: Faults | None = None, port: int = 0) -> Iterator[EmbeddingServ
         thread.join()
 
 
+def _answer_faults(text: str) -> dict[int, str]:
+    """`1=ragged,9=nan` -> {1: "ragged", 9: "nan"}."""
+    faults = {int(n): fault for n, _, fault in (item.partition("=") for item in text.split(","))}
+    unknown = set(faults.values()) - set(ANSWER_FAULTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown fault {sorted(unknown)}; {ANSWER_FAULTS}")
+    return faults
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="ragidx's fault-injecting embedding server")
     parser.add_argument("--port", type=int, default=0)
@@ -361,6 +382,8 @@ def main() -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool",):
             parser.add_argument(flag, action="store_true")
+        elif f.name == "at":
+            parser.add_argument(flag, type=_answer_faults, default=None)
         else:
             kind = float if "float" in str(f.type) else int if "int" in str(f.type) else str
             parser.add_argument(flag, type=kind, default=None)
