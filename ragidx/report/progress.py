@@ -1,0 +1,125 @@
+"""The progress display: a bar of files on one line, the run's figures on the next.
+
+Two lines, so that at 80 columns nothing is cut: the bar gives way first, then the figures
+at the end of the second line (the least needed are last). Loaded only when a bar is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Column
+from rich.text import Text
+
+__all__ = ["Figures", "ProgressView"]
+
+
+@dataclass(slots=True)
+class Figures:
+    """What the second line shows; the reporter keeps it up to date."""
+
+    done: int = 0
+    found: int = 0
+    """Files found so far; once `walked`, the run's total."""
+    walked: bool = False
+    chunks: int = 0
+    tokens: int = 0
+    requests: int | None = None
+    """None until the first batch comes back (a no-op run sends nothing)."""
+    retries: int = 0
+    rate_limited: int = 0
+
+    def line(self, seconds: float) -> str:
+        rate = self.chunks / seconds if seconds > 0 else 0.0
+        parts = [f"{self.chunks:,} chunks, {rate:,.0f}/s"]
+        if self.requests is not None:
+            parts += [
+                f"{self.rate_limited:,} 429s",
+                f"{self.retries:,} retries",
+                f"{self.requests:,} requests",
+            ]
+        parts.append(f"{_short(self.tokens)} tokens")
+        return " · ".join(parts)
+
+
+class _Files(ProgressColumn):
+    """`done/total files`; while the walk goes on, `done/found+ files`."""
+
+    def render(self, task: Task) -> Text:
+        done = int(task.completed)
+        if task.total is None:
+            return Text(f"{done:,}/{task.fields['found']:,}+ files")
+        return Text(f"{done:,}/{int(task.total):,} files")
+
+
+class _Eta(ProgressColumn):
+    """Time left, once the walk has given a total: before it, no figure could be trusted."""
+
+    max_refresh = 1.0  # a figure that jumps ten times a second cannot be read
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("ETA after walk", style="progress.remaining")
+        if task.finished:
+            return Text("done", style="progress.remaining")
+        left = task.time_remaining
+        if left is None:
+            return Text("ETA -:--:--", style="progress.remaining")
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
+class ProgressView(Progress):
+    """Rich's `Progress` with one task (the run) and a line of figures under it.
+
+    Each frame is drawn from `figures` as they are when it is drawn, so the reporter only
+    counts: a frame drawn while the run waits (on a slow answer, a 429) is not stale."""
+
+    def __init__(
+        self, console: Console, figures: Figures, get_time: Callable[[], float] | None
+    ) -> None:
+        self.figures = figures
+        super().__init__(
+            SpinnerColumn(),
+            TextColumn("indexing"),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+            _Files(),
+            TimeElapsedColumn(),
+            _Eta(),
+            console=console,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            get_time=get_time,
+            expand=True,
+        )
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        f = self.figures
+        seconds = 0.0
+        for task in self.tasks:  # the one: the run
+            total = f.found if f.walked else None
+            self.update(task.id, total=total, completed=f.done, found=f.found)
+            seconds = task.elapsed or 0.0
+        yield self.make_tasks_table(self.tasks)
+        yield Text("  " + f.line(seconds), no_wrap=True, overflow="ellipsis")
+
+
+def _short(n: int) -> str:
+    """12,345 as it is; 8,214,330 as 8.21M (the second line has room for so much)."""
+    if n < 1_000_000:
+        return f"{n:,}"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e9:.2f}G"
