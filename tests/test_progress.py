@@ -177,3 +177,25 @@ def test_a_run_agrees_with_its_summary_on_unchanged_new_and_large_files(work: Pa
     assert _fields(figures).startswith(f"{summary.chunks:,} chunks, ")
     assert f"{summary.tokens:,} tokens" in figures or f"{summary.tokens / 1e6:.2f}M" in figures
     assert ["chunks", f"{summary.chunks:,}"] in [line.split() for line in table]
+
+
+def test_the_total_comes_early_as_the_walk_runs_ahead_of_the_readers(work: Path) -> None:
+    """The walk is not held back to the readers' pace (it once was, by a queue of a few
+    files, so the total came only with the last files): here it is over while most files
+    are still to be read."""
+    write(work, {f"docs/{n // 500}/{n}.md": f"# Page {n}\n\nword {n}\n" for n in range(4000)})
+    done_at_walk_end: list[int] = []
+    done = [0]
+
+    def count(event: Event) -> None:
+        if isinstance(event, FileDone):
+            done[0] += 1
+        elif isinstance(event, WalkFinished):
+            done_at_walk_end.append(done[0])
+            assert event.files == 4000
+
+    config = IndexConfig(db_path=work / "idx.db", dry_run=True)
+    summary = index([work / "docs"], HashEmbedder(64), config, count)
+    assert summary.files == 4000 and len(done_at_walk_end) == 1
+    # Held to the readers, the walk would end with at least 1,900 files done.
+    assert done_at_walk_end[0] < 1000, done_at_walk_end

@@ -46,8 +46,8 @@ class Figures:
         if self.requests is not None:
             parts += [
                 f"{self.rate_limited:,} 429s",
-                f"{self.retries:,} retries",
-                f"{self.requests:,} requests",
+                f"{self.retries:,} {'retry' if self.retries == 1 else 'retries'}",
+                f"{self.requests:,} request{'' if self.requests == 1 else 's'}",
             ]
         parts.append(f"{_short(self.tokens)} tokens")
         return " · ".join(parts)
