@@ -27,7 +27,7 @@ __all__ = ["Figures", "ProgressView"]
 
 @dataclass(slots=True)
 class Figures:
-    """What the second line shows; the reporter keeps it up to date."""
+    """What the two lines show, counted by the reporter as the events come."""
 
     done: int = 0
     found: int = 0
