@@ -199,3 +199,22 @@ def test_the_total_comes_early_as_the_walk_runs_ahead_of_the_readers(work: Path)
     assert summary.files == 4000 and len(done_at_walk_end) == 1
     # Held to the readers, the walk would end with at least 1,900 files done.
     assert done_at_walk_end[0] < 1000, done_at_walk_end
+
+
+def test_files_found_and_done_at_once_do_not_shorten_the_time_left() -> None:
+    """A re-run: 30,000 unchanged files are done in the first second, then the 100 changed
+    ones are read at 10 a second. The time left is that of the changed files."""
+    screen = Screen()
+    screen(RunStarted(1, ("docs",), "hash", "m", 64))
+    for n in range(100):
+        screen(FileDiscovered(f"/docs/changed/{n}.md"))
+    paths = [f"/docs/same/{n}.md" for n in range(30_000)]
+    screen(FilesUnchanged(paths, [1] * 30_000, [None] * 30_000))
+    screen(WalkFinished(30_100))
+    for n in range(40):
+        screen.now += 0.1
+        screen(FileDone(f"/docs/changed/{n}.md", FileStatus.INDEXED, 1, 10))
+    bar, _ = screen.frame()
+    assert "30,040/30,100 files" in bar
+    eta = re.search(r"ETA 0:00:(\d\d)", bar)
+    assert eta is not None and 5 <= int(eta.group(1)) <= 7, bar  # 60 left at 10 a second

@@ -6,6 +6,7 @@ at the end of the second line (the least needed are last). Loaded only when a ba
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class Figures:
     """What the two lines show, counted by the reporter as the events come."""
 
     done: int = 0
+    worked: int = 0
+    """Files done that were read or written: not those found and done at once (unchanged)."""
     found: int = 0
     """Files found so far; once `walked`, the run's total."""
     walked: bool = False
@@ -73,12 +76,36 @@ class _Eta(ProgressColumn):
             return Text("ETA after walk", style="progress.remaining")
         if task.finished:
             return Text("done", style="progress.remaining")
-        left = task.time_remaining
+        left: float | None = task.fields["left"]
         if left is None:
             return Text("ETA -:--:--", style="progress.remaining")
         minutes, seconds = divmod(int(left + 0.5), 60)
         hours, minutes = divmod(minutes, 60)
         return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
+class _Pace:
+    """Files worked on a second, over the last `WINDOW` seconds, and so the time left.
+
+    Not Rich's speed, which counts every file done: unchanged files come done by the
+    thousand at once, and counted in, they make a re-run's first estimate far too short.
+    Once the walk is over every file left is one to work on, so this pace is the one."""
+
+    WINDOW = 30.0
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def left(self, now: float, worked: int, files_left: int | None) -> float | None:
+        """Seconds left for `files_left` (None: the walk goes on, so no figure yet)."""
+        samples = self.samples
+        samples.append((now, worked))
+        while now - samples[0][0] > self.WINDOW:
+            samples.popleft()
+        then, before = samples[0]
+        if files_left is None or worked == before or now == then:
+            return None
+        return files_left / ((worked - before) / (now - then))
 
 
 class ProgressView(Progress):
@@ -91,6 +118,7 @@ class ProgressView(Progress):
         self, console: Console, figures: Figures, get_time: Callable[[], float] | None
     ) -> None:
         self.figures = figures
+        self.pace = _Pace()
         super().__init__(
             SpinnerColumn(),
             TextColumn("indexing"),
@@ -109,8 +137,9 @@ class ProgressView(Progress):
         f = self.figures
         seconds = 0.0
         for task in self.tasks:  # the one: the run
+            left = self.pace.left(self.get_time(), f.worked, f.found - f.done if f.walked else None)
             total = f.found if f.walked else None
-            self.update(task.id, total=total, completed=f.done, found=f.found)
+            self.update(task.id, total=total, completed=f.done, found=f.found, left=left)
             seconds = task.elapsed or 0.0
         yield self.make_tasks_table(self.tasks)
         yield Text("  " + f.line(seconds), no_wrap=True, overflow="ellipsis")

@@ -122,7 +122,7 @@ class RichReporter:
 
             self.figures = Figures()
             self.progress = ProgressView(self.console, self.figures, self.get_time)
-            self.progress.add_task("indexing", total=None, found=0)
+            self.progress.add_task("indexing", total=None, found=0, left=None)
             self.progress.start()
 
     def _stop(self, summary: RunSummary | None) -> None:
@@ -150,6 +150,7 @@ class RichReporter:
     def _file(self, event: FileDone) -> None:
         if (f := self.figures) is not None:
             f.done += 1
+            f.worked += event.announced
             if event.status is FileStatus.INDEXED:
                 f.chunks += event.chunks
                 f.tokens += event.tokens
