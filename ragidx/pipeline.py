@@ -63,7 +63,8 @@ _WALK_STEP = 2048
 _FAN_OUT_FILES = 50_000
 _MAX_WALK_WORKERS = 4
 # Files planned for reading that the walk may run ahead by: enough that most trees are walked
-# in the first seconds, so the progress bar has its total early. A plan is a few hundred bytes.
+# in the first second, so the progress bar has its total early. A plan is about 450 bytes
+# with a 60-character path: 22 MB at most.
 _READ_AHEAD = 50_000
 _COMMIT_GROUP = 64
 # Chunks and vectors waiting for the store, at most (about 6 KB each with 1,024 dims).
