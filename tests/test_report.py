@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -47,8 +48,8 @@ def _run_events(cwd: Path) -> list[object]:
 def test_rich_reporter_on_a_terminal(work: Path) -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100, color_system=None)
-    clock = iter(float(n) for n in range(1000))
-    reporter = RichReporter(console, progress=True, get_time=lambda: next(clock))
+    clock = itertools.count()  # not a generator: Rich's refresh thread reads it too
+    reporter = RichReporter(console, progress=True, get_time=lambda: float(next(clock)))
     for event in _run_events(work):
         reporter(event)  # type: ignore[arg-type]
     reporter.close()
