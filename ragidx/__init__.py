@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         FilesUnchanged,
         RunFinished,
         RunStarted,
+        WalkFinished,
     )
     from .models import Chunk, Document, FileStatus, RunSummary
     from .pipeline import index, run_index
@@ -66,6 +67,7 @@ _LAZY = {
             "FilesUnchanged",
             "RunFinished",
             "RunStarted",
+            "WalkFinished",
         ),
         ".events",
     ),
@@ -125,6 +127,7 @@ __all__ = [
     "SqliteStore",
     "StoreError",
     "WalkConfig",
+    "WalkFinished",
     "__version__",
     "chunk_document",
     "chunk_text",

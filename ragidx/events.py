@@ -20,6 +20,7 @@ __all__ = [
     "RunStarted",
     "Stopping",
     "WaitingForIndex",
+    "WalkFinished",
 ]
 
 
@@ -62,6 +63,15 @@ class FilesUnchanged(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class WalkFinished:
+    """The walk is over, and the sweep for removed files: `files` is how many files this
+    run reports (each once, in `FileDone` or `FilesUnchanged`), the progress total from now
+    on. Not sent when the run stops before the walk ends."""
+
+    files: int
+
+
+@dataclass(frozen=True, slots=True)
 class BatchEmbedded:
     """A batch came back; `requests`, `retries` and `rate_limited` count the run so far."""
 
@@ -98,6 +108,7 @@ Event = (
     | FileDiscovered
     | FileDone
     | FilesUnchanged
+    | WalkFinished
     | BatchEmbedded
     | WaitingForIndex
     | Stopping

@@ -15,14 +15,16 @@ from ..events import (
     RunStarted,
     Stopping,
     WaitingForIndex,
+    WalkFinished,
 )
 from ..models import FileStatus, RunSummary
 from .base import display_path
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress, TaskID
     from rich.table import Table
+
+    from .progress import Figures, ProgressView
 
 __all__ = ["RichReporter", "markup_escape"]
 
@@ -39,6 +41,10 @@ _STYLES = {
 class RichReporter:
     """Renders to `console` (stderr in the CLI). Progress only when asked and on a terminal.
 
+    The bar counts files: those done out of those found. Its total is the run's only once
+    the walk is over (`WalkFinished`); until then it says how many were found so far and
+    gives no time left. Its chunks and tokens are the indexed files', as the summary's are.
+
     `console` may be a function that makes one when something is first printed: a quiet run
     that prints nothing does not load rich at all."""
 
@@ -54,40 +60,11 @@ class RichReporter:
         self._console = console
         self.verbose = verbose
         self.summary = summary
-        self.progress: Progress | None = None
-        self.task: TaskID | None = None
-        self.discovered = 0
-        self.done = 0
-        self.started = 0.0
+        self.progress: ProgressView | None = None
         self.updated = float("-inf")
-        self.chunks = 0
-        self.tokens = 0
-        self.last_batch: BatchEmbedded | None = None
-        if progress:
-            # Loaded here: a run without a bar (scripts, -q) does not pay for importing it.
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                SpinnerColumn(),
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=self.console,
-                redirect_stdout=False,
-                redirect_stderr=False,
-                get_time=get_time,
-            )
+        self.get_time = get_time
+        self.figures: Figures | None = None
+        self.show_progress = progress
 
     @property
     def console(self) -> Console:
@@ -100,21 +77,27 @@ class RichReporter:
         if isinstance(event, FileDone):
             self._file(event)
         elif isinstance(event, FilesUnchanged):
-            self.done += len(event.paths)
-            self.discovered += len(event.paths)
-            self._update()
+            if (f := self.figures) is not None:
+                f.done += len(event.paths)
+                f.found += 0 if f.walked else len(event.paths)
+                self._refresh()
         elif isinstance(event, FileDiscovered):
-            self.discovered += 1
-            self._update()
+            if (f := self.figures) is not None:
+                f.found += 0 if f.walked else 1
+                self._refresh()
+        elif isinstance(event, BatchEmbedded):
+            if (f := self.figures) is not None:
+                f.requests, f.retries = event.requests, event.retries
+                f.rate_limited = event.rate_limited
+                self._refresh()
+        elif isinstance(event, WalkFinished):
+            if (f := self.figures) is not None:
+                f.found, f.walked = event.files, True
+                self._refresh(force=True)
         elif isinstance(event, RunStarted):
             self._start()
-        elif isinstance(event, BatchEmbedded):
-            self.chunks += event.inputs
-            self.tokens += event.tokens
-            self.last_batch = event
-            self._update()
         elif isinstance(event, RunFinished):
-            self._stop()
+            self._stop(event.summary)
             if self.summary:
                 self.console.print(_summary_table(event.summary))
         elif isinstance(event, WaitingForIndex):
@@ -130,39 +113,50 @@ class RichReporter:
             )
 
     def close(self) -> None:
-        self._stop()
+        self._stop(None)
 
     def _start(self) -> None:
-        if self.progress is not None:
-            self.task = self.progress.add_task("indexing", total=None, detail="")
-            self.started = self.progress.get_time()
+        if self.show_progress and self.progress is None:
+            # Loaded here: a run without a bar (scripts, -q) does not pay for importing it.
+            from .progress import Figures, ProgressView
+
+            self.figures = Figures()
+            self.progress = ProgressView(self.console, self.figures, self.get_time)
+            self.progress.add_task("indexing", total=None, found=0, left=None)
             self.progress.start()
 
-    def _stop(self) -> None:
-        if self.progress is not None:
-            self._update(force=True)
-            self.progress.stop()
+    def _stop(self, summary: RunSummary | None) -> None:
+        if self.progress is not None and self.figures is not None:
+            if summary is not None:
+                # Requests are counted once more at the end (the dims probe, the last
+                # retries): the last frame shows the summary's figures.
+                f = self.figures
+                f.requests = summary.requests if f.requests is not None else None
+                f.retries, f.rate_limited = summary.retries, summary.rate_limited
+            self.progress.stop()  # drawing the last frame
             self.progress = None
 
-    def _update(self, *, force: bool = False) -> None:
-        if self.progress is None or self.task is None:
+    def _refresh(self, *, force: bool = False) -> None:
+        """Draw now, unless a frame was drawn in the last tenth of a second (Rich also draws
+        ten times a second on its own, from the figures as they are then)."""
+        if self.progress is None:
             return
         now = self.progress.get_time()
-        # Events come by the thousand a second; the bar redraws ten times a second at most.
-        if not force and now - self.updated < _UPDATE_EVERY:
-            return
-        self.updated = now
-        elapsed = now - self.started
-        rate = f" · {self.chunks / elapsed:,.0f} chunks/s" if elapsed > 0 else ""
-        detail = f"{self.chunks:,} chunks · {self.tokens:,} tokens{rate}"
-        if (b := self.last_batch) is not None and (b.retries or b.rate_limited):
-            detail += f" · {b.requests:,} requests · {b.retries:,} retries · {b.rate_limited:,}x429"
-        self.progress.update(self.task, total=self.discovered, completed=self.done, detail=detail)
+        # Events come by the thousand a second: a frame each would be most of the run's work.
+        if force or now - self.updated >= _UPDATE_EVERY:
+            self.updated = now
+            self.progress.refresh()
 
     def _file(self, event: FileDone) -> None:
-        self.done += 1
-        self.discovered += not event.announced
-        self._update(force=event.status is FileStatus.FAILED)
+        if (f := self.figures) is not None:
+            f.done += 1
+            f.worked += event.announced
+            if event.status is FileStatus.INDEXED:
+                f.chunks += event.chunks
+                f.tokens += event.tokens
+            if not event.announced and not f.walked:
+                f.found += 1
+            self._refresh(force=event.status is FileStatus.FAILED)
         show = event.status is FileStatus.FAILED or (
             self.verbose and event.status is not FileStatus.UNCHANGED
         )
