@@ -387,7 +387,11 @@ def _named_file(
 
 def absolute(path: str | Path) -> Path:
     """An absolute, normalised path that keeps symlinks as they are named."""
-    return Path(os.path.abspath(path))
+    text = os.fspath(path)
+    full = os.path.abspath(text)
+    # A path that is one already stays the object it is: a list of paths on stdin passes
+    # here twice, and parsing a Path is most of the cost.
+    return path if full == text and isinstance(path, Path) else Path(full)
 
 
 def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
