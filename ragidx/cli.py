@@ -131,7 +131,7 @@ DbOption = Annotated[
     _option(
         "--db",
         envvar="RAGIDX_DB",
-        help="Index database. [default: .ragidx/index.db]",
+        help="Index database. \\[default: .ragidx/index.db]",
         show_default=False,
     ),
 ]
@@ -267,8 +267,9 @@ def index_command(
         int,
         _option(
             "--max-file-size",
-            help="Skip larger files (10MB, 512KB, bytes).",
-            show_default=f"{DEFAULT_MAX_FILE_SIZE // 1024**2}MB",
+            help="Skip larger files (10MB, 512KB, bytes)."
+            f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MB]",
+            show_default=False,
         ),
     ] = DEFAULT_MAX_FILE_SIZE,
     follow_symlinks: Annotated[
@@ -406,11 +407,11 @@ def index_command(
             tpm=tpm,
             normalize=normalize,
         )
+        sources = _sources(paths or [], null=null, retry_failed=retry_failed)
         embedder = _embedder(provider, model, dimensions, http, quiet)
         if as_http(embedder) is None:
             # The offline embedder is CPU work: more workers only hold more batches in memory.
             config = dataclasses.replace(config, embed_workers=DEFAULT_EMBED_WORKERS)
-        sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
     if verbose and not quiet:

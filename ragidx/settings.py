@@ -57,7 +57,7 @@ class Kind(enum.Enum):
     PATH = "a path (a string)"
     URL = "a URL (a string)"
     SIZE = "a size such as 10MB, or a number of bytes"
-    CHOICE = "a string"
+    CHOICE = "one of the choices"
     GLOB = "a glob (a string)"
 
 
@@ -74,8 +74,10 @@ class Setting:
     @property
     def metavar(self) -> str:
         if self.choices is not None:
-            return "[" + "|".join(self.choices()) + "]"
-        return {Kind.INT: "INTEGER", Kind.NUMBER: "FLOAT"}.get(self.kind, self.kind.name)
+            return "<" + "|".join(self.choices()) + ">"
+        return {Kind.INT: "<int>", Kind.NUMBER: "<float>"}.get(
+            self.kind, f"<{self.kind.name.lower()}>"
+        )
 
     @property
     def bounds(self) -> str:
@@ -129,8 +131,13 @@ class Setting:
                 raise ConfigError(f"must be a whole number, not {_what(value)}")
             return self._within(value)
         if not isinstance(value, str):
-            raise ConfigError(f"must be {kind.value}, not {_what(value)}")
+            raise ConfigError(f"must be {self._wanted()}, not {_what(value)}")
         return self._text(value)
+
+    def _wanted(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(sorted(self.choices()))
+        return self.kind.value
 
     def _within(self, number: float) -> Any:
         if math.isnan(number):
@@ -158,10 +165,8 @@ class Setting:
             raise ConfigError("must not hold control characters")
         if self.high is not None and len(text) > self.high:
             raise ConfigError(f"must be at most {_number(self.high)} characters")
-        if self.choices is not None:
-            known = sorted(self.choices())
-            if text not in known:
-                raise ConfigError(f"must be one of {', '.join(known)}")
+        if self.choices is not None and text not in self.choices():
+            raise ConfigError(f"must be {self._wanted()}")
         if self.kind is Kind.URL:
             _check_url(text)
         if self.kind is Kind.GLOB:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from conftest import RAGIDX, Cli, Result, env_without, write
+from conftest import RAGIDX, ROOT, Cli, Result, env_without, write
 
 from ragidx.cli import _setting_name, app
 from ragidx.config import IndexConfig, WalkConfig
@@ -289,3 +289,18 @@ def test_settings_built_in_code_are_held_to_the_same_rules() -> None:
         IndexConfig(batch_tokens=10)
     with pytest.raises(ConfigError, match=r"--include"):
         WalkConfig(include=("\\",))
+
+
+def test_the_readme_error_lines_are_what_ragidx_says(
+    cli: Cli, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Every setting is held to the same type")
+    lines = readme[readme.index("```console\n", start) :].split("\n")[1:4]
+    write(work, {"a.md": "apple\n", "ragidx.toml": "concurrency = -1\n"})
+    said = [cli("index", "a.md", "--dry-run").stderr]
+    (work / "ragidx.toml").unlink()
+    said.append(cli("index", "a.md", "--dry-run", "--base-url", "http://[::1").stderr)
+    monkeypatch.setenv("RAGIDX_BASE_URL", "http://127.0.0.1:99999/v1")
+    said.append(cli("index", "a.md", "--dry-run").stderr)
+    assert [s.splitlines()[0] for s in said] == lines
