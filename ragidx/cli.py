@@ -99,7 +99,8 @@ def _checked(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
     checked = []
     for text in texts:
         try:
-            checked.append(setting.parse(str(text)))
+            parsed = setting.parse(str(text))
+            checked.append(text if isinstance(text, Path) else parsed)  # typer made the Path
         except ConfigError as exc:
             if source.name == "ENVIRONMENT" and isinstance(param.envvar, str):
                 where = from_env(param.envvar, os.environ.get(param.envvar, str(text)))

@@ -136,7 +136,6 @@ class IndexConfig:
     def __post_init__(self) -> None:
         require("readers", self.readers)
         require("concurrency", self.embed_workers)
-        require("timeout", self.grace)
         for name, value in (
             ("batch_size", self.batch_inputs),
             ("max_batch_tokens", self.batch_tokens),

@@ -270,13 +270,13 @@ def require(name: str, value: object) -> None:
 
 def parse_size(text: str) -> float:
     """`10MB`, `512k`, `1.5G` or a number of bytes (powers of 1024); may be out of range."""
-    m = _SIZE.fullmatch(text)
+    m = re.fullmatch(_SIZE, text)
     if not m:
         raise ConfigError(f"must be {Kind.SIZE.value}", hint="try 10MB, 512KB or 1048576")
     return float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()]
 
 
-_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*")
+_SIZE = r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*"  # compiled on first use
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
