@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
 from conftest import RAGIDX, ROOT, Cli, Result, env_without, write
 
-from ragidx.cli import _setting_name, app
+from ragidx.cli import app
 from ragidx.config import IndexConfig, WalkConfig
 from ragidx.embed import EmbedOptions
 from ragidx.errors import ConfigError
@@ -266,6 +267,14 @@ def test_no_credentials_or_key_in_the_words(
             )
 
 
+def setting_name(param: Any) -> str | None:
+    """An option's name in SETTINGS: its long name (`--chunk-tokens`: chunk_tokens)."""
+    longs = (
+        [o for o in param.opts if o.startswith("--")] if param.param_type_name == "option" else []
+    )
+    return longs[0][2:].replace("-", "_") if longs else None
+
+
 def test_every_option_of_every_command_is_a_setting() -> None:
     # A new option needs its line in SETTINGS: its type and bounds, for every source.
     group = typer.main.get_command(app)
@@ -273,7 +282,7 @@ def test_every_option_of_every_command_is_a_setting() -> None:
         name
         for command in group.commands.values()  # type: ignore[attr-defined]
         for param in command.params
-        if (name := _setting_name(param)) is not None and name != "help"
+        if (name := setting_name(param)) is not None and name != "help"
     }
     assert options == set(SETTINGS)
 
