@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -58,7 +57,7 @@ from .report import (
     markup_escape,
 )
 from .search import SearchMode, search
-from .settings import load_settings
+from .settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings
 from .store import SqliteStore
 
 if TYPE_CHECKING:
@@ -78,12 +77,63 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _setting_name(param: Any) -> str | None:
+    """The `SETTINGS` name of an option: its long name (`--chunk-tokens`: chunk_tokens)."""
+    if getattr(param, "param_type_name", None) != "option":
+        return None
+    longs = [o for o in param.opts if o.startswith("--")]
+    return longs[0][2:].replace("-", "_") if longs else None
+
+
+def _checked(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """A flag's or environment variable's text, held to the rules a settings file is held to
+    (`SETTINGS`), in the same words; the file's values were checked when it was read."""
+    source = ctx.get_parameter_source(param.name or "")
+    name = _setting_name(param)
+    if ctx.resilient_parsing or value is None or name is None or source is None:
+        return value
+    if source.name not in ("COMMANDLINE", "ENVIRONMENT"):
+        return value
+    setting = SETTINGS[name]
+    texts = list(value) if setting.many else [value]
+    checked = []
+    for text in texts:
+        try:
+            parsed = setting.parse(str(text))
+            checked.append(text if isinstance(text, Path) else parsed)  # typer made the Path
+        except ConfigError as exc:
+            if source.name == "ENVIRONMENT" and isinstance(param.envvar, str):
+                where = from_env(param.envvar, os.environ.get(param.envvar, str(text)))
+            else:
+                where = from_flag(f"--{name.replace('_', '-')}", str(text))
+            _fail(ConfigError(f"{where}: {exc.message}", hint=exc.hint))
+    return checked if setting.many else checked[0]
+
+
+def _as_given(text: str) -> str:
+    # Text goes to `_checked` untouched, so a bad number is reported as every other bad value.
+    return text
+
+
+def _option(*names: str, help: str, **extra: Any) -> Any:
+    """A `typer.Option` whose value, from a flag or a variable, `_checked` holds to its setting."""
+    long = next(n for n in names if n.startswith("--")).split("/")[0]
+    setting = SETTINGS[long[2:].replace("-", "_")]
+    if setting.bounds:
+        help = f"{help} {setting.bounds}"
+    if setting.kind.name in ("INT", "NUMBER", "SIZE", "CHOICE"):
+        extra.setdefault("parser", _as_given)
+        extra.setdefault("metavar", setting.metavar)
+    return typer.Option(*names, help=help, callback=_checked, **extra)
+
+
 DbOption = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         "--db",
         envvar="RAGIDX_DB",
-        help="Index database. [default: .ragidx/index.db]",
+        help="Index database. \\[default: .ragidx/index.db]",
         show_default=False,
     ),
 ]
@@ -94,19 +144,17 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to st
 def _settings_file(ctx: typer.Context) -> None:
     """Index documents for retrieval-augmented generation: walk, chunk, embed, store."""
     try:
-        path, settings = load_settings(Path.cwd())
+        path, settings = load_settings(Path.cwd())  # every value checked against SETTINGS
     except RagidxError as exc:
         _fail(exc)
     if path is None:
         return
-    group = ctx.command
-    commands = getattr(group, "commands", {})
-    names = {name: {p.name for p in cmd.params} for name, cmd in commands.items()}
-    unknown = sorted(set(settings) - set().union(*names.values()))
-    if unknown:
-        _fail(ConfigError(f"{path}: unknown setting {', '.join(unknown)}"))
+    commands = getattr(ctx.command, "commands", {})
     ctx.default_map = {
-        name: {k: v for k, v in settings.items() if k in params} for name, params in names.items()
+        command_name: {
+            p.name: settings[name] for p in command.params if (name := _setting_name(p)) in settings
+        }
+        for command_name, command in commands.items()
     }
     ctx.meta["settings_file"] = path
 
@@ -128,20 +176,6 @@ def _fail(exc: RagidxError) -> NoReturn:
     if exc.hint:
         console.print(f"[bold cyan]hint[/]: {markup_escape(exc.hint)}")
     raise typer.Exit(EXIT_USAGE)
-
-
-_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*")
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """`10MB`, `512k`, `1.5G` or a number of bytes; units are powers of 1024."""
-    m = _SIZE.fullmatch(text)
-    if not m:
-        raise ConfigError(
-            f"--max-file-size: {text!r} is not a size", hint="try 10MB, 512KB or 1048576"
-        )
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()])
 
 
 def _stdin_paths(null: bool) -> Iterator[str]:
@@ -174,7 +208,7 @@ def _embedder(
 
 ProviderOption = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--provider",
         envvar="RAGIDX_PROVIDER",
         help=f"Embedder: {', '.join(PROVIDERS)} (default: openai with --base-url, else hash).",
@@ -183,17 +217,15 @@ ProviderOption = Annotated[
 ]
 BaseUrlOption = Annotated[
     str | None,
-    typer.Option(
-        "--base-url", envvar="RAGIDX_BASE_URL", help="Embedding server.", show_default=False
-    ),
+    _option("--base-url", envvar="RAGIDX_BASE_URL", help="Embedding server.", show_default=False),
 ]
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", envvar="RAGIDX_MODEL", help="Embedding model.", show_default=False),
+    _option("--model", envvar="RAGIDX_MODEL", help="Embedding model.", show_default=False),
 ]
 DimensionsOption = Annotated[
     int | None,
-    typer.Option("--dimensions", min=1, help="Vector dimensions (openai).", show_default=False),
+    _option("--dimensions", help="Vector dimensions (openai).", show_default=False),
 ]
 NormalizeOption = Annotated[
     bool,
@@ -202,9 +234,7 @@ NormalizeOption = Annotated[
         help="Store unit-length vectors, whatever the server returns (queries likewise).",
     ),
 ]
-TimeoutOption = Annotated[
-    float, typer.Option("--timeout", min=0.1, help="Seconds one request may take.")
-]
+TimeoutOption = Annotated[float, _option("--timeout", help="Seconds one request may take.")]
 
 
 @app.command("index")
@@ -222,7 +252,7 @@ def index_command(
     ] = False,
     covers: Annotated[
         list[Path] | None,
-        typer.Option(
+        _option(
             "--covers",
             help="The paths given are every file to index under DIR: remove the others.",
             metavar="DIR",
@@ -230,14 +260,20 @@ def index_command(
         ),
     ] = None,
     include: Annotated[
-        list[str] | None, typer.Option("--include", help="Only files matching this glob.")
+        list[str] | None, _option("--include", help="Only files matching this glob.")
     ] = None,
     exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", help="Leave out paths matching this glob.")
+        list[str] | None, _option("--exclude", help="Leave out paths matching this glob.")
     ] = None,
     max_file_size: Annotated[
-        str, typer.Option("--max-file-size", help="Skip larger files (10MB, 512KB, bytes).")
-    ] = f"{DEFAULT_MAX_FILE_SIZE // 1024**2}MB",
+        int,
+        _option(
+            "--max-file-size",
+            help="Skip larger files (10MB, 512KB, bytes)."
+            f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MB]",
+            show_default=False,
+        ),
+    ] = DEFAULT_MAX_FILE_SIZE,
     follow_symlinks: Annotated[
         bool, typer.Option("--follow-symlinks", help="Follow symbolic links (loops are cut).")
     ] = False,
@@ -245,11 +281,11 @@ def index_command(
         bool, typer.Option("--hidden", help="Index hidden files and directories too.")
     ] = False,
     chunk_tokens: Annotated[
-        int, typer.Option("--chunk-tokens", help="Token budget of one chunk (estimated).")
+        int, _option("--chunk-tokens", help="Token budget of one chunk (estimated).")
     ] = DEFAULT_CHUNK_TOKENS,
     chunk_overlap: Annotated[
         int | None,
-        typer.Option(
+        _option(
             "--chunk-overlap",
             help=f"Tokens a chunk repeats from the one before. [default: {DEFAULT_CHUNK_OVERLAP},"
             " or an eighth of --chunk-tokens if less]",
@@ -262,32 +298,31 @@ def index_command(
     dimensions: DimensionsOption = None,
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
     max_retries: Annotated[
-        int, typer.Option("--max-retries", min=0, help="Retries of one request.")
+        int, _option("--max-retries", help="Retries of one request.")
     ] = DEFAULT_MAX_RETRIES,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
+        int, _option("--concurrency", help="Requests in flight at most.")
     ] = DEFAULT_CONCURRENCY,
     on_long_chunk: Annotated[
-        LongChunkPolicy,
-        typer.Option("--on-long-chunk", help="A chunk the model refuses as too long."),
-    ] = LongChunkPolicy.SPLIT,
+        str, _option("--on-long-chunk", help="A chunk the model refuses as too long.")
+    ] = LongChunkPolicy.SPLIT.value,
     rpm: Annotated[
         float | None,
-        typer.Option("--rpm", min=0.1, help="Requests per minute at most.", show_default=False),
+        _option("--rpm", help="Requests per minute at most.", show_default=False),
     ] = None,
     tpm: Annotated[
         float | None,
-        typer.Option("--tpm", min=1, help="Tokens per minute at most.", show_default=False),
+        _option("--tpm", help="Tokens per minute at most.", show_default=False),
     ] = None,
     normalize: NormalizeOption = True,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Inputs per embedding request.")
+        int | None, _option("--batch-size", help="Inputs per embedding request.")
     ] = None,
     max_batch_tokens: Annotated[
-        int | None, typer.Option("--max-batch-tokens", help="Tokens per embedding request.")
+        int | None, _option("--max-batch-tokens", help="Tokens per embedding request.")
     ] = None,
     readers: Annotated[
-        int, typer.Option("--readers", help="Files read and chunked at once.")
+        int, _option("--readers", help="Files read and chunked at once.")
     ] = DEFAULT_READERS,
     reset: Annotated[
         bool, typer.Option("--reset", help="Empty the index first, cached vectors too.")
@@ -302,9 +337,8 @@ def index_command(
     ] = False,
     price_per_mtok: Annotated[
         float | None,
-        typer.Option(
+        _option(
             "--price-per-mtok",
-            min=0,
             help="Price per million tokens, for --dry-run's cost.",
             show_default=False,
         ),
@@ -334,30 +368,30 @@ def index_command(
     ] = None,
 ) -> None:
     """Index files and directories into the SQLite index."""
+    if chunk_overlap is None:
+        chunk_overlap = min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
+    clash = conflict(chunk_tokens, chunk_overlap, max_batch_tokens)
+    if clash is not None:
+        name, reason = clash
+        value = chunk_overlap if name == "chunk_overlap" else max_batch_tokens
+        _fail(ConfigError(f"{_source(ctx, name, value)}: {reason}"))
     try:
         config = IndexConfig(
             db_path=db or default_db_path(),
             walk=WalkConfig(
                 include=tuple(include or ()),
                 exclude=tuple(exclude or ()),
-                max_file_size=parse_size(max_file_size),
+                max_file_size=max_file_size,
                 follow_symlinks=follow_symlinks,
                 hidden=hidden,
             ),
-            chunk=ChunkConfig(
-                chunk_tokens=chunk_tokens,
-                chunk_overlap=(
-                    min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
-                    if chunk_overlap is None
-                    else chunk_overlap
-                ),
-            ),
+            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
             readers=readers,
             embed_workers=concurrency,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,
             reset=reset,
-            on_long_chunk=on_long_chunk,
+            on_long_chunk=LongChunkPolicy(on_long_chunk),
             dry_run=dry_run,
             budget=Budget(rpm=rpm, tpm=tpm, price_per_mtok=price_per_mtok),
             wait=wait,
@@ -375,11 +409,11 @@ def index_command(
             tpm=tpm,
             normalize=normalize,
         )
+        sources = _sources(paths or [], null=null, retry_failed=retry_failed)
         embedder = _embedder(provider, model, dimensions, http, quiet)
         if as_http(embedder) is None:
             # The offline embedder is CPU work: more workers only hold more batches in memory.
             config = dataclasses.replace(config, embed_workers=DEFAULT_EMBED_WORKERS)
-        sources = _sources(paths or [], null=null, retry_failed=retry_failed)
     except RagidxError as exc:
         _fail(exc)
     if verbose and not quiet:
@@ -405,6 +439,18 @@ def index_command(
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _source(ctx: typer.Context, name: str, value: object) -> str:
+    """Where the value of option `name` came from, in the words of a message."""
+    source = ctx.get_parameter_source(name)
+    option = f"--{name.replace('_', '-')}"
+    if source is not None and source.name == "DEFAULT_MAP" and "settings_file" in ctx.meta:
+        return from_file(ctx.meta["settings_file"], name.replace("_", "-"), value)
+    envvar = next((p.envvar for p in ctx.command.params if p.name == name), None)
+    if source is not None and source.name == "ENVIRONMENT" and isinstance(envvar, str):
+        return from_env(envvar, str(value))
+    return from_flag(option, str(value))
 
 
 @contextlib.contextmanager

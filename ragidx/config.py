@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .estimate import Budget
+from .settings import MIN_CHUNK_TOKENS as MIN_CHUNK_TOKENS  # where refit looks for it
+from .settings import conflict, require
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -31,14 +33,20 @@ DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
 DEFAULT_READERS = 4
 DEFAULT_EMBED_WORKERS = 2
 DEFAULT_GRACE = 30.0
-# Below this budget a chunk cannot hold a heading path and a sentence.
-MIN_CHUNK_TOKENS = 16
 
 
 def default_db_path() -> Path:
     """`RAGIDX_DB` when set, else `.ragidx/index.db` under the current directory."""
     env = os.environ.get("RAGIDX_DB")
     return Path(env) if env else DEFAULT_DB_PATH
+
+
+def _agree(chunk_tokens: int, chunk_overlap: int | None, max_batch_tokens: int | None) -> None:
+    clash = conflict(chunk_tokens, chunk_overlap, max_batch_tokens)
+    if clash is not None:
+        name, reason = clash
+        value = chunk_overlap if name == "chunk_overlap" else max_batch_tokens
+        raise ConfigError(f"--{name.replace('_', '-')} {value}: {reason}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +71,9 @@ class WalkConfig:
                 f"--max-file-size must be positive, got {self.max_file_size}",
                 hint="give a size such as 10MB, 512KB or 1048576",
             )
+        require("max_file_size", self.max_file_size)
+        require("include", list(self.include))
+        require("exclude", list(self.exclude))
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"walk workers must be 0 or more, got {self.workers}")
 
@@ -75,15 +86,9 @@ class ChunkConfig:
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
 
     def __post_init__(self) -> None:
-        if self.chunk_tokens < MIN_CHUNK_TOKENS:
-            raise ConfigError(
-                f"--chunk-tokens must be at least {MIN_CHUNK_TOKENS}, got {self.chunk_tokens}"
-            )
-        if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
-            raise ConfigError(
-                f"--chunk-overlap must be between 0 and half of --chunk-tokens "
-                f"({self.chunk_tokens // 2 - 1}), got {self.chunk_overlap}"
-            )
+        require("chunk_tokens", self.chunk_tokens)
+        require("chunk_overlap", self.chunk_overlap)
+        _agree(self.chunk_tokens, self.chunk_overlap, None)
 
     @property
     def fingerprint(self) -> str:
@@ -130,14 +135,12 @@ class IndexConfig:
     under one of them that the paths do not name is removed, once they are read to the end."""
 
     def __post_init__(self) -> None:
-        if self.readers < 1:
-            raise ConfigError(f"--readers must be at least 1, got {self.readers}")
-        if self.embed_workers < 1:
-            raise ConfigError(f"embed workers must be at least 1, got {self.embed_workers}")
-        if self.batch_inputs is not None and self.batch_inputs < 1:
-            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_inputs}")
-        if self.batch_tokens is not None and self.batch_tokens < self.chunk.chunk_tokens:
-            raise ConfigError(
-                f"--max-batch-tokens ({self.batch_tokens}) must be at least --chunk-tokens "
-                f"({self.chunk.chunk_tokens}), or no chunk could ever be sent"
-            )
+        require("readers", self.readers)
+        require("concurrency", self.embed_workers)
+        for name, value in (
+            ("batch_size", self.batch_inputs),
+            ("max_batch_tokens", self.batch_tokens),
+        ):
+            if value is not None:
+                require(name, value)
+        _agree(self.chunk.chunk_tokens, None, self.batch_tokens)

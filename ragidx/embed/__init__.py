@@ -89,6 +89,23 @@ class EmbedOptions:
     transport: httpx.AsyncBaseTransport | None = None
     """Tests pass `httpx.MockTransport` here."""
 
+    def __post_init__(self) -> None:
+        from ..settings import require
+
+        for name, value in (
+            ("base_url", self.base_url),
+            ("timeout", self.timeout),
+            ("max_retries", self.max_retries),
+            ("concurrency", self.concurrency),
+            ("batch_size", self.max_inputs),
+            ("max_batch_tokens", self.max_tokens),
+            ("rpm", self.rpm),
+            ("tpm", self.tpm),
+            ("normalize", self.normalize),
+        ):
+            if value is not None:
+                require(name, value)
+
 
 Factory = Callable[[str | None, int | None, EmbedOptions], Embedder]
 
@@ -106,6 +123,9 @@ def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedde
 
 def _http(module: str, name: str) -> Factory:
     def build(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
+        import httpx
+
+        from ..settings import shown
         from .http import HttpSettings
 
         cls: type[HttpEmbedder] = getattr(importlib.import_module(module, __name__), name)
@@ -129,7 +149,13 @@ def _http(module: str, name: str) -> Factory:
             tpm=options.tpm,
             normalize=options.normalize,
         )
-        return cls(settings, transport=options.transport)
+        try:
+            return cls(settings, transport=options.transport)
+        except httpx.InvalidURL as exc:  # no ValueError: the URL got past `settings`' check
+            raise ConfigError(
+                f"--base-url {shown(settings.base_url)}: {shown(str(exc))}",
+                hint="such as http://localhost:8000/v1",
+            ) from exc
 
     return build
 
