@@ -352,6 +352,8 @@ def index_command(
             budget=Budget(rpm=rpm, tpm=tpm, price_per_mtok=price_per_mtok),
             wait=wait,
             grace=timeout,
+            # A size given (flag or settings file) stays; the default fits the model.
+            fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
         http = EmbedOptions(
             base_url=base_url,
@@ -394,6 +396,12 @@ def index_command(
     if summary.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _defaulted(ctx: typer.Context, name: str) -> bool:
+    """Whether an option has its default value, neither given nor from a settings file."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
 
 
 @contextlib.contextmanager

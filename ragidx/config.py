@@ -124,6 +124,9 @@ class IndexConfig:
     """Wait for another run writing the same index; else refuse at once."""
     grace: float = DEFAULT_GRACE
     """Seconds requests in flight get to finish once stopping is asked."""
+    fit_chunks: bool = True
+    """Cut chunks to what the model reads where the server says (TEI's `/info`); False keeps
+    `chunk.chunk_tokens` as given (and warns, with a `ChunkLimit` event, if it is more)."""
 
     def __post_init__(self) -> None:
         if self.readers < 1:

@@ -11,6 +11,7 @@ from .models import FileStatus, RunSummary
 
 __all__ = [
     "BatchEmbedded",
+    "ChunkLimit",
     "Event",
     "EventSink",
     "FileDiscovered",
@@ -74,6 +75,17 @@ class BatchEmbedded:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkLimit:
+    """The server says how many tokens its model reads (TEI's `/info`) and the chunk size
+    was more: chunks were cut to fit (`fitted`), or, the size being given, they were not,
+    and the server may cut or refuse the longer ones."""
+
+    model_tokens: int
+    chunk_tokens: int
+    fitted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingForIndex:
     """Another process is writing the index; this run waits for it to finish."""
 
@@ -99,6 +111,7 @@ Event = (
     | FileDone
     | FilesUnchanged
     | BatchEmbedded
+    | ChunkLimit
     | WaitingForIndex
     | Stopping
     | RunFinished

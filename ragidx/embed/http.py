@@ -25,13 +25,14 @@ import httpx
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
 from ..tokens import estimate_tokens
+from .adaptive import Adaptive
 from .base import Vectors, unit_rows, validate_vectors
 from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .limiter import AdaptiveConcurrency, RateLimiter
@@ -136,6 +137,12 @@ class HttpEmbedder:
         self._calibrated = 0
         self._usage_is_tokens = True
         self.concurrency = AdaptiveConcurrency(settings.concurrency)
+        self.adaptive = Adaptive(
+            timeout=settings.timeout,
+            ceiling=settings.concurrency,
+            cap=self.max_tokens,
+            clock=clock,
+        )
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -151,11 +158,17 @@ class HttpEmbedder:
         if not all(t.strip() for t in texts):
             # Ollama answers "" with zero vectors and others refuse it: never send one.
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
+
+        def worth_retrying(exc: BaseException) -> bool:
+            # A batch that timed out is not sent whole again: the caller splits it.
+            timed_out = getattr(exc, "kind", None) == "timeout" and len(texts) > 1
+            return isinstance(exc, TransientError) and not timed_out
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
             | stop_before_delay(self.settings.deadline),
             wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(worth_retrying),
             sleep=self._sleep,
             before_sleep=self._count_retry,
             reraise=True,
@@ -167,15 +180,27 @@ class HttpEmbedder:
 
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
-        async with self.concurrency:
+        work = cost or sum(map(estimate_tokens, texts))
+        async with self.adaptive.turn() as turn, self.concurrency:
             await self.limiter.acquire(round(cost * self.token_ratio))
             self.stats.requests += 1
-            response = await self._post(self.payload(texts))
+            self.adaptive.start(turn)
+            try:
+                response = await self._post(self.payload(texts))
+            except TransientError as exc:
+                if exc.kind == "timeout":
+                    self.adaptive.timed_out(turn, work)
+                raise
             self._heed(response, cost, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
+            self.adaptive.answered(turn, work)
             self.concurrency.succeeded()
         return self._read(response, texts, cost)
+
+    async def input_limit(self) -> int | None:
+        """Tokens the model reads in one input, where the server says; None where not."""
+        return None
 
     def usage(self, body: Any) -> int | None:
         """Tokens the server says the request cost, where its answer tells."""

@@ -82,6 +82,34 @@ class Faults:
     """An empty or blank input gets a vector of zeros (Ollama), not a 400."""
     usage_chars: bool = False
     """`usage.prompt_tokens` counts characters, not tokens (Infinity)."""
+    serial_rate: float | None = None
+    """Inputs a second, computed one request at a time with the rest queued in arrival
+    order, as a model on a CPU does. A client that gave up still costs its turn: the server
+    computes what it was sent (and counts it in `Counters.inputs`) whoever waits for it."""
+    max_input_length: int | None = None
+    """What TEI's `GET /info` says the model reads, in tokens (no such key when None)."""
+
+
+class _Serial:
+    """One request computed at a time, the others waiting their turn in arrival order."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._turns = threading.Condition()
+        self._next = 0  # the ticket of the next request to arrive
+        self._serving = 0
+
+    def compute(self, inputs: int) -> None:
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+        try:
+            time.sleep(inputs / self.rate)
+        finally:
+            with self._turns:
+                self._serving += 1
+                self._turns.notify_all()
 
 
 class _Budget:
@@ -128,6 +156,7 @@ class EmbeddingServer(ThreadingHTTPServer):
             if per_minute
         }
         self.busy = 0
+        self.serial = _Serial(faults.serial_rate) if faults.serial_rate else None
 
     def spend(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Take a request and its tokens from the budgets: the wait asked of the client
@@ -177,6 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        limit = self.server.faults.max_input_length
+        if self.path == "/info" and limit is not None:
+            # TEI's answer, the fields ragidx may read.
+            self._send(200, {"model_id": "test-model", "max_input_length": limit})
+            return
         self._send(200, {"status": "ok"})
 
     def do_POST(self) -> None:
@@ -251,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, payload, headers)
             return
         self.extra_headers = budget_headers
+        if self.server.serial is not None:
+            self.server.serial.compute(len(texts))  # whether or not the client still waits
         self._answer(api, faults, n, texts, body)
 
     def _refusal(
