@@ -169,9 +169,9 @@ async def _index(
 async def _fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSink) -> IndexConfig:
     """Chunks no longer than the model reads, where the server says (TEI's `/info`), unless
     the chunk size was given: then it stays, with a warning if it is more. Some servers cut
-    what is longer without a word (Infinity), others refuse it."""
+    what is longer without a word (Infinity), others refuse it. A dry run asks no server."""
     http = as_http(embedder)
-    limit = await http.input_limit() if http is not None else None
+    limit = await http.input_limit() if http is not None and not config.dry_run else None
     if limit is None:
         return config
     chunk = config.chunk

@@ -99,7 +99,7 @@ def test_a_fast_server_gets_large_batches_soon(cli: Cli, work: Path) -> None:
         result = index(cli, server, "--dimensions", str(DIMS))
     assert result.exit_code == 0, result.stderr
     assert result.summary()["indexed"] == files
-    # Batches start small and double with each quick answer, up to the provider's 2,048.
+    # Batches start small and grow fourfold on quick answers, up to the provider's 2,048.
     assert server.counters.requests <= 12
 
 
@@ -153,9 +153,9 @@ def test_quick_answers_grow_the_batch_up_to_the_cap() -> None:
 
     async def go() -> None:
         await answer(control, clock, START_TOKENS, 0.5)
-        assert control.budget == 2 * START_TOKENS  # at most twice the batch answered
+        assert control.budget == 4 * START_TOKENS  # at most four times the batch answered
         await answer(control, clock, START_TOKENS, 0.5)
-        assert control.budget == 2 * START_TOKENS  # an older batch's answer: no compounding
+        assert control.budget == 4 * START_TOKENS  # an older batch's answer: no compounding
         await answer(control, clock, 100_000, 10)
         assert control.budget == 150_000  # what would take a quarter of the timeout
         await answer(control, clock, 200_000, 1)
@@ -194,9 +194,12 @@ def test_a_timeout_leaves_one_request_and_quick_answers_bring_more_back() -> Non
             clock.now += 60
             control.timed_out(turn, 80_000)
         assert control.budget == 20_000 and control.limit == 1
+        await answer(control, clock, 5_000, 1)  # quick, but a batch well below the size
+        assert control.limit == 1
         for limit in (2, 3, 4, 4):
-            await answer(control, clock, 20_000, 1)  # a step a round, up to the ceiling
+            await answer(control, clock, control.budget, 1)  # a step a round, up to the ceiling
             assert control.limit == limit
+        assert control.budget == 300_000
 
     asyncio.run(go())
 

@@ -7,8 +7,8 @@ So a timeout is a signal, like a 429, and so is an answer that comes near it. Ea
 steers the next batches (in estimated tokens):
 
 * well inside the timeout (under a quarter of it), the batch grows: to what would take a
-  quarter of the timeout at the latency just seen, at most twice the batch that showed it;
-  a fast server reaches the provider's limits in a few round trips;
+  quarter of the timeout at the latency just seen, at most four times the batch that showed
+  it, so a fast server reaches the provider's limits in a few round trips;
 * past a quarter, the server is saturated, and requests in flight beyond two only queue
   there (a server that computes one at a time gains nothing from them): concurrency steps
   down, to two;
@@ -17,10 +17,11 @@ steers the next batches (in estimated tokens):
 * a timeout shrinks the batch to a quarter of the one that timed out and leaves one request
   in flight; the caller splits the batch that timed out and sends it again in pieces.
 
-Concurrency grows back, a request at a time, while answers come within an eighth of the
-timeout. An answer speaks for the batch it carried, never for the current size, so the
-answers to batches sent before a change do not compound it; concurrency changes at most
-once a round (only answers to requests sent after the last change move it).
+Concurrency grows back, a request at a time, while answers to batches near the current size
+come within an eighth of the timeout. An answer speaks for the batch it carried, never for
+the current size, so the answers to batches sent before a change do not compound it;
+concurrency changes at most once a round (only answers to requests sent after the last
+change move it).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ START_TOKENS = 2048
 TARGET_SHARE = 0.25
 NEAR_SHARE = 0.5
 FAST_SHARE = 0.125
+GROWTH = 4
+"""The most a batch grows on one answer: a quick server gets the provider's largest batches
+in a few round trips, and one answer in a sixteenth of the timeout can at most lead to
+batches that take a quarter of it."""
 
 
 @dataclass(slots=True)
@@ -98,8 +103,10 @@ class Adaptive:
         seconds = max(self.clock() - turn.sent_at, 1e-6)
         target = self.timeout * TARGET_SHARE
         if seconds < target:
-            self._resize(max(self.budget, min(2 * tokens, tokens * target / seconds)))
-            if seconds < self.timeout * FAST_SHARE and self.limit < self.ceiling:
+            # Only a batch near the current size says the next ones would be quick too.
+            quick = seconds < self.timeout * FAST_SHARE and 2 * tokens >= self.budget
+            self._resize(max(self.budget, min(GROWTH * tokens, tokens * target / seconds)))
+            if quick and self.limit < self.ceiling:
                 self._concurrency(turn, self.limit + 1)
         elif seconds <= self.timeout * NEAR_SHARE:
             if self.limit > 2:

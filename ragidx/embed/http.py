@@ -6,8 +6,9 @@ per attempt of our own (httpx's pool timeout is not reliable under load), classi
 every failure (`ragidx.errors`), and retries with tenacity: transport errors, timeouts, 408,
 409, 429 and 5xx, after exactly what `retry-after-ms` / `Retry-After` asks, otherwise after
 full-jitter exponential backoff, bounded by attempts and a deadline (a wait that would pass the
-deadline ends the retries).
-Cancellation is never retried (only `TransientError` is).
+deadline ends the retries). A batch of several inputs that times out is not sent whole again:
+the caller splits it. The latency of each answer steers batch sizes and requests in flight
+(`adaptive`). Cancellation is never retried (only `TransientError` is).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Vectors are deterministic, computed from each input's text (`expected_vector`), 
 check that every stored vector belongs to its chunk. `Faults` makes the server misbehave in
 the ways real servers do: latency, errors with or without Retry-After, reset connections,
 hangs, malformed JSON, missing or non-finite or wrongly sized vectors, shuffled (but legal)
-order, a cap on inputs per request, a poison input, over-long inputs and a required API key.
+order, a cap on inputs per request, a poison input, over-long inputs and a required API key;
+and it can compute one request at a time, slowly, as a model on a CPU does (`serial_rate`).
 
     python -m ragidx.testing.server --port 8765 --latency 0.02 --fail-first 3
 """
