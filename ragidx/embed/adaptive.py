@@ -74,10 +74,12 @@ class Adaptive:
         self._changed = asyncio.Condition()
 
     def bound(self, cap: int, *, fixed: bool = False) -> None:
-        """A run's largest batch in tokens; `fixed` starts there (the size was given)
-        rather than small. Either way, slow answers shrink it and fast ones grow it back."""
+        """A run starts: its largest batch in tokens; `fixed` starts there (the size was
+        given) rather than small. Either way, slow answers shrink it and quick ones grow it
+        back."""
         self.cap = max(cap, 1)
         self.budget = self.cap if fixed else min(START_TOKENS, self.cap)
+        self.limit = self.ceiling
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:
