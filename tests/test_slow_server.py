@@ -149,16 +149,19 @@ async def answer(control: Adaptive, clock: FakeClock, tokens: int, seconds: floa
 def test_quick_answers_grow_the_batch_up_to_the_cap() -> None:
     clock = FakeClock()
     control = Adaptive(timeout=60, ceiling=4, cap=300_000, clock=clock)
-    assert control.budget == START_TOKENS and control.limit == 4
+    assert control.budget == START_TOKENS and control.limit == 2
 
     async def go() -> None:
-        await answer(control, clock, START_TOKENS, 0.5)
-        assert control.budget == 4 * START_TOKENS  # at most four times the batch answered
-        await answer(control, clock, START_TOKENS, 0.5)
-        assert control.budget == 4 * START_TOKENS  # an older batch's answer: no compounding
+        async with control.turn() as early:
+            control.start(early)
+            await answer(control, clock, START_TOKENS, 0.5)
+            assert control.budget == 4 * START_TOKENS  # at most four times the batch answered
+            assert control.limit == 3  # and a request more in flight
+            control.answered(early, START_TOKENS)  # sent before: it compounds neither
+            assert control.budget == 4 * START_TOKENS and control.limit == 3
         await answer(control, clock, 100_000, 10)
         assert control.budget == 150_000  # what would take a quarter of the timeout
-        await answer(control, clock, 200_000, 1)
+        await answer(control, clock, 150_000, 1)
         assert control.budget == 300_000 and control.limit == 4
 
     asyncio.run(go())
@@ -169,8 +172,12 @@ def test_slow_answers_shrink_the_batch_and_the_requests_in_flight() -> None:
     control = Adaptive(timeout=60, ceiling=4, cap=300_000, clock=clock)
     control.bound(40_000, fixed=True)
     assert control.budget == 40_000  # a size given starts there
+    assert not control.holds_back(1_000_000)  # nothing said yet
 
     async def go() -> None:
+        await answer(control, clock, 40_000, 1)
+        await answer(control, clock, 40_000, 1)
+        assert control.limit == 4
         async with control.turn() as early:  # sent before the change below
             control.start(early)
             await answer(control, clock, 40_000, 20)  # saturated: more in flight only queue
@@ -179,6 +186,8 @@ def test_slow_answers_shrink_the_batch_and_the_requests_in_flight() -> None:
             assert control.limit == 3  # one step a round
         await answer(control, clock, 40_000, 40)  # near the timeout
         assert control.budget == 15_000 and control.limit == 2
+        # A batch made before, over twice the new size, would come near the timeout again.
+        assert control.holds_back(40_000) and not control.holds_back(30_000)
 
     asyncio.run(go())
 
@@ -214,12 +223,12 @@ def test_requests_in_flight_keep_to_the_limit() -> None:
             await asyncio.sleep(0.01)
 
     async def go() -> None:
-        await asyncio.gather(*(request() for _ in range(10)))
-        assert max(peaks) == 3
-        peaks.clear()
-        control.limit = 1
-        await asyncio.gather(*(request() for _ in range(3)))
-        assert max(peaks) == 1
+        assert control.limit == 2  # two at first
+        for limit in (2, 3, 1):
+            control.limit = limit
+            await asyncio.gather(*(request() for _ in range(8)))
+            assert max(peaks) == limit
+            peaks.clear()
 
     asyncio.run(go())
     assert control.in_flight == 0

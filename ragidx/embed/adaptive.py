@@ -17,10 +17,14 @@ steers the next batches (in estimated tokens):
 * a timeout shrinks the batch to a quarter of the one that timed out and leaves one request
   in flight; the caller splits the batch that timed out and sends it again in pieces.
 
-Concurrency grows back, a request at a time, while answers to batches near the current size
-come within an eighth of the timeout. An answer speaks for the batch it carried, never for
-the current size, so the answers to batches sent before a change do not compound it;
-concurrency changes at most once a round (only answers to requests sent after the last
+Once the batch has shrunk, a batch made before (it waited its turn) that is over twice the
+new size is held back unsent (`holds_back`), for the caller to split: it would only come near
+the timeout, or pass it, and cost the server its turn all the same.
+
+Concurrency starts at two and grows, a request at a time, while answers to batches near the
+current size come within an eighth of the timeout. An answer speaks for the batch it carried,
+never for the current size, so the answers to batches sent before a change do not compound
+it; concurrency changes at most once a round (only answers to requests sent after the last
 change move it).
 """
 
@@ -38,6 +42,9 @@ Clock = Callable[[], float]
 
 START_TOKENS = 2048
 """The first batches (a few chunks): a slow server answers them well inside any timeout."""
+START_REQUESTS = 2
+"""In flight at first: one computed, one waiting, which is all a server that computes one
+request at a time can use; a quicker one earns more a round trip at a time."""
 TARGET_SHARE = 0.25
 NEAR_SHARE = 0.5
 FAST_SHARE = 0.125
@@ -67,8 +74,9 @@ class Adaptive:
         self.clock = clock
         self.cap = cap
         self.budget = min(START_TOKENS, cap)
-        self.limit = ceiling
+        self.limit = min(START_REQUESTS, ceiling)
         self.in_flight = 0
+        self.slowed = False  # the budget has been cut to the latency the server shows
         self._sent = 0
         self._changed_at = 0  # requests sent when concurrency last changed
         self._changed = asyncio.Condition()
@@ -79,7 +87,8 @@ class Adaptive:
         back."""
         self.cap = max(cap, 1)
         self.budget = self.cap if fixed else min(START_TOKENS, self.cap)
-        self.limit = self.ceiling
+        self.limit = min(START_REQUESTS, self.ceiling)
+        self.slowed = False
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:
@@ -95,6 +104,11 @@ class Adaptive:
             async with self._changed:
                 self.in_flight -= 1
                 self._changed.notify_all()
+
+    def holds_back(self, tokens: int) -> bool:
+        """Whether a batch of `tokens` would come near the timeout, as the server's answers
+        so far say: made before they said so, it waited its turn (the caller splits it)."""
+        return self.slowed and tokens > self.budget / TARGET_SHARE * NEAR_SHARE
 
     def start(self, turn: Turn) -> None:
         """The request goes now (after any wait for a rate budget, which is not latency)."""
@@ -115,12 +129,14 @@ class Adaptive:
                 self._concurrency(turn, self.limit - 1)
         else:
             self._resize(min(self.budget, tokens * target / seconds))
+            self.slowed = True
             if self.limit > 1:
                 self._concurrency(turn, self.limit - 1)
 
     def timed_out(self, turn: Turn, tokens: int) -> None:
         """No answer within the timeout: the server queues far past it."""
         self._resize(min(self.budget, tokens * TARGET_SHARE))
+        self.slowed = True
         self.limit = 1
         self._changed_at = self._sent
 

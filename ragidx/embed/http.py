@@ -183,6 +183,11 @@ class HttpEmbedder:
         cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
         work = cost or sum(map(estimate_tokens, texts))
         async with self.adaptive.turn() as turn, self.concurrency:
+            if len(texts) > 1 and self.adaptive.holds_back(work):
+                raise RejectedError(
+                    f"held back: {work} tokens would not come back well within the timeout",
+                    kind="too_large",
+                )
             await self.limiter.acquire(round(cost * self.token_ratio))
             self.stats.requests += 1
             self.adaptive.start(turn)
