@@ -634,8 +634,10 @@ class _Run:
 
     def _coalesce(self, batch: Batch[tuple[Part, int]]) -> Batch[tuple[Part, int]]:
         """The batch, with those queued behind it while they fit: batches made before the
-        size grew go out as one."""
-        budget = self._batch_tokens()
+        size grew go out as one. (Without a size to follow, batches are as they were made.)"""
+        if self.adaptive is None:
+            return batch
+        budget = self.adaptive.budget
         while batch.tokens < budget and len(batch) < self.max_inputs:
             try:
                 more = self.batch_q.get_nowait()
