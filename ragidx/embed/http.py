@@ -162,8 +162,8 @@ class HttpEmbedder:
 
         def worth_retrying(exc: BaseException) -> bool:
             # A batch that timed out is not sent whole again: the caller splits it.
-            timed_out = getattr(exc, "kind", None) == "timeout" and len(texts) > 1
-            return isinstance(exc, TransientError) and not timed_out
+            split = isinstance(exc, TransientError) and exc.kind == "timeout" and len(texts) > 1
+            return isinstance(exc, TransientError) and not split
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
