@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["Batch", "Batcher"]
+__all__ = ["Batch", "Batcher", "merge", "slices"]
 
 T = TypeVar("T")
 
@@ -59,3 +59,23 @@ class Batcher(Generic[T]):
     @property
     def pending(self) -> int:
         return len(self._current)
+
+
+def merge(first: Batch[T], second: Batch[T]) -> Batch[T]:
+    """One batch of both, in order."""
+    return Batch(first.texts + second.texts, first.refs + second.refs, first.tokens + second.tokens)
+
+
+def slices(tokens: list[int], budget: int) -> list[tuple[int, int]]:
+    """Cut inputs of these sizes, in order, into runs of at most `budget` tokens: `(start,
+    end)` pairs. An input larger than the budget on its own makes a run of one."""
+    runs: list[tuple[int, int]] = []
+    start, held = 0, 0
+    for i, size in enumerate(tokens):
+        if i > start and held + size > budget:
+            runs.append((start, i))
+            start, held = i, 0
+        held += size
+    if tokens:
+        runs.append((start, len(tokens)))
+    return runs

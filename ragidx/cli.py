@@ -397,6 +397,8 @@ def index_command(
             wait=wait,
             grace=timeout,
             covers=tuple(covers or ()),
+            # A size given (flag or settings file) stays; the default fits the model.
+            fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
         http = EmbedOptions(
             base_url=base_url,
@@ -451,6 +453,12 @@ def _source(ctx: typer.Context, name: str, value: object) -> str:
     if source is not None and source.name == "ENVIRONMENT" and isinstance(envvar, str):
         return from_env(envvar, str(value))
     return from_flag(option, str(value))
+
+
+def _defaulted(ctx: typer.Context, name: str) -> bool:
+    """Whether an option has its default value, neither given nor from a settings file."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
 
 
 @contextlib.contextmanager

@@ -133,6 +133,9 @@ class IndexConfig:
     covers: tuple[Path, ...] = ()
     """Directories the paths given (a list on stdin, say) stand for in full: an indexed file
     under one of them that the paths do not name is removed, once they are read to the end."""
+    fit_chunks: bool = True
+    """Cut chunks to what the model reads where the server says (TEI's `/info`); False keeps
+    `chunk.chunk_tokens` as given (and warns, with a `ChunkLimit` event, if it is more)."""
 
     def __post_init__(self) -> None:
         require("readers", self.readers)

@@ -11,6 +11,7 @@ from .models import FileStatus, RunSummary
 
 __all__ = [
     "BatchEmbedded",
+    "ChunkLimit",
     "Event",
     "EventSink",
     "FileDiscovered",
@@ -84,6 +85,17 @@ class BatchEmbedded:
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkLimit:
+    """The server says how many tokens its model reads (TEI's `/info`) and the chunk size
+    was more: chunks were cut to fit (`fitted`), or, the size being given, they were not,
+    and the server may cut or refuse the longer ones."""
+
+    model_tokens: int
+    chunk_tokens: int
+    fitted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingForIndex:
     """Another process is writing the index; this run waits for it to finish."""
 
@@ -110,6 +122,7 @@ Event = (
     | FilesUnchanged
     | WalkFinished
     | BatchEmbedded
+    | ChunkLimit
     | WaitingForIndex
     | Stopping
     | RunFinished

@@ -22,16 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from .batcher import Batch, Batcher
+from .batcher import Batch, Batcher, merge, slices
 from .chunker import Chunker, chunk_document
-from .config import IndexConfig, LongChunkPolicy
+from .config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig, LongChunkPolicy
 from .covered import Covered
 from .embed import Embedder, as_http, validate_vectors
 from .embed.base import Vectors, is_vector, stack
-from .errors import EmbedError, FatalEmbedError, Interrupted, RagidxError, RejectedError
+from .errors import (
+    EmbedError,
+    FatalEmbedError,
+    Interrupted,
+    RagidxError,
+    RejectedError,
+    TransientError,
+)
 from .estimate import estimate
 from .events import (
     BatchEmbedded,
+    ChunkLimit,
     EventSink,
     FileDiscovered,
     FileDone,
@@ -51,6 +59,7 @@ from .reader import LARGE_FILE, Changed, NotText, SegmentReader, content_hash, r
 from .refit import refit, too_long
 from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
 from .store import Write as StoreWrite
+from .tokens import estimate_tokens
 from .walker import WalkItem, absolute, walk_listings
 from .weighted import WeightedQueue
 
@@ -74,8 +83,9 @@ _COMMIT_WEIGHT = 4096
 _BATCH_LINGER = 0.02
 # Parts of one large file read but not yet staged: a slow answer holds the reader back.
 _OPEN_PARTS = 4
-# Refusals that halving a batch can pin on single inputs.
-_SPLITTABLE = frozenset({"too_large", "too_long", "rejected_input"})
+# Refusals that halving a batch can pin on single inputs, and the timeout of a batch too
+# large for the server to answer in time (`embed` leaves it to be split, not sent again).
+_SPLITTABLE = frozenset({"too_large", "too_long", "rejected_input", "timeout"})
 
 
 def _ignore(event: object) -> None:
@@ -128,6 +138,7 @@ async def _index(
     retry_failed: bool,
     stopping: asyncio.Event,
 ) -> RunSummary:
+    config = await _fit_chunks(embedder, config, on_event)
     store = await asyncio.to_thread(_open_store, config)
     try:
         named = dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
@@ -160,6 +171,27 @@ async def _index(
         return await run.execute(roots, stopping)
     finally:
         store.close()
+
+
+async def _fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSink) -> IndexConfig:
+    """Chunks no longer than the model reads, where the server says (TEI's `/info`), unless
+    the chunk size was given: then it stays, with a warning if it is more. Some servers cut
+    what is longer without a word (Infinity), others refuse it. A dry run asks no server."""
+    http = as_http(embedder)
+    limit = await http.input_limit() if http is not None and not config.dry_run else None
+    if limit is None:
+        return config
+    chunk = config.chunk
+    # The model's special tokens ([CLS], [SEP]) count against its limit.
+    fits = max(limit - 2, MIN_CHUNK_TOKENS)
+    if config.fit_chunks and chunk.chunk_tokens > fits:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=True))
+        overlap = min(chunk.chunk_overlap, fits // 8)
+        fitted = ChunkConfig(chunk_tokens=fits, chunk_overlap=overlap)
+        return dataclasses.replace(config, chunk=fitted)
+    if not config.fit_chunks and chunk.chunk_tokens > limit:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=False))
+    return config
 
 
 def _open_store(config: IndexConfig) -> SqliteStore:
@@ -259,6 +291,13 @@ class _Run:
         readers, embedders = config.readers, config.embed_workers
         self.max_inputs = config.batch_inputs or embedder.max_inputs
         self.max_tokens = config.batch_tokens or embedder.max_tokens
+        # Batch sizes follow the server's latency (`embed.adaptive`), under the provider's
+        # limits or the size given; a dry run counts full batches, the same every time.
+        http = as_http(embedder)
+        self.adaptive = http.adaptive if http is not None and not config.dry_run else None
+        if self.adaptive is not None:
+            given = config.batch_inputs is not None or config.batch_tokens is not None
+            self.adaptive.bound(self.max_tokens, fixed=given)
         self.read_q: asyncio.Queue[Any] = asyncio.Queue(_READ_AHEAD)
         self.chunk_q: asyncio.Queue[Any] = asyncio.Queue(max(self.max_inputs * 2, 64))
         self.batch_q: asyncio.Queue[Any] = asyncio.Queue(embedders)
@@ -587,6 +626,7 @@ class _Run:
                 continue  # stopping: what is not sent yet never will be
             part, i = item
             chunk = part.chunks[i]
+            batcher.max_tokens = self._batch_tokens()
             if (batch := batcher.add(chunk.input, chunk.tokens, item)) is not None:
                 await self.batch_q.put(batch)
         if (batch := batcher.flush()) is not None:
@@ -611,10 +651,31 @@ class _Run:
     async def _embed(self) -> None:
         while (batch := await self.batch_q.get()) is not _STOP:
             if not self.stopping.is_set():
-                await self._embed_one(batch)
+                await self._embed_one(self._coalesce(batch))
         self.left.embedders_left -= 1
         if self.left.embedders_left == 0:
             await self.commit_q.put(_STOP, 0)
+
+    def _batch_tokens(self) -> int:
+        return self.max_tokens if self.adaptive is None else self.adaptive.budget
+
+    def _coalesce(self, batch: Batch[tuple[Part, int]]) -> Batch[tuple[Part, int]]:
+        """The batch, with those queued behind it while they fit: batches made before the
+        size grew go out as one. (Without a size to follow, batches are as they were made.)"""
+        if self.adaptive is None:
+            return batch
+        budget = self.adaptive.budget
+        while batch.tokens < budget and len(batch) < self.max_inputs:
+            try:
+                more = self.batch_q.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            fits = more is not _STOP and batch.tokens + more.tokens <= budget
+            if not (fits and len(batch) + len(more) <= self.max_inputs):
+                self.batch_q.put_nowait(more)  # room: one was just taken
+                break
+            batch = merge(batch, more)
+        return batch
 
     async def _embed_one(self, batch: Batch[tuple[Part, int]]) -> None:
         started = time.monotonic()
@@ -654,7 +715,8 @@ class _Run:
         async with asyncio.timeout(self.grace_at) as deadline:
             self.deadlines.add(deadline)
             try:
-                results = await self._embed_split(batch.texts)
+                tokens = [part.chunks[i].tokens for part, i in batch.refs]
+                results = await self._embed_split(batch.texts, tokens)
                 for n, (result, (part, i)) in enumerate(zip(results, batch.refs, strict=True)):
                     if too_long(result):
                         policy = self.config.on_long_chunk
@@ -669,7 +731,8 @@ class _Run:
         have = await asyncio.to_thread(self._cached, keys)
         have |= {k for k in keys if k in self.inflight.received}
         send = [t for t, k in zip(texts, keys, strict=True) if k not in have]
-        answers = iter(await self._embed_split(send) if send else [])
+        sizes = [estimate_tokens(t) for t in send]
+        answers = iter(await self._embed_split(send, sizes) if send else [])
         return [None if k in have else next(answers) for k in keys]
 
     def _received(self, batch: Batch[tuple[Part, int]], results: list[Any]) -> Embeddings:
@@ -711,20 +774,34 @@ class _Run:
         else:
             self.summary.requests = self.calls
 
-    async def _embed_split(self, texts: list[str]) -> list[Any]:
-        """One vector or one error per text. A batch refused for its size, or for one bad
-        input, is halved until the refusal is pinned on single inputs; the rest is stored."""
+    async def _embed_split(self, texts: list[str], tokens: list[int]) -> list[Any]:
+        """One vector or one error per text, sent in batches the current size allows.
+
+        A batch refused for its size or for one bad input is halved until the refusal is
+        pinned on single inputs; the rest is stored. A batch that timed out is halved
+        likewise (its size is what the server could not do in time) and sent again.
+        """
+        budget = self._batch_tokens()
+        if len(texts) > 1 and sum(tokens) > budget:
+            results: list[Any] = []
+            for a, b in slices(tokens, budget):
+                results += await self._embed_batch(texts[a:b], tokens[a:b])
+            return results
+        return await self._embed_batch(texts, tokens)
+
+    async def _embed_batch(self, texts: list[str], tokens: list[int]) -> list[Any]:
         self.calls += 1
         try:
             raw = await self.embedder.embed(texts)
             return list(validate_vectors(raw, len(texts), self.embedder.dims))
         except FatalEmbedError:
             raise
-        except RejectedError as exc:
+        except (RejectedError, TransientError) as exc:
             if len(texts) == 1 or exc.kind not in _SPLITTABLE:
                 return [exc] * len(texts)
             half = len(texts) // 2
-            return [*await self._embed_split(texts[:half]), *await self._embed_split(texts[half:])]
+            first = await self._embed_split(texts[:half], tokens[:half])
+            return [*first, *await self._embed_split(texts[half:], tokens[half:])]
         except EmbedError as exc:
             return [exc] * len(texts)
 

@@ -6,8 +6,9 @@ per attempt of our own (httpx's pool timeout is not reliable under load), classi
 every failure (`ragidx.errors`), and retries with tenacity: transport errors, timeouts, 408,
 409, 429 and 5xx, after exactly what `retry-after-ms` / `Retry-After` asks, otherwise after
 full-jitter exponential backoff, bounded by attempts and a deadline (a wait that would pass the
-deadline ends the retries).
-Cancellation is never retried (only `TransientError` is).
+deadline ends the retries). A batch of several inputs that times out is not sent whole again:
+the caller splits it. The latency of each answer steers batch sizes and requests in flight
+(`adaptive`). Cancellation is never retried (only `TransientError` is).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
 )
@@ -33,6 +34,7 @@ from tenacity.stop import stop_base
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
 from ..tokens import estimate_tokens
+from .adaptive import Adaptive
 from .base import Vectors, unit_rows, validate_vectors
 from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .limiter import AdaptiveConcurrency, RateLimiter
@@ -145,6 +147,12 @@ class HttpEmbedder:
         self._usage_is_tokens = True
         self.concurrency = AdaptiveConcurrency(settings.concurrency)
         self._answered = False  # has the server ever answered (with any status)?
+        self.adaptive = Adaptive(
+            timeout=settings.timeout,
+            ceiling=settings.concurrency,
+            cap=self.max_tokens,
+            clock=clock,
+        )
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
         raise NotImplementedError
@@ -160,12 +168,18 @@ class HttpEmbedder:
         if not all(t.strip() for t in texts):
             # Ollama answers "" with zero vectors and others refuse it: never send one.
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
+
+        def worth_retrying(exc: BaseException) -> bool:
+            # A batch that timed out is not sent whole again: the caller splits it.
+            split = isinstance(exc, TransientError) and exc.kind == "timeout" and len(texts) > 1
+            return isinstance(exc, TransientError) and not split
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
             | stop_before_delay(self.settings.deadline)
             | _NothingListens(self),
             wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(worth_retrying),
             sleep=self._sleep,
             before_sleep=self._count_retry,
             reraise=True,
@@ -191,16 +205,33 @@ class HttpEmbedder:
 
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
-        async with self.concurrency:
+        work = cost or sum(map(estimate_tokens, texts))
+        async with self.adaptive.turn() as turn, self.concurrency:
+            if len(texts) > 1 and self.adaptive.holds_back(work):
+                raise RejectedError(
+                    f"held back: {work} tokens would not come back well within the timeout",
+                    kind="too_large",
+                )
             await self.limiter.acquire(round(cost * self.token_ratio))
             self.stats.requests += 1
-            response = await self._post(self.payload(texts))
+            self.adaptive.start(turn)
+            try:
+                response = await self._post(self.payload(texts))
+            except TransientError as exc:
+                if exc.kind == "timeout":
+                    self.adaptive.timed_out(turn, work)
+                raise
             self._answered = True
             self._heed(response, cost, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
+            self.adaptive.answered(turn, work)
             self.concurrency.succeeded()
         return self._read(response, texts, cost)
+
+    async def input_limit(self) -> int | None:
+        """Tokens the model reads in one input, where the server says; None where not."""
+        return None
 
     def usage(self, body: Any) -> int | None:
         """Tokens the server says the request cost, where its answer tells."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
+
+import httpx
 
 from .base import Vectors, matrix
 from .http import HttpEmbedder
@@ -18,6 +21,17 @@ class TEIEmbedder(HttpEmbedder):
     default_model = "tei"
     default_max_inputs = 32  # TEI's max_client_batch_size
     default_max_tokens = 16_384  # TEI's max_batch_tokens
+
+    async def input_limit(self) -> int | None:
+        """`max_input_length` from `GET /info`; None if the server does not answer it."""
+        try:
+            async with asyncio.timeout(min(self.settings.timeout, 10.0)):
+                response = await self._client.get("/info")
+            info = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, TimeoutError, ValueError):
+            return None
+        limit = info.get("max_input_length") if isinstance(info, dict) else None
+        return limit if isinstance(limit, int) and limit > 0 else None
 
     def payload(self, texts: Sequence[str]) -> dict[str, Any]:
         return {"inputs": list(texts), "truncate": False}

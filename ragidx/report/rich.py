@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..events import (
     BatchEmbedded,
+    ChunkLimit,
     Event,
     FileDiscovered,
     FileDone,
@@ -106,6 +107,8 @@ class RichReporter:
                 f"waiting: another ragidx{who} is writing {markup_escape(str(event.db))};"
                 " this run starts when it finishes (--no-wait refuses instead)"
             )
+        elif isinstance(event, ChunkLimit):
+            self._chunk_limit(event)
         elif isinstance(event, Stopping):
             self.console.print(
                 f"stopping: no new work; requests in flight get {event.grace:g} s to finish,"
@@ -114,6 +117,16 @@ class RichReporter:
 
     def close(self) -> None:
         self._stop(None)
+
+    def _chunk_limit(self, event: ChunkLimit) -> None:
+        model = f"the {event.model_tokens} tokens the model reads (the server's /info)"
+        if not event.fitted:
+            self.console.print(
+                f"warning: --chunk-tokens {event.chunk_tokens} is more than {model}:"
+                " the server may cut longer chunks or refuse them"
+            )
+        elif self.verbose:
+            self.console.print(f"chunks of up to {event.chunk_tokens} tokens, to fit {model}")
 
     def _start(self) -> None:
         if self.show_progress and self.progress is None:

@@ -4,7 +4,8 @@ Vectors are deterministic, computed from each input's text (`expected_vector`), 
 check that every stored vector belongs to its chunk. `Faults` makes the server misbehave in
 the ways real servers do: latency, errors with or without Retry-After, reset connections,
 hangs, malformed JSON, missing or non-finite or wrongly sized vectors, shuffled (but legal)
-order, a cap on inputs per request, a poison input, over-long inputs and a required API key.
+order, a cap on inputs per request, a poison input, over-long inputs and a required API key;
+and it can compute one request at a time, slowly, as a model on a CPU does (`serial_rate`).
 
     python -m ragidx.testing.server --port 8765 --latency 0.02 --fail-first 3
 """
@@ -89,6 +90,34 @@ class Faults:
     """An empty or blank input gets a vector of zeros (Ollama), not a 400."""
     usage_chars: bool = False
     """`usage.prompt_tokens` counts characters, not tokens (Infinity)."""
+    serial_rate: float | None = None
+    """Inputs a second, computed one request at a time with the rest queued in arrival
+    order, as a model on a CPU does. A client that gave up still costs its turn: the server
+    computes what it was sent (and counts it in `Counters.inputs`) whoever waits for it."""
+    max_input_length: int | None = None
+    """What TEI's `GET /info` says the model reads, in tokens (no such key when None)."""
+
+
+class _Serial:
+    """One request computed at a time, the others waiting their turn in arrival order."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._turns = threading.Condition()
+        self._next = 0  # the ticket of the next request to arrive
+        self._serving = 0
+
+    def compute(self, inputs: int) -> None:
+        with self._turns:
+            ticket = self._next
+            self._next += 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+        try:
+            time.sleep(inputs / self.rate)
+        finally:
+            with self._turns:
+                self._serving += 1
+                self._turns.notify_all()
 
 
 class _Budget:
@@ -135,6 +164,7 @@ class EmbeddingServer(ThreadingHTTPServer):
             if per_minute
         }
         self.busy = 0
+        self.serial = _Serial(faults.serial_rate) if faults.serial_rate else None
 
     def spend(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Take a request and its tokens from the budgets: the wait asked of the client
@@ -184,6 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        limit = self.server.faults.max_input_length
+        if self.path == "/info" and limit is not None:
+            # TEI's answer, the fields ragidx may read.
+            self._send(200, {"model_id": "test-model", "max_input_length": limit})
+            return
         self._send(200, {"status": "ok"})
 
     def do_POST(self) -> None:
@@ -258,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, payload, headers)
             return
         self.extra_headers = budget_headers
+        if self.server.serial is not None:
+            self.server.serial.compute(len(texts))  # whether or not the client still waits
         self._answer(api, faults, n, texts, body)
 
     def _refusal(
