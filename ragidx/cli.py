@@ -58,7 +58,8 @@ from .report import (
 )
 from .search import SearchMode, search
 from .settings import load_settings
-from .store import SqliteStore
+from .sizes import format_size
+from .store import Footprint, SqliteStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,8 +90,27 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"ragidx {version('ragidx')}")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
-def _settings_file(ctx: typer.Context) -> None:
+def _settings_file(
+    ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Index documents for retrieval-augmented generation: walk, chunk, embed, store."""
     try:
         path, settings = load_settings(Path.cwd())
@@ -134,11 +154,12 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 def parse_size(text: str) -> int:
-    """`10MB`, `512k`, `1.5G` or a number of bytes; units are powers of 1024."""
+    """`10MiB`, `512k`, `1.5G` or a number of bytes; units are powers of 1024 (so `10MB` is
+    10 MiB too)."""
     m = _SIZE.fullmatch(text)
     if not m:
         raise ConfigError(
-            f"--max-file-size: {text!r} is not a size", hint="try 10MB, 512KB or 1048576"
+            f"--max-file-size: {text!r} is not a size", hint="try 10MiB, 512KiB or 1048576"
         )
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()])
 
@@ -226,8 +247,8 @@ def index_command(
         list[str] | None, typer.Option("--exclude", help="Leave out paths matching this glob.")
     ] = None,
     max_file_size: Annotated[
-        str, typer.Option("--max-file-size", help="Skip larger files (10MB, 512KB, bytes).")
-    ] = f"{DEFAULT_MAX_FILE_SIZE // 1024**2}MB",
+        str, typer.Option("--max-file-size", help="Skip larger files (10MiB, 512KiB, bytes).")
+    ] = f"{DEFAULT_MAX_FILE_SIZE // 1024**2}MiB",
     follow_symlinks: Annotated[
         bool, typer.Option("--follow-symlinks", help="Follow symbolic links (loops are cut).")
     ] = False,
@@ -376,24 +397,33 @@ def index_command(
     reporter = _reporter(json_out, quiet, verbose, progress)
     stop = StopSignal()
     work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
+    # A run that fails before it stores anything leaves no index, lock or directory behind.
+    footprint = None if dry_run else Footprint.before(config.db_path)
     try:
         with _stop_on_sigint(stop, reporter):
             summary = asyncio.run(_run(embedder, work))
     except Interrupted as exc:
-        reporter.close()
+        _take_back(footprint, reporter)
         _stderr().print(f"interrupted: {exc.message}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except RagidxError as exc:
-        reporter.close()
+        _take_back(footprint, reporter)
         _fail(exc)
     except KeyboardInterrupt:
-        reporter.close()
+        _take_back(footprint, reporter)
         _stderr().print("interrupted: files already committed stay in the index")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     if summary.interrupted:
+        _take_back(footprint, reporter)
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
+
+
+def _take_back(footprint: Footprint | None, reporter: Reporter) -> None:
+    reporter.close()
+    if footprint is not None:
+        footprint.take_back()
 
 
 @contextlib.contextmanager
@@ -573,7 +603,7 @@ def export_command(
     ] = False,
 ) -> None:
     """Stream every chunk as JSON lines on stdout."""
-    from .report.text import chunk_record
+    from .report.export import export_lines
 
     try:
         store = _open(db)
@@ -581,8 +611,8 @@ def export_command(
         _fail(exc)
     try:
         out = sys.stdout
-        for row, blob in store.iter_chunks(vectors=vectors):
-            out.write(json.dumps(chunk_record(row, blob if vectors else None), ensure_ascii=False))
+        for line in export_lines(store.iter_chunks(vectors=vectors), vectors=vectors):
+            out.write(line)
             out.write("\n")
     except BrokenPipeError:
         # The reader (head, a closed pipe) has what it wanted.
@@ -608,10 +638,10 @@ def gc_command(
     if json_out:
         print(json.dumps(dataclasses.asdict(result)))
         return
-    freed = (result.bytes_before - result.bytes_after) / 1024**2
+    freed = format_size(result.bytes_before - result.bytes_after)
     _stderr().print(
         f"dropped {result.vectors:,} unused vectors and {result.staged:,} staged files;"
-        f" the index is {result.bytes_after / 1024**2:.2f} MB ({freed:.2f} MB freed)"
+        f" the index is {format_size(result.bytes_after)} ({freed} freed)"
     )
 
 
