@@ -140,9 +140,10 @@ def _one_digit(scaled: np.ndarray[Any, Any]) -> list[str]:
     high += (low == 0) * np.int32(10_000)
     whole += np.signbit(flat) * np.int32(10)
     words = np.empty((flat.size, 3), np.uint32)
-    np.bitwise_or(_LEAD[whole], _HIGH_FIRST[high], out=words[:, 0])
-    np.bitwise_or(_HIGH_SECOND[high], _LOW_FIRST[low], out=words[:, 1])
-    words[:, 2] = _LOW_SECOND[low]
+    take = np.take  # twice as fast as indexing with an array
+    np.bitwise_or(take(_LEAD, whole), take(_HIGH_FIRST, high), out=words[:, 0])
+    np.bitwise_or(take(_HIGH_SECOND, high), take(_LOW_FIRST, low), out=words[:, 1])
+    take(_LOW_SECOND, low, out=words[:, 2])
     # A row's last number ends in a newline, not a comma: the group is split there.
     words[dims - 1 :: dims, 2] = (words[dims - 1 :: dims, 2] & 0xFFFF) | _ROW_END
     return words.tobytes().translate(None, b"#").decode("ascii").split("\n")[:n]
