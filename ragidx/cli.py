@@ -415,7 +415,8 @@ def index_command(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     if summary.interrupted:
-        _take_back(footprint, reporter)
+        if footprint is not None:
+            footprint.take_back()
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
 
