@@ -103,9 +103,8 @@ def _number(scaled: float) -> str:
 
 
 # Numbers below 10 (those of unit vectors, and most others) are written by table lookups:
-# each takes 12 bytes, `-d.dddddddd, `, as three 32-bit words, and the characters it does
+# each takes 12 bytes, `-d.ddddddd, `, as three 32-bit words, and the characters it does
 # not show (a plus sign, trailing zeros) are `#`, which `bytes.translate` then deletes.
-_GAP = ord("#")
 
 
 def _words(chars: list[bytes]) -> np.ndarray[Any, np.dtype[np.uint32]]:
@@ -130,6 +129,7 @@ def _fraction_tables() -> tuple[np.ndarray[Any, Any], ...]:
 _HIGH_FIRST, _HIGH_SECOND, _LOW_FIRST, _LOW_SECOND = _fraction_tables()
 # The sign, the whole digit and the point: by whole + 10 for a negative number.
 _LEAD = _words([sign + str(d).encode() + b".\0" for sign in (b"#", b"-") for d in range(10)])
+_ROW_END = int.from_bytes(b"\0\0\n#", "little")  # in place of a row's last `, `
 
 
 def _one_digit(scaled: np.ndarray[Any, Any]) -> list[str]:
@@ -147,6 +147,3 @@ def _one_digit(scaled: np.ndarray[Any, Any]) -> list[str]:
     # A row's last number ends in a newline, not a comma: the group is split there.
     words[dims - 1 :: dims, 2] = (words[dims - 1 :: dims, 2] & 0xFFFF) | _ROW_END
     return words.tobytes().translate(None, b"#").decode("ascii").split("\n")[:n]
-
-
-_ROW_END = int.from_bytes(b"\0\0\n#", "little")

@@ -61,7 +61,8 @@ class JsonLinesReporter:
                 self._next(json.dumps(record, ensure_ascii=False))
         elif isinstance(event, RunFinished):
             self._release(everything=True)
-            self._add(json.dumps({"event": "summary", **event.summary.as_dict()}))
+            summary = {"event": "summary", **event.summary.as_dict()}
+            self._add(json.dumps(summary, ensure_ascii=False))
             self._flush()
             return
         self._release()
