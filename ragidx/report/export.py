@@ -86,14 +86,16 @@ def vector_texts(matrix: np.ndarray[Any, Any]) -> list[str]:
     n, dims = matrix.shape
     if n == 0 or dims == 0:
         return [""] * n
-    values = matrix.astype(np.float64)
-    if not np.isfinite(values).all() or np.abs(values).max() >= _LIMIT:
-        return [", ".join(json.dumps(round(float(x), DECIMALS)) for x in row) for row in values]
     # x * 10**7 is exact for a float32 x, so rint rounds half to even as round() does.
-    scaled = np.rint(values * _SCALE)
-    if np.abs(scaled).max() < 10 * _SCALE:
+    scaled = matrix.astype(np.float64)
+    scaled *= _SCALE
+    np.rint(scaled, out=scaled)
+    top = float(np.abs(scaled).max())  # NaN or infinite where a number is
+    if top < 10 * _SCALE:
         return _one_digit(scaled)
-    return [", ".join(_number(x) for x in row) for row in scaled.tolist()]
+    if math.isfinite(top) and top < _LIMIT * _SCALE:
+        return [", ".join(_number(x) for x in row) for row in scaled.tolist()]
+    return [", ".join(json.dumps(round(float(x), DECIMALS)) for x in row) for row in matrix]
 
 
 def _number(scaled: float) -> str:
