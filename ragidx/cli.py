@@ -611,10 +611,11 @@ def export_command(
     except RagidxError as exc:
         _fail(exc)
     try:
-        out = sys.stdout
-        for line in export_lines(store.iter_chunks(vectors=vectors), vectors=vectors):
-            out.write(line)
-            out.write("\n")
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+        for lines in export_lines(store.iter_chunks(vectors=vectors), vectors=vectors):
+            out.write(lines)
+        out.flush()
     except BrokenPipeError:
         # The reader (head, a closed pipe) has what it wanted.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit

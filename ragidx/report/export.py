@@ -44,35 +44,41 @@ def chunk_record(row: ChunkRow) -> dict[str, Any]:
     }
 
 
-def export_lines(rows: Iterable[tuple[ChunkRow, bytes | None]], *, vectors: bool) -> Iterator[str]:
-    """Each row as a JSON line (without the newline), in the order given. With `vectors`,
-    `vector` (little-endian float32 in the index) and, where it differs from the text,
-    `input` follow the other fields."""
-    if not vectors:
-        for row, _ in rows:
-            yield json.dumps(chunk_record(row), ensure_ascii=False)
-        return
+def export_lines(
+    rows: Iterable[tuple[ChunkRow, bytes | None]], *, vectors: bool
+) -> Iterator[bytes]:
+    """The rows as UTF-8 JSON lines, in the order given, a group of lines at a time. With
+    `vectors`, `vector` (little-endian float32 in the index) and, where it differs from the
+    text, `input` follow the other fields."""
     it = iter(rows)
+    dumps = json.dumps
     while group := list(itertools.islice(it, _ROWS)):
+        if not vectors:
+            yield "".join(
+                f"{dumps(chunk_record(r), ensure_ascii=False)}\n" for r, _ in group
+            ).encode()
+            continue
         texts = _group_vectors([blob for _, blob in group])
+        parts: list[bytes] = []
         for (row, _), vector in zip(group, texts, strict=True):
-            line = json.dumps(chunk_record(row), ensure_ascii=False)
+            line = dumps(chunk_record(row), ensure_ascii=False)
             if vector is None:
-                yield line  # a chunk without a vector: none is made up
+                parts.append(f"{line}\n".encode())  # a chunk without a vector: none made up
                 continue
-            tail = f', "vector": [{vector}]'
+            parts += (line[:-1].encode(), b', "vector": [', vector, b"]")
             if row.input is not None:
-                tail += f', "input": {json.dumps(row.input, ensure_ascii=False)}'
-            yield line[:-1] + tail + "}"
+                parts.append(f', "input": {dumps(row.input, ensure_ascii=False)}'.encode())
+            parts.append(b"}\n")
+        yield b"".join(parts)
 
 
-def _group_vectors(blobs: list[bytes | None]) -> list[str | None]:
+def _group_vectors(blobs: list[bytes | None]) -> list[bytes | None]:
     """The vectors' texts; those of one length (all, in one index) are formatted together."""
     sizes = {len(b) for b in blobs if b is not None}
     if len(sizes) != 1 or (size := sizes.pop()) == 0 or size % 4:
-        return [None if b is None else vector_texts(_floats([b]))[0] for b in blobs]
+        return [None if b is None else _vector_bytes(_floats([b]))[0] for b in blobs]
     present = [b for b in blobs if b is not None]
-    texts = iter(vector_texts(_floats(present)))
+    texts = iter(_vector_bytes(_floats(present)))
     return [None if b is None else next(texts) for b in blobs]
 
 
@@ -83,9 +89,13 @@ def _floats(blobs: list[bytes]) -> np.ndarray[Any, np.dtype[np.float32]]:
 def vector_texts(matrix: np.ndarray[Any, Any]) -> list[str]:
     """Each row of `matrix` as the numbers of a JSON array, comma-separated: each number is
     `round(x, 7)`, written in plain decimals (`0.0000012`, where `repr` writes `1.2e-06`)."""
+    return [text.decode("ascii") for text in _vector_bytes(matrix)]
+
+
+def _vector_bytes(matrix: np.ndarray[Any, Any]) -> list[bytes]:
     n, dims = matrix.shape
     if n == 0 or dims == 0:
-        return [""] * n
+        return [b""] * n
     # x * 10**7 is exact for a float32 x, so rint rounds half to even as round() does.
     scaled = matrix.astype(np.float64)
     scaled *= _SCALE
@@ -94,8 +104,10 @@ def vector_texts(matrix: np.ndarray[Any, Any]) -> list[str]:
     if top < 10 * _SCALE:
         return _one_digit(scaled)
     if math.isfinite(top) and top < _LIMIT * _SCALE:
-        return [", ".join(_number(x) for x in row) for row in scaled.tolist()]
-    return [", ".join(json.dumps(round(float(x), DECIMALS)) for x in row) for row in matrix]
+        return [", ".join(_number(x) for x in row).encode() for row in scaled.tolist()]
+    return [
+        ", ".join(json.dumps(round(float(x), DECIMALS)) for x in row).encode() for row in matrix
+    ]
 
 
 def _number(scaled: float) -> str:
@@ -134,13 +146,15 @@ _LEAD = _words([sign + str(d).encode() + b".\0" for sign in (b"#", b"-") for d i
 _ROW_END = int.from_bytes(b"\0\0\n#", "little")  # in place of a row's last `, `
 
 
-def _one_digit(scaled: np.ndarray[Any, Any]) -> list[str]:
+def _one_digit(scaled: np.ndarray[Any, Any]) -> list[bytes]:
     n, dims = scaled.shape
     flat = scaled.ravel()
     whole, fraction = np.divmod(np.abs(flat).astype(np.int32), np.int32(_SCALE))
     high, low = np.divmod(fraction, np.int32(1000))
     high += (low == 0) * np.int32(10_000)
     whole += np.signbit(flat) * np.int32(10)
+    # Indices as np.take wants them, once: it would convert each on every call.
+    whole, high, low = whole.astype(np.intp), high.astype(np.intp), low.astype(np.intp)
     words = np.empty((flat.size, 3), np.uint32)
     take = np.take  # twice as fast as indexing with an array
     np.bitwise_or(take(_LEAD, whole), take(_HIGH_FIRST, high), out=words[:, 0])
@@ -148,4 +162,4 @@ def _one_digit(scaled: np.ndarray[Any, Any]) -> list[str]:
     take(_LOW_SECOND, low, out=words[:, 2])
     # A row's last number ends in a newline, not a comma: the group is split there.
     words[dims - 1 :: dims, 2] = (words[dims - 1 :: dims, 2] & 0xFFFF) | _ROW_END
-    return words.tobytes().translate(None, b"#").decode("ascii").split("\n")[:n]
+    return words.tobytes().translate(None, b"#").split(b"\n")[:n]
