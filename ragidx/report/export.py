@@ -100,9 +100,10 @@ def _vector_bytes(matrix: np.ndarray[Any, Any]) -> list[bytes]:
     scaled = matrix.astype(np.float64)
     scaled *= _SCALE
     np.rint(scaled, out=scaled)
-    top = float(np.abs(scaled).max())  # NaN or infinite where a number is
+    size = np.abs(scaled)
+    top = float(size.max())  # NaN or infinite where a number is
     if top < 10 * _SCALE:
-        return _one_digit(scaled)
+        return _one_digit(scaled, size)
     if math.isfinite(top) and top < _LIMIT * _SCALE:
         return [", ".join(_number(x) for x in row).encode() for row in scaled.tolist()]
     return [
@@ -146,16 +147,15 @@ _LEAD = _words([sign + str(d).encode() + b".\0" for sign in (b"#", b"-") for d i
 _ROW_END = int.from_bytes(b"\0\0\n#", "little")  # in place of a row's last `, `
 
 
-def _one_digit(scaled: np.ndarray[Any, Any]) -> list[bytes]:
+def _one_digit(scaled: np.ndarray[Any, Any], size: np.ndarray[Any, Any]) -> list[bytes]:
     n, dims = scaled.shape
-    flat = scaled.ravel()
-    whole, fraction = np.divmod(np.abs(flat).astype(np.int32), np.int32(_SCALE))
+    whole, fraction = np.divmod(size.ravel().astype(np.int32), np.int32(_SCALE))
     high, low = np.divmod(fraction, np.int32(1000))
     high += (low == 0) * np.int32(10_000)
-    whole += np.signbit(flat) * np.int32(10)
+    whole += np.signbit(scaled.ravel()) * np.int32(10)
     # Indices as np.take wants them, once: it would convert each on every call.
     whole, high, low = whole.astype(np.intp), high.astype(np.intp), low.astype(np.intp)
-    words = np.empty((flat.size, 3), np.uint32)
+    words = np.empty((size.size, 3), np.uint32)
     take = np.take  # twice as fast as indexing with an array
     np.bitwise_or(take(_LEAD, whole), take(_HIGH_FIRST, high), out=words[:, 0])
     np.bitwise_or(take(_HIGH_SECOND, high), take(_LOW_FIRST, low), out=words[:, 1])
