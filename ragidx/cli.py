@@ -58,7 +58,8 @@ from .report import (
 )
 from .search import SearchMode, search
 from .settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings
-from .store import SqliteStore
+from .sizes import format_size
+from .store import Footprint, SqliteStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -140,8 +141,27 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"ragidx {version('ragidx')}")
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
-def _settings_file(ctx: typer.Context) -> None:
+def _settings_file(
+    ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Index documents for retrieval-augmented generation: walk, chunk, embed, store."""
     try:
         path, settings = load_settings(Path.cwd())  # every value checked against SETTINGS
@@ -269,8 +289,8 @@ def index_command(
         int,
         _option(
             "--max-file-size",
-            help="Skip larger files (10MB, 512KB, bytes)."
-            f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MB]",
+            help="Skip larger files (10MiB, 512KiB, bytes)."
+            f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MiB]",
             show_default=False,
         ),
     ] = DEFAULT_MAX_FILE_SIZE,
@@ -423,22 +443,26 @@ def index_command(
     reporter = _reporter(json_out, quiet, verbose, progress)
     stop = StopSignal()
     work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
+    # A run that fails before it stores anything leaves no index, lock or directory behind.
+    footprint = None if dry_run else Footprint.before(config.db_path)
     try:
         with _stop_on_sigint(stop, reporter):
             summary = asyncio.run(_run(embedder, work))
     except Interrupted as exc:
-        reporter.close()
+        _take_back(footprint, reporter)
         _stderr().print(f"interrupted: {exc.message}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except RagidxError as exc:
-        reporter.close()
+        _take_back(footprint, reporter)
         _fail(exc)
     except KeyboardInterrupt:
-        reporter.close()
+        _take_back(footprint, reporter)
         _stderr().print("interrupted: files already committed stay in the index")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     reporter.close()
     if summary.interrupted:
+        if footprint is not None:
+            footprint.take_back()
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
 
@@ -459,6 +483,12 @@ def _defaulted(ctx: typer.Context, name: str) -> bool:
     """Whether an option has its default value, neither given nor from a settings file."""
     source = ctx.get_parameter_source(name)
     return source is None or source.name == "DEFAULT"
+
+
+def _take_back(footprint: Footprint | None, reporter: Reporter) -> None:
+    reporter.close()
+    if footprint is not None:
+        footprint.take_back()
 
 
 @contextlib.contextmanager
@@ -684,17 +714,18 @@ def export_command(
     ] = False,
 ) -> None:
     """Stream every chunk as JSON lines on stdout."""
-    from .report.text import chunk_record
+    from .report.export import export_lines
 
     try:
         store = _open(db)
     except RagidxError as exc:
         _fail(exc)
     try:
-        out = sys.stdout
-        for row, blob in store.iter_chunks(vectors=vectors):
-            out.write(json.dumps(chunk_record(row, blob if vectors else None), ensure_ascii=False))
-            out.write("\n")
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+        for lines in export_lines(store.iter_chunks(vectors=vectors), vectors=vectors):
+            out.write(lines)
+        out.flush()
     except BrokenPipeError:
         # The reader (head, a closed pipe) has what it wanted.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
@@ -719,10 +750,10 @@ def gc_command(
     if json_out:
         print(json.dumps(dataclasses.asdict(result)))
         return
-    freed = (result.bytes_before - result.bytes_after) / 1024**2
+    freed = format_size(result.bytes_before - result.bytes_after)
     _stderr().print(
         f"dropped {result.vectors:,} unused vectors and {result.staged:,} staged files;"
-        f" the index is {result.bytes_after / 1024**2:.2f} MB ({freed:.2f} MB freed)"
+        f" the index is {format_size(result.bytes_after)} ({freed} freed)"
     )
 
 

@@ -69,7 +69,7 @@ class WalkConfig:
         if self.max_file_size <= 0:
             raise ConfigError(
                 f"--max-file-size must be positive, got {self.max_file_size}",
-                hint="give a size such as 10MB, 512KB or 1048576",
+                hint="give a size such as 10MiB, 512KiB or 1048576",
             )
         require("max_file_size", self.max_file_size)
         require("include", list(self.include))

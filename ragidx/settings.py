@@ -56,7 +56,7 @@ class Kind(enum.Enum):
     TEXT = "a string"
     PATH = "a path (a string)"
     URL = "a URL (a string)"
-    SIZE = "a size such as 10MB, or a number of bytes"
+    SIZE = "a size such as 10MiB, or a number of bytes"
     CHOICE = "one of the choices"
     GLOB = "a glob (a string)"
 
@@ -269,10 +269,11 @@ def require(name: str, value: object) -> None:
 
 
 def parse_size(text: str) -> float:
-    """`10MB`, `512k`, `1.5G` or a number of bytes (powers of 1024); may be out of range."""
+    """`10MiB`, `512k`, `1.5G` or a number of bytes (powers of 1024: `10MB` is 10 MiB too);
+    may be out of range."""
     m = re.fullmatch(_SIZE, text)
     if not m:
-        raise ConfigError(f"must be {Kind.SIZE.value}", hint="try 10MB, 512KB or 1048576")
+        raise ConfigError(f"must be {Kind.SIZE.value}", hint="try 10MiB, 512KiB or 1048576")
     return float(m.group(1)) * _UNITS[(m.group(2) or "")[:1].lower()]
 
 
@@ -281,7 +282,7 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 def _bytes(size: float) -> str:
-    return f"{size / 1024**3:g}GB" if size >= 1024**3 else f"{size:g} bytes"
+    return f"{size / 1024**3:g}GiB" if size >= 1024**3 else f"{size:g} bytes"
 
 
 def _number(value: float) -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 from .config import WalkConfig
 from .models import FileInfo
+from .sizes import format_size
 
 __all__ = [
     "MISSING",
@@ -169,17 +170,8 @@ def _is_virtualenv(directory: str) -> bool:
 
 
 def _too_large(path: Path, st: os.stat_result, cap: int) -> Skipped:
-    reason = f"larger than --max-file-size ({_human(st.st_size)} > {_human(cap)})"
+    reason = f"larger than --max-file-size ({format_size(st.st_size)} > {format_size(cap)})"
     return Skipped(path, reason, st.st_size, st.st_mtime_ns)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 class _TreeWalker:

@@ -108,7 +108,7 @@ def test_json_lines_go_out_in_bunches_but_soon(work: Path) -> None:
     reporter(done)
     assert out.getvalue() == ""  # held: one write for many lines
     now[0] = 0.06
-    reporter(FileDiscovered(str(work / "b.md")))  # any event after 50 ms lets them out
+    reporter(BatchEmbedded(1, 1, 0.1))  # any event after 50 ms lets them out
     assert len(out.getvalue().splitlines()) == 2
     for _ in range(JsonLinesReporter.FLUSH_LINES):
         reporter(done)

@@ -5,36 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..search import SearchHit
-from ..store import ChunkRow
+from ..sizes import format_size
 from .base import display_path
 
-__all__ = ["chunk_record", "hit_record", "render_hits", "render_stats"]
-
-
-def chunk_record(row: ChunkRow, vector: bytes | None) -> dict[str, Any]:
-    """One `export` line: the chunk, and with `--vectors` its vector and embedder input."""
-    record: dict[str, Any] = {
-        "path": display_path(row.path),
-        "ordinal": row.ordinal,
-        "text": row.text,
-        "char_start": row.char_start,
-        "char_end": row.char_end,
-        "line_start": row.line_start,
-        "line_end": row.line_end,
-        "heading_path": list(row.heading_path),
-        "tokens": row.tokens,
-    }
-    if vector is not None:
-        record["vector"] = [round(float(x), 7) for x in np.frombuffer(vector, dtype="<f4")]
-        if row.input is not None:
-            record["input"] = row.input
-    return record
+__all__ = ["hit_record", "render_hits", "render_stats"]
 
 
 def hit_record(rank: int, hit: SearchHit) -> dict[str, Any]:
@@ -71,6 +50,11 @@ def render_hits(console: Console, hits: list[SearchHit]) -> None:
 def render_stats(
     console: Console, stats: dict[str, Any], failures: list[tuple[str, str | None]], failed: bool
 ) -> None:
+    if not any(stats["files"].values()):
+        console.print(f"index {escape(stats['db'])}: empty, no file indexed yet")
+        if stats["provider"]:
+            console.print(f"embedder {stats['provider']} {stats['model']} ({stats['dims']} dims)")
+        return
     table = Table(show_header=False, box=None, title=f"index {stats['db']}", title_justify="left")
     table.add_column(justify="left", style="bold", no_wrap=True)
     table.add_column(justify="left", overflow="fold")
@@ -84,11 +68,12 @@ def render_stats(
         f"{stats['cached_vectors']:,} distinct, {unused:,} used by no chunk"
         + (" (kept for files still to come; `ragidx gc` drops them)" if unused else ""),
     )
-    table.add_row("embedder", f"{stats['provider']} {stats['model']} ({stats['dims']} dims)")
+    embedder = f"{stats['provider']} {stats['model']} ({stats['dims']} dims)"
+    table.add_row("embedder", embedder if stats["provider"] else "none yet (no vector stored)")
     table.add_row(
         "chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']} (last run)"
     )
-    table.add_row("database", f"{stats['db_bytes'] / 1024**2:.2f} MB")
+    table.add_row("database", format_size(stats["db_bytes"]))
     types = ", ".join(f"{ext} {n}" for ext, n in stats["file_types"].items())
     table.add_row("file types", types or "-")
     last = stats["last_run"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .footprint import Footprint
 from .lock import lock_path, writer_lock
 from .migrations import SCHEMA_VERSION, embedding_key
 from .sqlite import (
@@ -22,6 +23,7 @@ __all__ = [
     "Embeddings",
     "FileRecord",
     "FileWrite",
+    "Footprint",
     "SqliteStore",
     "Staged",
     "Stamp",

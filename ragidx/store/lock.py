@@ -32,19 +32,40 @@ class WriterLock:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        if self._fd is None:
+        while True:
+            if self._fd is None:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                except OSError as exc:
+                    raise StoreError(f"cannot lock the index {self.db}: {exc}") from exc
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as exc:
-                raise StoreError(f"cannot lock the index {self.db}: {exc}") from exc
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if self._at_path(self._fd):
+                break
+            # The holder removed the file before letting go (a run that failed took back
+            # what it made): whoever locks the file now at the path is the writer.
+            os.close(self._fd)
+            self._fd = None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
         return True
+
+    def _at_path(self, fd: int) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+    def remove(self) -> None:
+        """Delete the lock file; only while holding it (see `try_acquire`)."""
+        assert self._fd is not None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def holder(self) -> str | None:
         """The pid the holder wrote, if it can be read."""

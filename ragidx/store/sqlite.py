@@ -570,8 +570,9 @@ class SqliteStore:
 
     def iter_chunks(self, *, vectors: bool = False) -> Iterator[tuple[ChunkRow, bytes | None]]:
         """Every chunk in path and ordinal order, streamed from a cursor."""
-        join = "LEFT JOIN vectors v ON v.chunk_id = c.id" if vectors else ""
-        blob = ", v.vector" if vectors else ", NULL"
+        # The cache's table, not the `vectors` view: SQLite would copy the view whole first.
+        join = "LEFT JOIN embeddings e ON e.id = c.embedding_id" if vectors else ""
+        blob = ", e.vector" if vectors else ", NULL"
         rows = self.conn.execute(
             f"SELECT {_CHUNK_COLUMNS}{blob} FROM chunks c JOIN files f ON f.id = c.file_id {join}"
             " WHERE f.status != ? ORDER BY f.path, c.ordinal",
