@@ -143,9 +143,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to st
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        print(f"ragidx {version('ragidx')}")
+        try:
+            shown = version("ragidx")
+        except PackageNotFoundError:  # run from a source tree on PYTHONPATH, not installed
+            from . import __version__ as shown
+        print(f"ragidx {shown}")
         raise typer.Exit(EXIT_OK)
 
 
