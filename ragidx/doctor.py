@@ -47,6 +47,9 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         hint = f"is the server running and reachable at {embedder.settings.base_url}?"
         return [*checks, Check("reachable", False, exc.message, hint)]
     latency = time.perf_counter() - started
+    if 300 <= response.status_code < 400:
+        redirect = classify(response)  # reported, never followed (the key would go along)
+        return [*checks, Check("redirect", False, redirect.message, redirect.hint)]
     checks.append(
         Check("reachable", True, f"HTTP {response.status_code} in {latency * 1000:.0f} ms")
     )

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .embed import Embedder, validate_vectors
+from .embed import Embedder, Vectors, as_http, validate_vectors
+from .errors import EmbedError
 from .store import ChunkRow, SqliteStore
 from .tokens import CJK_CHARS
 
@@ -93,7 +94,7 @@ async def search(
     if mode != SearchMode.VECTOR and (match := fts_query(query)):
         text_ranked = [cid for cid, _ in store.text_search(match, pool)]
     if mode != SearchMode.TEXT and query.strip():
-        vectors = validate_vectors(await embedder.embed([query]), 1, embedder.dims)
+        vectors = await _query_vector(embedder, query)
         if vectors[0].any():  # a query with no features is near nothing, not near everything
             vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
@@ -109,6 +110,21 @@ async def search(
     return [
         SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
+
+
+async def _query_vector(embedder: Embedder, query: str) -> Vectors:
+    """The query's vector; an error that says which server failed, and that text search
+    needs none."""
+    try:
+        return validate_vectors(await embedder.embed([query]), 1, embedder.dims)
+    except EmbedError as exc:
+        http = as_http(embedder)
+        message = exc.message
+        if http is not None and http.url not in message:
+            message = f"{http.url}: {message}"
+        hint = exc.hint or "is the embedding server up? `ragidx doctor` checks it"
+        hint += "; --mode text searches without it"
+        raise EmbedError(message, kind=exc.kind, hint=hint) from None
 
 
 def _present(paths: list[str]) -> set[str]:
