@@ -10,7 +10,7 @@ import httpx
 from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
 from .embed.base import is_unit
 from .embed.http import classify
-from .errors import EmbedError
+from .errors import EmbedError, InvalidVectors
 
 __all__ = ["Check", "diagnose"]
 
@@ -57,6 +57,9 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         return [*checks, _refusal(embedder, response)]
     try:
         vectors = validate_vectors(embedder.parse(response.json(), 1), 1, 0)
+    except InvalidVectors as exc:  # the shape is right, the numbers are not (zeros, NaN)
+        hint = "the server's model gives unusable vectors: check the model it serves"
+        return [*checks, Check("answer", False, exc.message, hint)]
     except (ValueError, KeyError, TypeError, EmbedError) as exc:
         hint = "the answer is not the provider's shape: is --provider right for this server?"
         return [*checks, Check("answer", False, f"{type(exc).__name__}: {exc}", hint)]

@@ -71,7 +71,7 @@ async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
         http = as_http(embedder)
         where = f" from {http.url}" if http is not None else ""
         raise EmbedError(
-            f"no answer{where} to learn the width of its vectors: {exc.message}",
+            f"no usable answer{where} to learn the width of its vectors: {exc.message}",
             kind=exc.kind,
             hint="check the server and --model (`ragidx doctor`); the index is unchanged",
         ) from None
