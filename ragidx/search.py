@@ -93,10 +93,9 @@ async def search(
     pool = max(CANDIDATES, k)
     if mode != SearchMode.VECTOR and (match := fts_query(query)):
         text_ranked = [cid for cid, _ in store.text_search(match, pool)]
-    if mode != SearchMode.TEXT and query.strip():
+    if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
         vectors = await _query_vector(embedder, query)
-        if vectors[0].any():  # a query with no features is near nothing, not near everything
-            vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+        vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
     vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
     scores: dict[int, float] = {}
@@ -110,6 +109,14 @@ async def search(
     return [
         SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
+
+
+def _featureless(embedder: Embedder, query: str) -> bool:
+    """A query the offline embedder finds no word in (`???`, `the`) is near nothing, not near
+    everything: its vector (a fallback, see `ragidx.embed.hashing`) is not searched by."""
+    from .embed.hashing import HashEmbedder
+
+    return isinstance(embedder, HashEmbedder) and embedder.featureless(query)
 
 
 async def _query_vector(embedder: Embedder, query: str) -> Vectors:

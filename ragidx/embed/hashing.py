@@ -117,6 +117,10 @@ class HashEmbedder:
     async def aclose(self) -> None:
         self._words.clear()
 
+    def featureless(self, text: str) -> bool:
+        """Whether `text` has no word but stop words: its vector comes from the fallback."""
+        return all(w in STOP_WORDS for w in _WORD.findall(space_cjk(text.lower())))
+
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         # Word features go into flat lists, a word's group (itself and its 4-grams) sharing
         # one damping factor; pairs are hashed and counted in numpy; bincount sums per row.
