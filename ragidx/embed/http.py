@@ -47,7 +47,6 @@ __all__ = [
     "HttpStats",
     "classify",
     "parse_duration",
-    "redirect_target",
     "retry_after",
 ]
 
@@ -386,7 +385,7 @@ def _redirected(response: httpx.Response) -> FatalEmbedError:
     """A redirect stops the run: following it would send the key to another address, and
     every request would be redirected alike."""
     status = response.status_code
-    where = redirect_target(response)
+    where = _redirect_target(response)
     message = f"HTTP {status}: the server redirects to {where or 'an address it does not give'}"
     hint = (
         "set --base-url (RAGIDX_BASE_URL) to the server that answers (where it redirects, if"
@@ -396,7 +395,7 @@ def _redirected(response: httpx.Response) -> FatalEmbedError:
     return FatalEmbedError(message, kind="redirect", hint=hint)
 
 
-def redirect_target(response: httpx.Response) -> str | None:
+def _redirect_target(response: httpx.Response) -> str | None:
     """Where a redirect points, made absolute, without user:password, query or fragment (a
     signed address can hold a token there); None when it does not say."""
     location = response.headers.get("location", "").strip()
