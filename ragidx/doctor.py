@@ -10,7 +10,7 @@ import httpx
 from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
 from .embed.base import is_unit
 from .embed.http import classify
-from .errors import EmbedError
+from .errors import EmbedError, InvalidVectors
 
 __all__ = ["Check", "diagnose"]
 
@@ -47,6 +47,9 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         hint = f"is the server running and reachable at {embedder.settings.base_url}?"
         return [*checks, Check("reachable", False, exc.message, hint)]
     latency = time.perf_counter() - started
+    if 300 <= response.status_code < 400:
+        redirect = classify(response)  # reported, never followed (the key would go along)
+        return [*checks, Check("redirect", False, redirect.message, redirect.hint)]
     checks.append(
         Check("reachable", True, f"HTTP {response.status_code} in {latency * 1000:.0f} ms")
     )
@@ -54,6 +57,9 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         return [*checks, _refusal(embedder, response)]
     try:
         vectors = validate_vectors(embedder.parse(response.json(), 1), 1, 0)
+    except InvalidVectors as exc:  # the shape is right, the numbers are not (zeros, NaN)
+        hint = "the server's model gives unusable vectors: check the model it serves"
+        return [*checks, Check("answer", False, exc.message, hint)]
     except (ValueError, KeyError, TypeError, EmbedError) as exc:
         hint = "the answer is not the provider's shape: is --provider right for this server?"
         return [*checks, Check("answer", False, f"{type(exc).__name__}: {exc}", hint)]

@@ -227,27 +227,26 @@ async def _known_dims(store: SqliteStore, embedder: Embedder) -> int:
 
 
 async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) -> None:
-    """Reset if asked, settle the vector space, and clear what a killed run left staged."""
+    """Settle the vector space (a reset waits for the run's first vectors, see
+    `SqliteStore.reset`), and clear what a killed run left staged."""
     if config.reset:
-        await asyncio.to_thread(store.reset)
-    chunking: dict[str, int | str] = {
+        store.reset(defer=True)
+    settings: dict[str, int | str] = {
         "chunk_tokens": config.chunk.chunk_tokens,
         "chunk_overlap": config.chunk.chunk_overlap,
     }
-    provisional = not embedder.dims
-    if provisional:
-        provisional = await learn_dims(store, embedder)
+    if not embedder.dims:
+        await learn_dims(store, embedder)
     if (http := as_http(embedder)) is not None:
-        chunking = {**chunking, "base_url": http.settings.base_url}
+        settings["base_url"] = http.settings.base_url
     await asyncio.to_thread(
         functools.partial(
             store.claim_manifest,
             embedder.provider,
             embedder.model,
             embedder.dims,
-            chunking,
+            settings,
             binding=_binding(embedder),
-            provisional=provisional,
         )
     )
     await asyncio.to_thread(store.drop_staged)
@@ -316,7 +315,9 @@ class _Run:
         watcher = asyncio.create_task(self._on_stop())
         status = "interrupted"
         try:
-            self.planning = _Shared(await asyncio.to_thread(self._connect))
+            # A reset waiting for its first vectors: the walk plans as for an empty index.
+            blank = self.store.resetting
+            self.planning = _Shared(await asyncio.to_thread(self._connect, blank))
             self.cache = _Shared(await asyncio.to_thread(self._connect))
             try:
                 await self._stages(root_list if root_list is not None else roots)
@@ -334,9 +335,10 @@ class _Run:
             await self._finish(started, status)
         return self.summary
 
-    def _connect(self) -> SqliteStore:
-        """Another connection to the index, for reads beside the writer's."""
-        path = self.store.path
+    def _connect(self, blank: bool = False) -> SqliteStore:
+        """Another connection to the index, for reads beside the writer's (`blank`: to an
+        empty one)."""
+        path = Path(":memory:") if blank else self.store.path
         if self.config.dry_run and str(path) != ":memory:":
             return SqliteStore.open(path, create=False, upgrade=False)
         return SqliteStore.open(path)
@@ -350,6 +352,8 @@ class _Run:
             s.estimate = estimate(s.requests, s.sent_tokens, self.config.budget)
         else:
             with contextlib.suppress(RagidxError):
+                if status == "completed":
+                    self.store.complete_reset(self.summary.run_id)  # if one still waits
                 self.store.finish_run(self.summary.run_id, status, self.summary.as_dict())
                 if status in ("completed", "failed"):
                     # What the run changed lost its directory stamps: the next run of an
@@ -530,6 +534,8 @@ class _Run:
 
     def _cached(self, keys: list[bytes]) -> set[bytes]:
         assert self.cache is not None
+        if self.store.resetting:
+            return set()  # the old cache goes with the reset: it answers nothing of this run
         return self.cache.use(self.cache.store.cached, keys)
 
     async def _read_large(self, task: Read) -> None:

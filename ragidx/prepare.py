@@ -6,8 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from .embed import Embedder, validate_vectors
-from .errors import InvalidVectors, PathNotFound
+from .embed import Embedder, Vectors, as_http, validate_vectors
+from .errors import EmbedError, FatalEmbedError, InvalidVectors, PathNotFound
 from .store import SqliteStore
 
 __all__ = [
@@ -25,17 +25,15 @@ DIMS_ASKS = 4
 """Answers asked for at most to find two that agree on the width of the model's vectors."""
 
 
-async def learn_dims(store: SqliteStore, embedder: Embedder) -> bool:
+async def learn_dims(store: SqliteStore, embedder: Embedder) -> None:
     """Bind an HTTP model's dims: from the manifest when it names the same model, else from
-    the server (`agreed_dims`); True when they came from the server (and so are provisional:
-    the manifest records them once a file stores vectors)."""
+    the server (`agreed_dims`). The manifest records them once a file stores vectors."""
     manifest = await asyncio.to_thread(store.manifest)
     same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
     if same and "dims" in manifest:
         embedder.dims = int(manifest["dims"])
-        return False
+        return
     embedder.dims = await agreed_dims(embedder)
-    return True
 
 
 async def agreed_dims(embedder: Embedder, asks: int = DIMS_ASKS) -> int:
@@ -52,7 +50,7 @@ async def agreed_dims(embedder: Embedder, asks: int = DIMS_ASKS) -> int:
     seen: list[int] = []
     for ask in range(asks):
         texts = [f"dimensions {ask}", f"width {ask}"][: max(embedder.max_inputs, 1)]
-        width = int(validate_vectors(await embedder.embed(texts), len(texts), 0).shape[1])
+        width = int(validate_vectors(await _ask(embedder, texts), len(texts), 0).shape[1])
         if width in seen:
             return width
         seen.append(width)
@@ -63,7 +61,25 @@ async def agreed_dims(embedder: Embedder, asks: int = DIMS_ASKS) -> int:
     )
 
 
+async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
+    """An answer, or an error that says which server failed to give one, and when."""
+    try:
+        return await embedder.embed(texts)
+    except FatalEmbedError:
+        raise  # says what is wrong and what to do (a key, a server that is not there)
+    except EmbedError as exc:
+        http = as_http(embedder)
+        where = f" from {http.url}" if http is not None else ""
+        raise EmbedError(
+            f"no usable answer{where} to learn the width of its vectors: {exc.message}",
+            kind=exc.kind,
+            hint="check the server and --model (`ragidx doctor`); the index is unchanged",
+        ) from None
+
+
 def failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
+    if store.resetting:
+        return []  # the index they failed in is on its way out
     failed = [Path(path) for path, _ in store.failed_files()]
     if not roots:
         return failed

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .embed import Embedder, validate_vectors
+from .embed import Embedder, Vectors, as_http, validate_vectors
+from .errors import EmbedError
 from .store import ChunkRow, SqliteStore
 from .tokens import CJK_CHARS
 
@@ -92,10 +93,9 @@ async def search(
     pool = max(CANDIDATES, k)
     if mode != SearchMode.VECTOR and (match := fts_query(query)):
         text_ranked = [cid for cid, _ in store.text_search(match, pool)]
-    if mode != SearchMode.TEXT and query.strip():
-        vectors = validate_vectors(await embedder.embed([query]), 1, embedder.dims)
-        if vectors[0].any():  # a query with no features is near nothing, not near everything
-            vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+    if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
+        vectors = await _query_vector(embedder, query)
+        vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
     vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
     scores: dict[int, float] = {}
@@ -109,6 +109,29 @@ async def search(
     return [
         SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
+
+
+def _featureless(embedder: Embedder, query: str) -> bool:
+    """A query the offline embedder finds no word in (`???`, `the`) is near nothing, not near
+    everything: its vector (a fallback, see `ragidx.embed.hashing`) is not searched by."""
+    from .embed.hashing import HashEmbedder
+
+    return isinstance(embedder, HashEmbedder) and embedder.featureless(query)
+
+
+async def _query_vector(embedder: Embedder, query: str) -> Vectors:
+    """The query's vector; an error that says which server failed, and that text search
+    needs none."""
+    try:
+        return validate_vectors(await embedder.embed([query]), 1, embedder.dims)
+    except EmbedError as exc:
+        http = as_http(embedder)
+        message = exc.message
+        if http is not None and http.url not in message:
+            message = f"{http.url}: {message}"
+        hint = exc.hint or "is the embedding server up? `ragidx doctor` checks it"
+        hint += "; --mode text searches without it"
+        raise EmbedError(message, kind=exc.kind, hint=hint) from None
 
 
 def _present(paths: list[str]) -> set[str]:

@@ -65,9 +65,11 @@ def test_hash_embedder_is_stable_across_processes() -> None:
     assert len(outs) == 1
 
 
-def test_hash_embedder_empty_features_give_zero_vector() -> None:
-    vectors = asyncio.run(HashEmbedder(64).embed(["the and of", "!!!"]))
-    assert not vectors.any()
+def test_hash_embedder_gives_featureless_text_a_direction() -> None:
+    # Only stop words, only symbols: a vector of zeros would be refused as an answer.
+    vectors = asyncio.run(HashEmbedder(64).embed(["the and of", "!!!", "?"]))
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert len({v.tobytes() for v in vectors}) == 3
 
 
 def test_validate_vectors_rejects_wrong_shapes_and_nan() -> None:

@@ -69,6 +69,13 @@ def validate_vectors(vectors: object, count: int, dims: int) -> Vectors:
     matrix = vectors.astype(np.float32, copy=False)
     if not np.isfinite(matrix).all():
         raise InvalidVectors("vectors hold NaN or infinite values")
+    # A vector with no direction (all zeros, or only numbers below float32's smallest normal
+    # one, which have lost their precision) cannot be scaled to unit length, and no search
+    # would ever find its chunk.
+    flat = np.flatnonzero(np.abs(matrix).max(axis=1) < np.finfo(np.float32).tiny)
+    if flat.size:
+        what = "all zeros" if not matrix[flat[0]].any() else "too small to normalise"
+        raise InvalidVectors(f"vector {flat[0] + 1} of {count} is {what}")
     return matrix
 
 
@@ -88,11 +95,14 @@ def matrix(rows: Sequence[Any]) -> Vectors:
 
 
 def unit_rows(vectors: Vectors) -> Vectors:
-    """Each row scaled to length 1; a row of zeros stays zeros."""
+    """Each row scaled to length 1; a row of zeros stays zeros. Each row is first divided by
+    its largest number: the squares of small ones (1e-25) would underflow to a length of 0."""
     import numpy as np
 
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
+    peaks = np.abs(vectors).max(axis=1, keepdims=True) if vectors.size else 1
+    scaled = vectors / np.where(peaks > 0, peaks, 1)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
+    return (scaled / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
 
 
 def is_unit(vectors: Vectors) -> bool:

@@ -7,7 +7,8 @@ weighs its own feature and its 4-grams; a pair's count likewise. Each feature is
 its kind's weight and added with a sign of its own at an index taken from a CRC-32 of the
 feature (stable across processes, unlike `hash()`). The vector is then
 L2-normalised, so a dot product is a cosine. 1,024 dimensions keep collisions rare for the
-few hundred distinct features of a chunk.
+few hundred distinct features of a chunk. A text of only stop words keeps them, and one with
+no word at all (`---`) is taken by its runs of symbols: no vector is all zeros.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ class HashEmbedder:
     async def aclose(self) -> None:
         self._words.clear()
 
+    def featureless(self, text: str) -> bool:
+        """Whether `text` has no word but stop words: its vector comes from the fallback."""
+        return all(w in STOP_WORDS for w in _WORD.findall(space_cjk(text.lower())))
+
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         # Word features go into flat lists, a word's group (itself and its 4-grams) sharing
         # one damping factor; pairs are hashed and counted in numpy; bincount sums per row.
@@ -129,7 +134,8 @@ class HashEmbedder:
         for text in texts:
             before = len(slots)
             lowered = space_cjk(text.lower())  # CJK characters become words; pairs follow
-            words = [w for w in _WORD.findall(lowered) if w not in STOP_WORDS]
+            found = _WORD.findall(lowered)
+            words = [w for w in found if w not in STOP_WORDS] or found or _symbols(lowered)
             ids: dict[str, int] = {}  # this text's own: the cache may be cleared meanwhile
             for word, n in Counter(words).items():
                 word_slots, word_weights, ids[word] = self._word_features(word)
@@ -199,6 +205,12 @@ class HashEmbedder:
         """The feature's index and sign, from a CRC-32 that is the same in every process."""
         h = zlib.crc32(feature.encode("utf-8"))
         return (h >> 1) % self.dims, -1.0 if h & 1 else 1.0
+
+
+def _symbols(text: str) -> list[str]:
+    """The words of a text that has none (`---`, `* * *`): its runs of other characters, so
+    that no text has a vector of zeros, which has no direction to search by."""
+    return text.split() or [text]
 
 
 def _damp(count: int) -> float:

@@ -14,6 +14,7 @@ the caller splits it. The latency of each answer steers batch sizes and requests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import re
@@ -287,6 +288,8 @@ class HttpEmbedder:
         yet), any width will do as long as all vectors share it. Nothing is learned here:
         one answer cannot vouch for itself (`prepare.learn_dims` binds dims).
         """
+        if 300 <= response.status_code < 400:
+            raise classify(response)  # never followed: the key would go where it points
         try:
             body = response.json()
         except ValueError:
@@ -384,6 +387,8 @@ def classify(response: httpx.Response) -> TransientError | RejectedError | Fatal
     message = f"HTTP {status}: {_error_message(response)}"
     lowered = message.lower()
     should = response.headers.get("x-should-retry")
+    if 300 <= status < 400:
+        return _redirected(response)
     if status in (401, 403):
         return FatalEmbedError(
             message, kind="auth", hint="check the API key (RAGIDX_API_KEY) and the base URL"
@@ -405,6 +410,37 @@ def classify(response: httpx.Response) -> TransientError | RejectedError | Fatal
     if any(w in lowered for w in _LENGTH_WORDS):
         return RejectedError(message, kind="too_long")
     return RejectedError(message, kind="rejected_input")
+
+
+def _redirected(response: httpx.Response) -> FatalEmbedError:
+    """A redirect stops the run: following it would send the key to another address, and
+    every request would be redirected alike."""
+    status = response.status_code
+    where = _redirect_target(response)
+    message = f"HTTP {status}: the server redirects to {where or 'an address it does not give'}"
+    hint = (
+        "set --base-url (RAGIDX_BASE_URL) to the server that answers (where it redirects, if"
+        " you trust that address); ragidx follows no redirect, so the API key goes only to"
+        " the address you give"
+    )
+    return FatalEmbedError(message, kind="redirect", hint=hint)
+
+
+def _redirect_target(response: httpx.Response) -> str | None:
+    """Where a redirect points, made absolute, without user:password, query or fragment (a
+    signed address can hold a token there); None when it does not say."""
+    location = response.headers.get("location", "").strip()
+    if not location:
+        return None
+    try:
+        url = httpx.URL(location)
+        with contextlib.suppress(RuntimeError):  # a response built without its request
+            url = response.request.url.join(url)
+        url = url.copy_with(username=None, password=None, query=None, fragment=None)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "an address that is not a URL"
+    shown = str(url)
+    return shown if len(shown) <= 200 else shown[:200] + "..."
 
 
 _DURATION = re.compile(

@@ -162,6 +162,7 @@ class SqliteStore:
         self.conn = conn
         self.path = path
         self._pending_manifest: dict[str, str] | None = None
+        self._held: list[Write] | None = None  # a deferred reset's writes, until it commits
 
     # -- opening -------------------------------------------------------------------------
 
@@ -228,6 +229,9 @@ class SqliteStore:
     # -- manifest ------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, str]:
+        """The vector space and settings the index was built with (none while a reset waits)."""
+        if self._held is not None:
+            return {}
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
     def check_manifest(
@@ -245,33 +249,41 @@ class SqliteStore:
         provider: str,
         model: str,
         dims: int,
-        settings: dict[str, int | str],
+        settings: Mapping[str, int | str],
         *,
         binding: Mapping[str, str] | None = None,
-        provisional: bool = False,
     ) -> None:
-        """Record the vector space on first use; refuse a different one afterwards.
+        """Refuse a vector space other than the one recorded; record this one, and `settings`
+        (the server's base URL among them), with the first file that stores vectors.
 
-        A `provisional` claim (dims learned from the server's answers) is checked now but
-        written with the first file that stores vectors: a run that stores nothing binds
-        nothing.
+        Nothing is written now: a run that stores nothing (every file unchanged, or every
+        request failed) binds nothing, and leaves the server the index names as it was.
         """
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
-        with self.transaction() as conn:
-            have = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
-            _check_space(self.path, _with_legacy_binding(conn, have, wanted), wanted)
-            rows = {**wanted, **{k: str(v) for k, v in settings.items()}}
-            if provisional and "dims" not in have:
-                self._pending_manifest = rows
-            else:
-                _write_manifest(conn, rows)
+        have = self.manifest()
+        _check_space(self.path, _with_legacy_binding(self.conn, have, wanted), wanted)
+        self._pending_manifest = {**wanted, **{k: str(v) for k, v in settings.items()}}
 
-    def reset(self) -> None:
-        """Forget everything: files, chunks, cached vectors, runs and the manifest."""
+    @property
+    def resetting(self) -> bool:
+        """Whether a deferred reset waits for the first vectors of the run."""
+        return self._held is not None
+
+    def reset(self, *, defer: bool = False) -> None:
+        """Forget everything: files, chunks, cached vectors, runs and the manifest.
+
+        With `defer`, nothing changes yet: the index is emptied in the transaction of the
+        first `commit` that carries vectors, the proof that the new embedder answers. Until
+        then `manifest` reads as empty and writes without vectors (failed or skipped files)
+        are held back, so a run that stops or fails before it has any vectors (a server that
+        refuses the key, or is not there) leaves the index as it was. A run with nothing to
+        embed at all resets it if it completes (`complete_reset`).
+        """
+        if defer:
+            self._held = []
+            return
         with self.transaction() as conn:
-            for table in _ALL_TABLES:
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+            _empty(conn)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -392,11 +404,29 @@ class SqliteStore:
 
     def commit(self, writes: list[Write], run_id: int) -> None:
         """Apply a group of changes in one transaction, in order: each file is all old or all
-        new, and the vectors a file uses are cached before it."""
+        new, and the vectors a file uses are cached before it. A deferred reset holds the
+        writes back until a group carries vectors, then empties the index in its transaction."""
+        held = self._held
+        if held is not None:
+            if not any(map(_carries_vectors, writes)):
+                held.extend(writes)  # small: failed and skipped files, without chunks
+                return
+            writes = [*held, *writes]
+        self._commit(writes, run_id, reset=held is not None)
+
+    def complete_reset(self, run_id: int) -> None:
+        """Carry out a deferred reset in a run that had nothing to embed and completed
+        without a failure: nothing was at stake."""
+        if self._held is not None:
+            self._commit(self._held, run_id, reset=True)
+
+    def _commit(self, writes: list[Write], run_id: int, *, reset: bool) -> None:
         now = time.time()
         files = [w for w in writes if isinstance(w, FileWrite)]
         stores_vectors = any(w.status is FileStatus.INDEXED and w.chunk_count for w in files)
         with self.transaction() as conn:
+            if reset:
+                _empty(conn, keep_run=run_id)
             for write in writes:
                 if isinstance(write, Embeddings):
                     _cache(conn, write)
@@ -406,6 +436,7 @@ class SqliteStore:
                     self._apply(conn, write, run_id, now)
             if self._pending_manifest and stores_vectors:
                 _write_manifest(conn, self._pending_manifest)
+        self._held = None
         if stores_vectors:
             self._pending_manifest = None
 
@@ -694,6 +725,22 @@ def _index_text(conn: sqlite3.Connection, file_id: int, from_ordinal: int = 0) -
         f" WHERE {where}",
         (file_id, from_ordinal),
     )
+
+
+def _empty(conn: sqlite3.Connection, keep_run: int | None = None) -> None:
+    """Delete every row of the index, but the run `keep_run` (the one that resets it)."""
+    for table in _ALL_TABLES:
+        if table == "runs" and keep_run is not None:
+            conn.execute("DELETE FROM runs WHERE id != ?", (keep_run,))
+        else:
+            conn.execute(f"DELETE FROM {table}")
+    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+
+
+def _carries_vectors(write: Write) -> bool:
+    if isinstance(write, Embeddings):
+        return bool(write.keys)
+    return bool(write.chunks)
 
 
 def _cache(conn: sqlite3.Connection, e: Embeddings) -> None:

@@ -97,6 +97,12 @@ class Faults:
     max_input_length: int | None = None
     """What TEI's `GET /info` says the model reads, in tokens (no such key when None)."""
 
+    redirect: str | None = None
+    """Every POST is answered `redirect_status` with this Location (a moved server, a proxy)."""
+    redirect_status: int = 307
+    zero_vectors: int = 0
+    """The first N answers hold a vector of zeros (the first of each), valid JSON otherwise."""
+
 
 class _Serial:
     """One request computed at a time, the others waiting their turn in arrival order."""
@@ -250,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, api: str, raw: bytes, n: int, faults: Faults) -> None:
         if faults.latency:
             time.sleep(faults.latency)
+        if faults.redirect is not None:
+            location = {"location": faults.redirect}
+            self._send(faults.redirect_status, {"error": "moved"}, location)
+            return
         if faults.api_key and self.headers.get("authorization") != f"Bearer {faults.api_key}":
             self._send(
                 401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
@@ -339,6 +349,8 @@ class _Handler(BaseHTTPRequestHandler):
             else expected_vector(t, dims) * np.float32(f.scale)
             for t in texts
         ]
+        if n <= f.zero_vectors:
+            vectors[0] = np.zeros(dims, np.float32)
         if n <= f.nan_first or fault == "nan":
             vectors[0] = vectors[0].copy()
             vectors[0][0] = np.nan
