@@ -275,14 +275,17 @@ class Refilling:
 
 
 @pytest.mark.parametrize("rpm", [600, None], ids=["told", "headers"])
-@pytest.mark.parametrize("meaning", ["window", "bucket-of-a-second"])
+@pytest.mark.parametrize("meaning", ["window", "refilling", "bucket-of-a-second"])
 def test_pacing_uses_the_budget(meaning: str, rpm: float | None) -> None:
-    # 10 a second either way: 50 per 5-second window, or a bucket of 10 that says 600 a minute.
+    # 10 a second each: 50 per sliding 5-second window; a bucket of 50 refilled continuously;
+    # a bucket of 10 whose limit header says 600 (a minute's).
     clock = FakeClock()
     rl = limiter(clock, **({"rpm": rpm} if rpm else {}))
-    server: SlidingWindow | Refilling = (
-        SlidingWindow(clock, 50, 5.0) if meaning == "window" else Refilling(clock, 10, 10, 600)
-    )
+    server = {
+        "window": SlidingWindow(clock, 50, 5.0),
+        "refilling": Refilling(clock, 50, 10, 50),
+        "bucket-of-a-second": Refilling(clock, 10, 10, 600),
+    }[meaning]
     refused = 0
 
     async def go() -> None:
