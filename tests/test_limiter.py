@@ -175,6 +175,20 @@ def test_the_wait_is_never_longer_than_the_reset() -> None:
     assert server.observe(Reading(remaining=0, reset=0.0), spent=1, ahead=4) == 0.0
 
 
+def test_a_first_reading_of_an_empty_budget_holds_for_the_reset() -> None:
+    clock = FakeClock()
+    rl = limiter(clock)
+
+    async def go() -> None:
+        await rl.acquire(0)
+        # A refused request's reading: nothing taken, nothing left, nothing known of the rate.
+        rl.heed("tokens", Reading(remaining=0, reset=2.0), spent=0, need=50, at=0.0)
+        await rl.acquire(0)
+
+    asyncio.run(go())
+    assert clock.waits == [2.0]
+
+
 def test_no_wait_while_enough_is_left() -> None:
     server = ServerBudget()
     assert server.observe(Reading(remaining=49, reset=5.0, limit=50), spent=1, ahead=4) == 0

@@ -118,7 +118,8 @@ class ServerBudget:
             self.capacity = min(self.capacity, reading.limit)
         if reading.reset <= 0:
             return 0.0
-        self.rate = self.capacity / reading.reset * self.SLACK
+        if self.capacity > 0:
+            self.rate = self.capacity / reading.reset * self.SLACK
         short = ahead - reading.remaining
         if short <= 0:
             return 0.0
@@ -191,17 +192,20 @@ class RateLimiter:
         ahead = need + (len(since) if unit == "requests" else sum(since))
         server = self.server[unit]
         wait = server.observe(reading, spent, ahead)
-        if server.rate is None:
-            return
-        given = self.given[unit]
-        rate = min(server.rate, given / 60) if given else server.rate
         bucket = self.buckets.get(unit)
-        if bucket is None:
-            bucket = self.buckets[unit] = TokenBucket(rate * 60, self.clock)
-        else:
-            bucket.retune(rate)
-        if wait > 0:
+        if server.rate is not None:
+            given = self.given[unit]
+            rate = min(server.rate, given / 60) if given else server.rate
+            if bucket is None:
+                bucket = self.buckets[unit] = TokenBucket(rate * 60, self.clock)
+            else:
+                bucket.retune(rate)
+        if wait <= 0:
+            return
+        if bucket is not None:
             bucket.hold(at + wait)
+        else:  # nothing yet tells the rate: hold everything
+            self.paused_until = max(self.paused_until, at + wait)
 
     def _delay(self) -> float:
         waits = [self.paused_until - self.clock()]
