@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import math
 import random
 import re
 import time
@@ -38,7 +39,7 @@ from ..tokens import estimate_tokens
 from .adaptive import Adaptive
 from .base import Vectors, unit_rows, validate_vectors
 from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .limiter import AdaptiveConcurrency, RateLimiter
+from .limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -55,6 +56,7 @@ __all__ = [
 BACKOFF_BASE = 0.5
 OVERLOAD_BACKOFF_BASE = 0.1
 BACKOFF_CAP = 30.0
+_SENT = "ragidx.sent"  # request extension: when it left, by the limiter's clock
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -143,6 +145,7 @@ class HttpEmbedder:
         self._jitter = jitter
         self._client = _client(settings, transport)
         self.limiter = RateLimiter(settings.rpm, settings.tpm, clock=clock, sleep=sleep)
+        self._client.event_hooks["request"].append(self._stamp)
         self.token_ratio = 1.0
         self._calibrated = 0
         self._usage_is_tokens = True
@@ -265,21 +268,29 @@ class HttpEmbedder:
         return error
 
     def _heed(self, response: httpx.Response, cost: int, texts: Sequence[str]) -> None:
-        """Slow down before a budget the server reports runs out (x-ratelimit-* headers)."""
+        """Pace by the budgets the server reports (x-ratelimit-*), and hold back before they
+        run out: the limiter learns how fast they refill (`ragidx.embed.limiter.ServerBudget`)."""
         headers = response.headers
         if "x-ratelimit-remaining-tokens" in headers and not cost:
             cost = sum(map(estimate_tokens, texts))
-        for unit, need in (("requests", 1), ("tokens", max(cost, 1))):
-            remaining = headers.get(f"x-ratelimit-remaining-{unit}")
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
-            if remaining is None or reset is None:
-                continue
-            try:
-                left = float(remaining)
-            except ValueError:
-                continue
-            if left < need * (self.concurrency.in_flight + 1):
-                self.limiter.pause(reset)
+        sent = response.request.extensions.get(_SENT, self.limiter.clock())
+        # A refused request took nothing. Our token estimate errs high, and a budget thought
+        # larger than it is paces too fast: tokens count only by the server's own count.
+        took = response.status_code != 429
+        calibrated = self._calibrated > 0 and self._usage_is_tokens
+        tokens = cost * self.token_ratio
+        units: tuple[tuple[Unit, float, float], ...] = (
+            ("requests", 1.0, 1.0 * took),
+            ("tokens", max(tokens, 1.0), tokens * (took and calibrated)),
+        )
+        for unit, need, spent in units:
+            reading = _reading(headers, unit)
+            if reading is not None:
+                self.limiter.heed(unit, reading, spent=spent, need=need, at=sent)
+
+    async def _stamp(self, request: httpx.Request) -> None:
+        # When a request left, by the limiter's clock: the server's budget reading dates from then.
+        request.extensions[_SENT] = self.limiter.clock()
 
     def _read(self, response: httpx.Response, texts: Sequence[str], cost: int) -> Vectors:
         """The answer's vectors, or `TransientError` (invalid_response) to retry it.
@@ -457,6 +468,23 @@ def parse_duration(text: str | None) -> float | None:
         return None
     h, mins, sec, ms = (float(g) if g else 0.0 for g in m.groups())
     return h * 3600 + mins * 60 + sec + ms / 1000
+
+
+def _reading(headers: httpx.Headers, unit: str) -> Reading | None:
+    """One budget from OpenAI's `x-ratelimit-{limit,remaining,reset}-{unit}`; None if absent."""
+    remaining = _number(headers.get(f"x-ratelimit-remaining-{unit}"))
+    reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
+    if remaining is None or reset is None:
+        return None
+    return Reading(remaining, reset, _number(headers.get(f"x-ratelimit-limit-{unit}")))
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:

@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,11 @@ class Faults:
     """A request budget enforced over one-second windows: 429 + Retry-After past it."""
     tpm: float | None = None
     """A token budget likewise, counting about four characters a token."""
+    budget_window: float | None = None
+    """Enforce `rpm` and `tpm` over sliding windows this many seconds long instead (600 rpm
+    and 5 s: 50 requests per 5 s), with reset headers in OpenAI's meaning: the time until the
+    window's whole usage has expired. Without it, one-second buckets whose reset is the time
+    until the bucket is full again, a per-minute limit header over a second's worth."""
     capacity: int | None = None
     """Requests served at once; more are refused as TEI does (429 overloaded, no Retry-After)."""
     too_large_chars: int | None = None
@@ -141,6 +147,55 @@ class _Budget:
         need = min(cost, self.rate)  # a request above a second's worth goes into debt
         return 0.0 if self.level >= need else (need - self.level) / self.rate
 
+    def take(self, cost: float) -> None:
+        self.level -= cost
+
+    def headers(self) -> tuple[float, float, float]:
+        """Limit (a minute's), remaining, and seconds until the bucket is full again."""
+        return self.rate * 60, self.level, (self.rate - self.level) / self.rate
+
+
+class _Window:
+    """`limit` units per sliding window of `seconds`: what was spent comes back `seconds` later."""
+
+    def __init__(self, limit: float, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.spent: deque[tuple[float, float]] = deque()  # (when, units), oldest first
+
+    def wait(self, cost: float) -> float:
+        now = self._expire()
+        # A request above the whole window's worth goes when the window is empty.
+        over = sum(units for _, units in self.spent) + min(cost, self.limit) - self.limit
+        wait = 0.0
+        for when, units in self.spent:
+            if over <= 0:
+                break
+            over -= units
+            wait = when + self.seconds - now
+        return wait
+
+    def take(self, cost: float) -> None:
+        self.spent.append((time.monotonic(), cost))
+
+    def headers(self) -> tuple[float, float, float]:
+        """Limit, remaining, and seconds until the window's whole usage has expired."""
+        now = self._expire()
+        used = sum(units for _, units in self.spent)
+        reset = self.spent[-1][0] + self.seconds - now if self.spent else 0.0
+        return self.limit, self.limit - used, reset
+
+    def _expire(self) -> float:
+        now = time.monotonic()
+        while self.spent and self.spent[0][0] + self.seconds <= now:
+            self.spent.popleft()
+        return now
+
+
+def _duration(seconds: float) -> str:
+    """As OpenAI writes a reset: `250ms`, `4.382s`."""
+    return f"{int(seconds * 1000)}ms" if seconds < 1 else f"{seconds:.3f}s"
+
 
 def _tokens(text: str) -> int:
     return len(text) // 4 + 1
@@ -164,8 +219,9 @@ class EmbeddingServer(ThreadingHTTPServer):
         self.faults = faults
         self.counters = Counters()
         self.lock = threading.Lock()
-        self.budgets = {
-            unit: _Budget(per_minute)
+        window = faults.budget_window
+        self.budgets: dict[str, _Budget | _Window] = {
+            unit: _Window(per_minute / 60 * window, window) if window else _Budget(per_minute)
             for unit, per_minute in (("requests", faults.rpm), ("tokens", faults.tpm))
             if per_minute
         }
@@ -180,13 +236,13 @@ class EmbeddingServer(ThreadingHTTPServer):
             wait = max(b.wait(cost[unit]) for unit, b in self.budgets.items())
             if not wait:
                 for unit, budget in self.budgets.items():
-                    budget.level -= cost[unit]
+                    budget.take(cost[unit])
             headers: dict[str, str] = {}
             for unit, budget in self.budgets.items():
-                headers[f"x-ratelimit-limit-{unit}"] = f"{budget.rate * 60:g}"
-                headers[f"x-ratelimit-remaining-{unit}"] = str(max(int(budget.level), 0))
-                reset = (budget.rate - budget.level) / budget.rate
-                headers[f"x-ratelimit-reset-{unit}"] = f"{int(reset * 1000)}ms"
+                limit, remaining, reset = budget.headers()
+                headers[f"x-ratelimit-limit-{unit}"] = f"{limit:g}"
+                headers[f"x-ratelimit-remaining-{unit}"] = str(max(int(remaining), 0))
+                headers[f"x-ratelimit-reset-{unit}"] = _duration(reset)
         return wait, headers
 
     def handle_error(self, request: Any, client_address: Any) -> None:
