@@ -206,7 +206,7 @@ def _embedder(
             f"note: no embedding server configured; using the offline hash embedder "
             f"({embedder.model}, {embedder.dims} dims)"
         )
-    settings = getattr(as_http(embedder), "settings", None)
+    settings = client.settings if (client := as_http(embedder)) is not None else None
     if settings is not None and settings.login and settings.auth == "bearer" and not quiet:
         # One Authorization header: the key wins, and the URL's login must not go unnoticed.
         _stderr().print(
