@@ -57,7 +57,7 @@ from .report import (
     markup_escape,
 )
 from .search import SearchMode, search
-from .settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings
+from .settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings, shown
 from .sizes import format_size
 from .store import Footprint, SqliteStore
 
@@ -195,10 +195,13 @@ def _console(*, stderr: bool = False, soft_wrap: bool = True) -> "Console":
 
 
 def _fail(exc: RagidxError) -> NoReturn:
+    from .redact import Redactor
+
+    redact = Redactor.of()  # the message may quote a server, an exception or a URL
     console = _stderr()
-    console.print(f"[bold red]error[/]: {markup_escape(exc.message)}")
+    console.print(f"[bold red]error[/]: {markup_escape(redact(exc.message))}")
     if exc.hint:
-        console.print(f"[bold cyan]hint[/]: {markup_escape(exc.hint)}")
+        console.print(f"[bold cyan]hint[/]: {markup_escape(redact(exc.hint))}")
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -226,6 +229,13 @@ def _embedder(
         _stderr().print(
             f"note: no embedding server configured; using the offline hash embedder "
             f"({embedder.model}, {embedder.dims} dims)"
+        )
+    settings = client.settings if (client := as_http(embedder)) is not None else None
+    if settings is not None and settings.login and settings.auth == "bearer" and not quiet:
+        # One Authorization header: the key wins, and the URL's login must not go unnoticed.
+        _stderr().print(
+            "note: the API key is sent (Authorization: Bearer); the user and password in"
+            " --base-url are not"
         )
     return embedder
 
@@ -526,12 +536,14 @@ def _effective(
     embedder: Embedder, config: IndexConfig, http: EmbedOptions, settings_file: Path | None
 ) -> str:
     """The settings in force, for --verbose. The API key is only said to be set or not."""
+    http_embedder = as_http(embedder)
     parts = {
         "provider": embedder.provider,
         "model": embedder.model,
         "dims": embedder.dims or "(from the server)",
-        "base_url": getattr(getattr(embedder, "settings", None), "base_url", None),
-        "api_key": "set" if getattr(getattr(embedder, "settings", None), "api_key", None) else None,
+        "base_url": shown(http_embedder.settings.base_url, 500) if http_embedder else None,
+        "api_key": "set" if http_embedder and http_embedder.settings.api_key else None,
+        "auth": http_embedder.settings.auth if http_embedder else None,
         "batch_size": config.batch_inputs or embedder.max_inputs,
         "max_batch_tokens": config.batch_tokens or embedder.max_tokens,
         "concurrency": http.concurrency,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vec
 from .embed.base import is_unit
 from .embed.http import classify
 from .errors import EmbedError, InvalidVectors
+from .redact import Redactor
 
 __all__ = ["Check", "diagnose"]
 
@@ -28,13 +30,23 @@ class Check:
 
 
 async def diagnose(embedder: Embedder) -> list[Check]:
-    """Send one request with `embedder` and report reachability, latency, dims, limits."""
+    """Send one request with `embedder` and report reachability, latency, dims, limits.
+    What the server says is redacted (`ragidx.redact`): it may repeat the request's key."""
+    checks = await _diagnose(embedder)
+    redact = embedder.redact if isinstance(embedder, HttpEmbedder) else Redactor.of()
+    return [
+        dataclasses.replace(c, detail=redact(c.detail), hint=c.hint and redact(c.hint))
+        for c in checks
+    ]
+
+
+async def _diagnose(embedder: Embedder) -> list[Check]:
     checks = [Check("provider", True, f"{embedder.provider}, model {embedder.model}")]
     if not isinstance(embedder, HttpEmbedder):
         vectors = await embedder.embed([PROBE])
         return [*checks, Check("dims", True, f"{vectors.shape[1]} (offline, no server needed)")]
-    url = embedder.settings.base_url.rstrip("/") + embedder.path
-    checks.append(Check("endpoint", True, url))
+    checks.append(Check("endpoint", True, embedder.url))
+    checks.append(_auth(embedder))
     started = time.perf_counter()
     try:
         response = await embedder._post(embedder.payload([PROBE]))
@@ -76,6 +88,17 @@ async def diagnose(embedder: Embedder) -> list[Check]:
         )
         checks.append(Check("rate limits", True, shown))
     return checks
+
+
+def _auth(embedder: HttpEmbedder) -> Check:
+    """Which credential goes out: the API key, else the base URL's user and password."""
+    settings = embedder.settings
+    if settings.auth == "basic":
+        return Check("auth", True, "Basic, the user and password in the base URL")
+    if settings.auth == "none":
+        return Check("auth", True, "none: no API key set")
+    ignored = "; the user and password in the base URL are not sent" if settings.login else ""
+    return Check("auth", True, f"Bearer, the API key{ignored}")
 
 
 def _length(embedder: HttpEmbedder, vectors: Vectors) -> Check:

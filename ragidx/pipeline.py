@@ -56,6 +56,7 @@ from .pending import Inflight, Part, PendingFile, Piece, rebase
 from .planner import Done, Plan, Planner, Read, Unchanged, Write
 from .prepare import check_named, dedupe, failed_under, inside, learn_dims, missing
 from .reader import LARGE_FILE, Changed, NotText, SegmentReader, content_hash, read_document
+from .redact import Redactor, without_credentials
 from .refit import refit, too_long
 from .store import Embeddings, FileWrite, SqliteStore, Staged, embedding_key, lock_path, writer_lock
 from .store import Write as StoreWrite
@@ -238,7 +239,7 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
     if not embedder.dims:
         await learn_dims(store, embedder)
     if (http := as_http(embedder)) is not None:
-        settings["base_url"] = http.settings.base_url
+        settings["base_url"] = without_credentials(http.settings.base_url)
     await asyncio.to_thread(
         functools.partial(
             store.claim_manifest,
@@ -277,6 +278,9 @@ class _Run:
         self.embedder = embedder
         self.config = config
         self.emit = on_event
+        http = as_http(embedder)
+        # Reasons quote servers and exceptions: redacted before they are stored or reported.
+        self.redact = http.redact if http is not None else Redactor.of()
         self.chunking = config.chunk.fingerprint
         self.summary = RunSummary(dry_run=config.dry_run)
         self.calls = 0
@@ -883,6 +887,9 @@ class _Run:
                 stopping = True
             if not group:
                 continue
+            for w in group:
+                if isinstance(w, FileWrite) and w.reason:
+                    w.reason = self.redact(w.reason)
             if self.config.dry_run:
                 self._report(group)
             else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import math
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -342,14 +341,14 @@ def _dashed(name: str) -> str:
 
 
 def shown(text: str, limit: int = 100) -> str:
-    """`text` fit for a message: no URL credentials or query, no API key, no control
-    characters, not too long."""
+    """A setting's value fit for a message: redacted as every outside text is (the API keys,
+    credentials: `ragidx.redact`), and without user-info even with no scheme before it, a
+    URL's query, control characters, or more than `limit` characters."""
+    from .redact import Redactor
+
+    text = Redactor.of()(text)
     text = re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#\s]*@", r"\1***@", text)
     text = re.sub(r"\?\S*", "?***", text) if "://" in text else text
-    for name in ("RAGIDX_API_KEY", "OPENAI_API_KEY"):
-        key = os.environ.get(name, "").strip()
-        if len(key) >= 4:
-            text = text.replace(key, "***")
     if not text.isprintable():
         text = repr(text)[1:-1]
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -35,6 +35,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from ..redact import Redactor, redact_error, url_credentials, without_credentials
 from ..tokens import estimate_tokens
 from .adaptive import Adaptive
 from .base import Vectors, unit_rows, validate_vectors
@@ -90,11 +91,18 @@ _LENGTH_WORDS = (
 
 @dataclass(frozen=True, kw_only=True)
 class HttpSettings:
-    """Where the server is and how to talk to it. The API key never shows in `repr`."""
+    """Where the server is and how to talk to it. The API key never shows in `repr`.
+
+    A user name and password in `base_url` (`http://user:pw@host/v1`) move to `login`, which
+    never shows either: `base_url` is what may be shown and stored. They are sent (as
+    `Authorization: Basic`) only where there is no API key; with one, the key is sent as
+    `Authorization: Bearer` and the login is not.
+    """
 
     base_url: str
     model: str
     api_key: str | None = field(default=None, repr=False)
+    login: tuple[str, str] | None = field(default=None, repr=False)
     dims: int | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -105,6 +113,18 @@ class HttpSettings:
     rpm: float | None = None
     tpm: float | None = None
     normalize: bool = True
+
+    def __post_init__(self) -> None:
+        login = url_credentials(self.base_url)
+        if login is not None:
+            object.__setattr__(self, "base_url", without_credentials(self.base_url))
+            object.__setattr__(self, "login", self.login or login)
+
+    @property
+    def auth(self) -> str:
+        """What authenticates the requests: `bearer` (the API key), `basic` (the login in
+        the base URL, where no key is set) or `none`."""
+        return "bearer" if self.api_key else "basic" if self.login else "none"
 
 
 @dataclass(slots=True)
@@ -141,6 +161,8 @@ class HttpEmbedder:
         self.max_inputs = settings.max_inputs or self.default_max_inputs
         self.max_tokens = settings.max_tokens or self.default_max_tokens
         self.stats = HttpStats()
+        self.redact = Redactor.of(keys=[settings.api_key], logins=[settings.login])
+        """The step every message from the server or the transport passes through."""
         self._sleep = sleep
         self._jitter = jitter
         self._client = _client(settings, transport)
@@ -258,7 +280,7 @@ class HttpEmbedder:
         self._calibrated += 1
 
     def _refused(self, response: httpx.Response) -> Exception:
-        error = classify(response)
+        error = redact_error(classify(response), self.redact)  # it may repeat our headers
         if error.kind == "rate_limited":
             self.stats.rate_limited += 1
         if error.kind == "rate_limited" or response.status_code == 503:
@@ -310,10 +332,11 @@ class HttpEmbedder:
             vectors = validate_vectors(self.parse(body, len(texts)), len(texts), self.dims)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise TransientError(
-                f"unexpected answer: {type(exc).__name__}: {exc}", kind="invalid_response"
+                self._scrub(f"unexpected answer: {type(exc).__name__}: {exc}"),
+                kind="invalid_response",
             ) from None
         except InvalidVectors as exc:
-            raise TransientError(exc.message, kind="invalid_response") from None
+            raise TransientError(self._scrub(exc.message), kind="invalid_response") from None
         return unit_rows(vectors) if self.settings.normalize else vectors
 
     async def _post(self, payload: dict[str, Any]) -> httpx.Response:
@@ -338,9 +361,8 @@ class HttpEmbedder:
             raise TransientError(message, kind="invalid_response") from None
 
     def _scrub(self, message: str) -> str:
-        """Take the API key out of a message that might quote a request header."""
-        key = self.settings.api_key
-        return message.replace(key, "[API key]") if key else message
+        """`message` fit to show and store: it may quote the request's headers or URL."""
+        return self.redact(message)
 
     def _wait(self, state: RetryCallState) -> float:
         """What the server asked for (Retry-After), else full-jitter exponential backoff."""
@@ -379,11 +401,15 @@ def _client(
     settings: HttpSettings, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
     headers = {"User-Agent": "ragidx"}
+    auth = None
     if settings.api_key:
         headers["Authorization"] = f"Bearer {settings.api_key}"
+    elif settings.login:
+        auth = httpx.BasicAuth(*settings.login)
     return httpx.AsyncClient(
         base_url=settings.base_url.rstrip("/"),
         headers=headers,
+        auth=auth,
         timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
         limits=httpx.Limits(
             max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency

@@ -109,6 +109,10 @@ class Faults:
     zero_vectors: int = 0
     """The first N answers hold a vector of zeros (the first of each), valid JSON otherwise."""
 
+    echo_auth: bool = False
+    """Every error message repeats the request's URL and Authorization header, a Basic one
+    decoded too, as some gateways and proxies do: a test that the client shows none of it."""
+
 
 class _Serial:
     """One request computed at a time, the others waiting their turn in arrival order."""
@@ -209,6 +213,8 @@ class Counters:
     blank: int = 0
     """Inputs that were empty or only whitespace."""
     statuses: dict[int, int] = field(default_factory=dict)
+    authorizations: set[str] = field(default_factory=set)
+    """The Authorization headers requests came with ("" for none)."""
 
 
 class EmbeddingServer(ThreadingHTTPServer):
@@ -291,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.counters.requests += 1
             n = self.server.counters.requests
         faults = self.server.faults
+        with self.server.lock:
+            self.server.counters.authorizations.add(self.headers.get("authorization", ""))
         if api is None:
             self._send(404, {"error": f"no route {self.path}"})
             return
@@ -444,7 +452,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         if status != 200:
             self.server.count(status)
+            if self.server.faults.echo_auth:
+                payload = self._echoed(payload)
         self._send_raw(status, json.dumps(payload).encode(), headers)
+
+    def _echoed(self, payload: Any) -> Any:
+        auth = self.headers.get("authorization", "")
+        scheme, _, credential = auth.partition(" ")
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):
+                auth += " = " + base64.b64decode(credential).decode()
+        echo = f"(POST http://{self.headers.get('host')}{self.path}; Authorization: {auth})"
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            return {**payload, "error": {**error, "message": f"{error.get('message')} {echo}"}}
+        if isinstance(error, str):
+            return {**payload, "error": f"{error} {echo}"}
+        return payload
 
     def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
