@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .embed import Embedder, validate_vectors
@@ -58,8 +59,10 @@ async def search(
     *,
     k: int = 5,
     mode: SearchMode = SearchMode.HYBRID,
+    on_damaged: Callable[[str, int], None] | None = None,
 ) -> list[SearchHit]:
-    """The `k` best chunks for `query`, best first."""
+    """The `k` best chunks for `query`, best first. Stored vectors that did not survive in
+    the file are left out of the ranking, and `on_damaged(path, count)` is told of them."""
     text_ranked: list[int] = []
     vector_ranked: list[int] = []
     pool = max(CANDIDATES, k)
@@ -68,7 +71,8 @@ async def search(
     if mode != SearchMode.TEXT and query.strip():
         vectors = validate_vectors(await embedder.embed([query]), 1, embedder.dims)
         if vectors[0].any():  # a query with no features is near nothing, not near everything
-            vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+            ranking = store.vector_search(vectors[0], pool, on_damaged)
+            vector_ranked = [cid for cid, _ in ranking]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
     vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
     scores: dict[int, float] = {}
