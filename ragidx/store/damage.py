@@ -17,7 +17,15 @@ from ..errors import IndexDamaged, StoreError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["damage_hint", "is_damage", "salvage_hint", "store_error", "vectors_damaged"]
+__all__ = [
+    "damage_hint",
+    "damaged_by_length",
+    "is_damage",
+    "lengths",
+    "salvage_hint",
+    "store_error",
+    "vectors_damaged",
+]
 
 _READ_ONLY = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
 
@@ -62,20 +70,34 @@ def store_error(path: Path | str, exc: sqlite3.Error, doing: str = "cannot read"
 
 
 def vectors_damaged(blobs: list[bytes], dims: int, unit: bool) -> np.ndarray[Any, Any]:
-    """Which stored vectors did not survive: the wrong length, a value that is not finite
-    (or so large its length overflows), or, where the index stores unit vectors, a length
-    other than 1. A zero vector is left alone: it is what a featureless chunk embeds to."""
+    """Which stored vectors did not survive: the wrong length in bytes, or a length (norm)
+    that `damaged_by_length` refuses."""
     import numpy as np
 
     bad = np.fromiter((len(b) != dims * 4 for b in blobs), dtype=bool, count=len(blobs))
     sound = [b for b, wrong in zip(blobs, bad, strict=True) if not wrong]
-    if not sound:
-        return bad
-    matrix = np.frombuffer(b"".join(sound), dtype="<f4").reshape(len(sound), dims)
+    if sound:
+        matrix = np.frombuffer(b"".join(sound), dtype="<f4").reshape(len(sound), dims)
+        bad[~bad] = damaged_by_length(lengths(matrix), unit)
+    return bad
+
+
+def lengths(matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Each row's length; inf where random bits overflow it, without numpy's warning."""
+    import numpy as np
+
     with np.errstate(over="ignore", invalid="ignore"):
-        lengths = np.linalg.norm(matrix, axis=1)
-    broken = ~np.isfinite(lengths)
+        found: np.ndarray[Any, Any] = np.linalg.norm(matrix, axis=1)
+    return found
+
+
+def damaged_by_length(found: np.ndarray[Any, Any], unit: bool) -> np.ndarray[Any, Any]:
+    """Rows whose length says they are not what was stored: not finite (a value that is
+    not, or so large its length overflows), or, where the index stores unit vectors, other
+    than 1. A zero vector is left alone: it is what a featureless chunk embeds to."""
+    import numpy as np
+
+    bad: np.ndarray[Any, Any] = ~np.isfinite(found)
     if unit:
-        broken |= (np.abs(lengths - 1) > 1e-3) & (lengths != 0)
-    bad[~bad] = broken
+        bad |= (np.abs(found - 1) > 1e-3) & (found != 0)
     return bad

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from ..errors import IndexDamaged, ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
-from .damage import damage_hint, is_damage, store_error, vectors_damaged
+from .damage import (
+    damage_hint,
+    damaged_by_length,
+    is_damage,
+    lengths,
+    store_error,
+    vectors_damaged,
+)
 from .migrations import SCHEMA_VERSION, migrate, schema_version
 from .stamps import DirStamp, Stamp, dir_stamp, dir_stamp_row
 
@@ -701,16 +708,17 @@ class SqliteStore:
         unit = self.manifest().get("normalize") == "true"
         damaged: list[int] = []
         cursor = self.conn.execute("SELECT chunk_id, vector FROM vectors")
+        size = 4 * len(q)
         while rows := cursor.fetchmany(_VECTOR_SCAN_ROWS):
-            bad = vectors_damaged([r[1] for r in rows], len(q), unit)
-            if bad.any():
-                damaged += [r[0] for r, b in zip(rows, bad, strict=True) if b]
-                rows = [r for r, b in zip(rows, bad, strict=True) if not b]
-                if not rows:
-                    continue
+            if any(len(r[1]) != size for r in rows):
+                damaged += [r[0] for r in rows if len(r[1]) != size]
+                rows = [r for r in rows if len(r[1]) == size]
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-            norms = np.linalg.norm(matrix, axis=1)
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(-1, len(q))
+            norms = lengths(matrix)
+            if (bad := damaged_by_length(norms, unit)).any():
+                damaged += ids[bad].tolist()
+                ids, matrix, norms = ids[~bad], matrix[~bad], norms[~bad]
             scores = (matrix @ q) / np.maximum(norms, 1e-12)
             best_ids = np.concatenate([best_ids, ids])
             best_scores = np.concatenate([best_scores, scores.astype(np.float32)])
