@@ -28,7 +28,14 @@ from .config import IndexConfig, LongChunkPolicy
 from .covered import Covered
 from .embed import Embedder, as_http, validate_vectors
 from .embed.base import Vectors, is_vector, stack
-from .errors import EmbedError, FatalEmbedError, Interrupted, RagidxError, RejectedError
+from .errors import (
+    EmbedError,
+    FatalEmbedError,
+    Interrupted,
+    RagidxError,
+    RejectedError,
+    StoreError,
+)
 from .estimate import estimate
 from .events import (
     BatchEmbedded,
@@ -438,6 +445,8 @@ class _Run:
 
     def _unread(self, task: Read, exc: Exception) -> FileWrite:
         """The write for a file that could not be read as text."""
+        if isinstance(exc, StoreError):
+            raise exc  # the index (its cache, read beside the file) failed: not this file
         path = task.info.path
         if isinstance(exc, NotText):
             # A content skip holds while the file is unchanged: stamp it with the chunking.

@@ -200,3 +200,27 @@ def test_salvage_of_an_unreadable_header(cli: Cli, indexed: Path, work: Path) ->
     assert cli("index", "sample_docs", "--db", "idx.db", "--quiet").exit_code == 0
     assert cli("doctor", "--db", "idx.db").exit_code == 0
     assert (work / "idx.db.damaged").read_bytes() == bytes(data)
+
+
+def test_index_stops_where_the_cache_is_damaged(cli: Cli, indexed: Path, work: Path) -> None:
+    # The leaves of the cache's key index: every lookup of a changed file's chunks reads them.
+    leaves = [
+        page
+        for (page,) in db_rows(
+            indexed,
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_embeddings_1'"
+            " AND pagetype = 'leaf'",
+        )
+    ]
+    data = bytearray(indexed.read_bytes())
+    for page in leaves:
+        data[(page - 1) * PAGE : page * PAGE] = random.Random(page).randbytes(PAGE)
+    indexed.write_bytes(data)
+    for doc in (work / "sample_docs" / "docs").glob("*.md"):
+        doc.write_text(doc.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    result = cli("index", "sample_docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 2  # not 1, with each file failed for the index's fault
+    assert "error: the index idx.db is damaged (database disk image is malformed)" in (
+        result.stderr
+    )
+    assert not [f for f in result.files().values() if f["status"] == "failed"]
