@@ -580,7 +580,7 @@ class SqliteStore:
             self.conn.execute("VACUUM")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot vacuum the index {self.path}: {exc}") from exc
+            raise store_error(self.path, exc, "cannot vacuum") from exc
 
     # -- reporting -----------------------------------------------------------------------
 
