@@ -54,19 +54,21 @@ def salvage_hint(path: Path | str) -> str:
 def store_error(path: Path | str, exc: sqlite3.Error, doing: str = "cannot read") -> StoreError:
     """The one mapping of SQLite's errors: `IndexDamaged` for a corrupt file, else a
     `StoreError` that names the index (and says why a read-only one cannot be written)."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
     if is_damage(exc):
         text = str(exc)
         if text.startswith("Could not decode"):
             text = "a stored text is not valid UTF-8"  # the message would quote the bytes
-        return IndexDamaged(f"the index {path} is damaged ({text})", hint=damage_hint(path))
-    name = getattr(exc, "sqlite_errorname", None) or ""
-    hint = None
-    if name.startswith(_READ_ONLY):
-        hint = (
-            "the index or its directory cannot be written here: search, stats and export"
-            " can read it; to index, copy it somewhere writable or pass --db"
-        )
-    return StoreError(f"{doing} the index {path}: {exc}", hint=hint)
+        hint = damage_hint(path)
+        if name == "SQLITE_NOTADB":  # or never was one: its first page says nothing else
+            hint = f"is {path} the index? If it is, {salvage_hint(path)}"
+        return IndexDamaged(f"the index {path} is damaged ({text})", hint=hint)
+    read_only = (
+        "the index or its directory cannot be written here: search, stats and export can"
+        " read it; to index, copy it somewhere writable or pass --db"
+    )
+    hint_ro = read_only if name.startswith(_READ_ONLY) else None
+    return StoreError(f"{doing} the index {path}: {exc}", hint=hint_ro)
 
 
 def vectors_damaged(blobs: list[bytes], dims: int, unit: bool) -> np.ndarray[Any, Any]:
