@@ -119,8 +119,8 @@ def check_index(path: Path) -> list[Check]:
         return [Check("index", False, detail, salvage_hint(path))]
     if report.ok:
         detail = (
-            f"{path}: integrity check ok; {report.files:,} files, {report.cached:,} cached"
-            " vectors, all read back intact"
+            f"{path}: integrity check ok; {_count(report.files, 'file')},"
+            f" {_count(report.cached, 'cached vector')}, all read back intact"
         )
         return [Check("index", True, detail)]
     checks = [Check("index", False, f"{path} is damaged", salvage_hint(path))]
@@ -157,3 +157,7 @@ def salvage_index(path: Path) -> list[Check]:
 def _must_exist(path: Path) -> None:
     if not path.exists():
         raise StoreError(f"no index at {path}", hint="pass the index file with --db")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"

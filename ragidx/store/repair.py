@@ -239,6 +239,8 @@ def salvage(path: Path) -> Salvaged:
         raise IndexBusy(f"another ragidx is writing the index {path}", hint="wait for it to finish")
     try:
         return _salvage(path)
+    except OSError as exc:
+        raise StoreError(f"cannot salvage the index {path}: {exc}") from exc
     finally:
         lock.release()
 
