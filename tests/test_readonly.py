@@ -150,3 +150,19 @@ def test_index_into_a_read_only_directory(read_only: Run, index_dir: Path) -> No
     assert "Traceback" not in run.stderr
     assert f"error: cannot lock the index {db}: [Errno 30] Read-only file system" in run.stderr
     assert "hint: the index's directory cannot be written here" in run.stderr
+
+
+@pytest.mark.parametrize("wal", [False, True])
+def test_a_damaged_read_only_index_says_so(
+    read_only: Run, index_dir: Path, request: pytest.FixtureRequest, wal: bool
+) -> None:
+    if wal:
+        request.getfixturevalue("left_wal")
+    db = index_dir / "idx.db"
+    with db.open("r+b") as f:
+        f.write(b"\xff" * 4096)  # the header, as a bad copy leaves it
+    _read_only_files(index_dir)
+    for name, run in _read_commands(read_only, index_dir).items():
+        assert run.returncode == 2, f"{name}: {run.stderr}"
+        assert "Traceback" not in run.stderr
+        assert f"error: the index {db} is damaged (file is not a database)" in run.stderr

@@ -891,12 +891,12 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     try:
         schema_version(conn)  # the first read opens the WAL, and its -shm
         return conn
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         conn.close()
-        if wal_bytes == 0 and getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
-            return _connect_uri(path, "mode=ro&immutable=1")  # a WAL left empty
         if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
             raise store_error(path, exc, "cannot use") from exc
+        if wal_bytes == 0:
+            return _connect_uri(path, "mode=ro&immutable=1")  # a WAL left empty
         raise StoreError(
             f"cannot read the index {path}: its last changes are in {wal}, which SQLite"
             f" reads only with a {path}-shm file, and cannot create one here",
