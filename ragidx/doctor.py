@@ -126,10 +126,16 @@ def check_index(path: Path) -> list[Check]:
     checks = [Check("index", False, f"{path} is damaged", salvage_hint(path))]
     if report.problems:
         where = f" in {', '.join(report.damaged_tables)}" if report.damaged_tables else ""
-        shown = report.problems[0].removeprefix("*** in database main ***").strip()
+        more = len(report.problems) - 1
+        shown = report.problems[0] + (f" (and {_count(more, 'more problem')})" if more else "")
         checks.append(Check("integrity", False, f"SQLite finds damage{where}: {shown}"))
     for table, spans in report.unreadable.items():
-        checks.append(Check("rows", False, f"{table}: {', '.join(spans)} cannot be read"))
+        lost = (
+            "no row can be read"
+            if spans == ["every row"]
+            else f"the rows with {', '.join(spans)} cannot be read"
+        )
+        checks.append(Check("rows", False, f"{table}: {lost}"))
     for file, what in list(report.affected.items())[:FILES_SHOWN]:
         checks.append(Check("file", False, f"{display_path(file)}: {what}"))
     if (more := len(report.affected) - FILES_SHOWN) > 0:

@@ -205,18 +205,8 @@ def test_salvage_of_an_unreadable_header(cli: Cli, indexed: Path, work: Path) ->
 
 def test_index_stops_where_the_cache_is_damaged(cli: Cli, indexed: Path, work: Path) -> None:
     # The leaves of the cache's key index: every lookup of a changed file's chunks reads them.
-    leaves = [
-        page
-        for (page,) in db_rows(
-            indexed,
-            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_embeddings_1'"
-            " AND pagetype = 'leaf'",
-        )
-    ]
-    data = bytearray(indexed.read_bytes())
-    for page in leaves:
-        data[(page - 1) * PAGE : page * PAGE] = random.Random(page).randbytes(PAGE)
-    indexed.write_bytes(data)
+    for page in _pages_of(indexed, "sqlite_autoindex_embeddings_1"):
+        _overwrite(indexed, page)
     for doc in (work / "sample_docs" / "docs").glob("*.md"):
         doc.write_text(doc.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
     result = cli("index", "sample_docs", "--db", "idx.db", "--json")
@@ -225,3 +215,31 @@ def test_index_stops_where_the_cache_is_damaged(cli: Cli, indexed: Path, work: P
         result.stderr
     )
     assert not [f for f in result.files().values() if f["status"] == "failed"]
+
+
+def _pages_of(db: Path, tree: str) -> list[int]:
+    try:
+        rows = db_rows(db, "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'", [tree])
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table")
+    return [page for (page,) in rows]
+
+
+def _overwrite(db: Path, page: int) -> None:
+    with db.open("r+b") as f:
+        f.seek((page - 1) * PAGE)
+        f.write(random.Random(page).randbytes(PAGE))
+
+
+def test_doctor_and_salvage_after_a_page_of_chunks(cli: Cli, indexed: Path) -> None:
+    _overwrite(indexed, _pages_of(indexed, "chunks")[0])
+    result = cli("doctor", "--db", "idx.db")
+    assert result.exit_code == 1
+    assert "fail integrity: SQLite finds damage in chunks:" in result.stdout
+    affected = [line for line in result.stdout.splitlines() if line.startswith("fail file: ")]
+    assert affected and all(line.endswith(": its chunks fail to read") for line in affected)
+
+    assert cli("doctor", "--db", "idx.db", "--salvage").exit_code == 0
+    again = cli("index", "sample_docs", "--db", "idx.db", "--json")
+    assert again.exit_code == 0 and again.summary()["embedded"] == 0  # the cache was intact
+    assert cli("doctor", "--db", "idx.db").exit_code == 0

@@ -44,8 +44,6 @@ class IndexReport:
     """Table -> the ranges of ids whose rows cannot be read at all (on a damaged page)."""
     cached: int = 0
     cache_damaged: int = 0
-    roots: list[str] = field(default_factory=list)
-    """The last run's paths, to index again."""
 
     @property
     def ok(self) -> bool:
@@ -102,7 +100,8 @@ def _check_structure(conn: sqlite3.Connection, report: IndexReport) -> None:
         found = [row[0] for row in conn.execute(f"PRAGMA integrity_check({MAX_PROBLEMS})")]
         if found == ["ok"]:
             return
-        report.problems = found
+        lines = [line for text in found for line in str(text).splitlines()]
+        report.problems = [line for line in lines if not line.startswith("*** ")]
     except sqlite3.DatabaseError as exc:
         report.problems = [str(exc)]
     if sqlite3.sqlite_version_info < (3, 33, 0):
@@ -121,10 +120,8 @@ def _check_rows(conn: sqlite3.Connection, report: IndexReport) -> None:
     manifest: dict[str, str] = {}
     try:
         manifest = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
-        last = conn.execute("SELECT roots FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        report.roots = json.loads(last[0]) if last else []
-    except (sqlite3.DatabaseError, ValueError):
-        report.unreadable.setdefault("manifest", ["all"])
+    except sqlite3.DatabaseError:
+        report.unreadable["manifest"] = ["all rows"]  # vectors cannot be checked without it
     dims = int(manifest["dims"]) if manifest.get("dims", "").isdigit() else 0
     unit = manifest.get("normalize") == "true"
     files = list(_rows_by_id(conn, "files", "id, path, status", report))
@@ -199,7 +196,10 @@ def _rows_by_id(
             row = _first_from(conn, table, columns, after + 1)
         except sqlite3.DatabaseError:
             row = _next_readable(conn, table, columns, after, top)
-            skipped = f"ids {after + 1}-{row[0] - 1}" if row else f"ids after {after}"
+            if row is not None:
+                skipped = f"ids {after + 1}-{row[0] - 1}"
+            else:
+                skipped = f"ids after {after}" if after else "every row"
             report.unreadable.setdefault(table, []).append(skipped)
         if row is None:
             return
