@@ -122,7 +122,7 @@ def _check_rows(conn: sqlite3.Connection, report: IndexReport) -> None:
         manifest = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
     except sqlite3.DatabaseError:
         report.unreadable["manifest"] = ["all rows"]  # vectors cannot be checked without it
-    dims = int(manifest["dims"]) if manifest.get("dims", "").isdigit() else 0
+    dims = _dims(manifest)
     unit = manifest.get("normalize") == "true"
     files = list(_rows_by_id(conn, "files", "id, path, status", report))
     for file_id, path, status in files:
@@ -258,7 +258,7 @@ def _salvage(path: Path) -> Salvaged:
             manifest = dict(old.execute("SELECT key, value FROM manifest").fetchall())
         except sqlite3.DatabaseError:
             manifest = {}
-        dims = int(manifest["dims"]) if manifest.get("dims", "").isdigit() else 0
+        dims = _dims(manifest)
         unit = manifest.get("normalize") == "true"
         store = SqliteStore.open(fresh)
         kept = dropped = 0
@@ -311,7 +311,13 @@ def _roots(conn: sqlite3.Connection) -> list[str]:
         roots = json.loads(last[0]) if last else []
     except (sqlite3.DatabaseError, ValueError):
         return []
-    return [r for r in roots if isinstance(r, str)]
+    return [r for r in roots if isinstance(r, str)] if isinstance(roots, list) else []
+
+
+def _dims(manifest: dict[Any, Any]) -> int:
+    """The manifest's dims, or 0 where it cannot be told (the vectors go unchecked)."""
+    dims = str(manifest.get("dims", ""))
+    return int(dims) if dims.isdigit() else 0
 
 
 def _aside(path: Path) -> Path:
