@@ -593,7 +593,8 @@ def _reporter(json_out: bool, quiet: bool, verbose: bool, progress: bool | None)
 
 
 def _open(db: Path | None) -> SqliteStore:
-    return SqliteStore.open(db or default_db_path(), create=False)
+    # Read-only where the index cannot be written (a CI artifact, an image, a shared mount).
+    return SqliteStore.open_for_reading(db or default_db_path())
 
 
 @app.command("stats")
@@ -691,7 +692,8 @@ def search_command(
         store = _open(db)
         try:
             embedder = _index_embedder(store, base_url, timeout)
-            hits = asyncio.run(_run(embedder, search(store, embedder, query, k=k, mode=mode)))
+            work = search(store, embedder, query, k=k, mode=mode, on_damaged=_damaged_notice)
+            hits = asyncio.run(_run(embedder, work))
         finally:
             store.close()
     except RagidxError as exc:
@@ -703,6 +705,15 @@ def search_command(
             print(json.dumps(hit_record(rank, hit), ensure_ascii=False))
     else:
         render_hits(_console(), hits)
+
+
+def _damaged_notice(path: str, count: int) -> None:
+    vectors = f"{count:,} vectors of" if count > 1 else "a vector of"
+    are = "are" if count > 1 else "is"
+    _stderr().print(
+        f"warning: {vectors} {markup_escape(display_path(path))} {are} damaged; not ranked"
+        " (`ragidx doctor --db INDEX` says more)"
+    )
 
 
 def _index_embedder(store: SqliteStore, base_url: str | None, timeout: float) -> Embedder:
@@ -745,6 +756,8 @@ def export_command(
     except BrokenPipeError:
         # The reader (head, a closed pipe) has what it wanted.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+    except RagidxError as exc:
+        _fail(exc)
     finally:
         store.close()
 
@@ -787,14 +800,38 @@ def doctor_command(
     timeout: TimeoutOption = DEFAULT_TIMEOUT,
     normalize: NormalizeOption = True,
     json_out: JsonOption = False,
+    check_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="Check this index instead: SQLite's integrity check, then every file's chunks"
+            " and vectors.",
+            show_default=False,
+        ),
+    ] = None,
+    salvage: Annotated[
+        bool,
+        typer.Option(
+            "--salvage",
+            help="Replace the --db index by a fresh one that keeps its intact cached vectors"
+            " (the old file is kept as FILE.damaged); then index again.",
+        ),
+    ] = False,
 ) -> None:
-    """Send one small request to the embedder and report what it says, with hints."""
-    from .doctor import diagnose
+    """Send one small request to the embedder and report what it says, with hints; or, with
+    --db, check an index."""
+    from .doctor import check_index, diagnose, salvage_index
 
     try:
-        http = EmbedOptions(base_url=base_url, timeout=timeout, max_retries=0, normalize=normalize)
-        embedder = _embedder(provider, model, dimensions, http, quiet=True)
-        checks = asyncio.run(_run(embedder, diagnose(embedder)))
+        if check_db is not None or salvage:
+            path = check_db or default_db_path()
+            checks = salvage_index(path) if salvage else check_index(path)
+        else:
+            http = EmbedOptions(
+                base_url=base_url, timeout=timeout, max_retries=0, normalize=normalize
+            )
+            embedder = _embedder(provider, model, dimensions, http, quiet=True)
+            checks = asyncio.run(_run(embedder, diagnose(embedder)))
     except RagidxError as exc:
         _fail(exc)
     if json_out:

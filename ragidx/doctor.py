@@ -1,20 +1,26 @@
-"""`ragidx doctor`: one small request to the configured embedder, and what it tells."""
+"""`ragidx doctor`: one small request to the configured embedder, and what it tells; with
+`--db`, what reading every part of an index finds, and `--salvage`."""
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from .embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
 from .embed.base import is_unit
 from .embed.http import classify
-from .errors import EmbedError, InvalidVectors
+from .errors import EmbedError, InvalidVectors, StoreError
 from .redact import Redactor
+from .report.base import display_path
+from .store.damage import salvage_hint
+from .store.repair import inspect_index, salvage
 
-__all__ = ["Check", "diagnose"]
+__all__ = ["Check", "check_index", "diagnose", "salvage_index"]
 
 PROBE = "ragidx doctor: is this server embedding text?"
 
@@ -126,3 +132,67 @@ def _refusal(embedder: HttpEmbedder, response: httpx.Response) -> Check:
     }
     hint = hints.get(response.status_code, error.hint or f"check --model {embedder.model!r}")
     return Check("answer", False, error.message, hint)
+
+
+FILES_SHOWN = 20
+"""Affected files named one by one; the rest are counted."""
+
+
+def check_index(path: Path) -> list[Check]:
+    """SQLite's integrity check of the index at `path`, then which files' chunks and vectors
+    fail to read, and how much of the embedding cache is intact. Reads only."""
+    _must_exist(path)
+    report = inspect_index(path)
+    if report.fatal:
+        detail = f"{path} cannot be read: {report.fatal}"
+        return [Check("index", False, detail, salvage_hint(path))]
+    if report.ok:
+        detail = (
+            f"{path}: integrity check ok; {_count(report.files, 'file')},"
+            f" {_count(report.cached, 'cached vector')}, all read back intact"
+        )
+        return [Check("index", True, detail)]
+    checks = [Check("index", False, f"{path} is damaged", salvage_hint(path))]
+    if report.problems:
+        where = f" in {', '.join(report.damaged_tables)}" if report.damaged_tables else ""
+        more = len(report.problems) - 1
+        shown = report.problems[0] + (f" (and {_count(more, 'more problem')})" if more else "")
+        checks.append(Check("integrity", False, f"SQLite finds damage{where}: {shown}"))
+    for table, spans in report.unreadable.items():
+        lost = (
+            "no row can be read"
+            if spans == ["every row"]
+            else f"the rows with {', '.join(spans)} cannot be read"
+        )
+        checks.append(Check("rows", False, f"{table}: {lost}"))
+    for file, what in list(report.affected.items())[:FILES_SHOWN]:
+        checks.append(Check("file", False, f"{display_path(file)}: {what}"))
+    if (more := len(report.affected) - FILES_SHOWN) > 0:
+        checks.append(Check("file", False, f"and {more:,} more files"))
+    if report.cache_damaged:
+        detail = f"{report.cache_damaged:,} of {report.cached:,} cached vectors are damaged"
+        checks.append(Check("cache", False, detail))
+    return checks
+
+
+def salvage_index(path: Path) -> list[Check]:
+    """Replace the index by a fresh one with its intact cached vectors (see `salvage`)."""
+    _must_exist(path)
+    done = salvage(path)
+    lost = f"; ids {', '.join(done.unreadable)} could not be read" if done.unreadable else ""
+    detail = (
+        f"a fresh index at {path} keeps {done.kept:,} cached vectors, dropped {done.dropped:,}"
+        f" damaged{lost}; the damaged index is kept as {done.moved_to}"
+    )
+    again = " ".join(shlex.quote(display_path(r)) for r in done.roots) or "PATH"
+    hint = f"now run `ragidx index {again} --db {path}`: only the lost vectors are embedded again"
+    return [Check("salvage", True, detail, hint)]
+
+
+def _must_exist(path: Path) -> None:
+    if not path.exists():
+        raise StoreError(f"no index at {path}", hint="pass the index file with --db")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"

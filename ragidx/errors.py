@@ -7,7 +7,8 @@ One base class; the CLI maps each branch to an exit code at the edge::
     │   └── PathNotFound       a path given on the command line does not exist
     ├── StoreError             the index database cannot be opened, read or written (exit 2)
     │   ├── ManifestMismatch   the index was built with another embedder, model or dims
-    │   └── IndexBusy          another process is writing the index (and we would not wait)
+    │   ├── IndexBusy          another process is writing the index (and we would not wait)
+    │   └── IndexDamaged       the index file is corrupt (SQLite says so, or a vector does)
     ├── WalkError              a helper process walking part of the tree failed (exit 2)
     ├── Interrupted            stopping was asked before the run began (exit 130)
     └── EmbedError             an embedder could not turn a batch into vectors
@@ -32,6 +33,7 @@ __all__ = [
     "EmbedError",
     "FatalEmbedError",
     "IndexBusy",
+    "IndexDamaged",
     "Interrupted",
     "InvalidVectors",
     "ManifestMismatch",
@@ -75,6 +77,10 @@ class ManifestMismatch(StoreError):
 
 class IndexBusy(StoreError):
     """Another process holds the index's writer lock."""
+
+
+class IndexDamaged(StoreError):
+    """The index file is corrupt: SQLite found it malformed, or stored data fails to read."""
 
 
 class Interrupted(RagidxError):

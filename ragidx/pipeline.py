@@ -34,6 +34,7 @@ from .errors import (
     Interrupted,
     RagidxError,
     RejectedError,
+    StoreError,
     TransientError,
 )
 from .estimate import estimate
@@ -496,6 +497,8 @@ class _Run:
 
     def _unread(self, task: Read, exc: Exception) -> FileWrite:
         """The write for a file that could not be read as text."""
+        if isinstance(exc, StoreError):
+            raise exc  # the index (its cache, read beside the file) failed: not this file
         path = task.info.path
         if isinstance(exc, NotText):
             # A content skip holds while the file is unchanged: stamp it with the chunking.

@@ -12,7 +12,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .embed import Embedder, Vectors, as_http, validate_vectors
@@ -86,8 +86,10 @@ async def search(
     *,
     k: int = 5,
     mode: SearchMode = SearchMode.HYBRID,
+    on_damaged: Callable[[str, int], None] | None = None,
 ) -> list[SearchHit]:
-    """The `k` best chunks for `query`, best first."""
+    """The `k` best chunks for `query`, best first. Stored vectors that did not survive in
+    the file are left out of the ranking, and `on_damaged(path, count)` is told of them."""
     text_ranked: list[int] = []
     vector_ranked: list[int] = []
     pool = max(CANDIDATES, k)
@@ -95,7 +97,8 @@ async def search(
         text_ranked = [cid for cid, _ in store.text_search(match, pool)]
     if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
         vectors = await _query_vector(embedder, query)
-        vector_ranked = [cid for cid, _ in store.vector_search(vectors[0], pool)]
+        ranking = store.vector_search(vectors[0], pool, on_damaged)
+        vector_ranked = [cid for cid, _ in ranking]
     text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
     vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
     scores: dict[int, float] = {}

@@ -347,7 +347,10 @@ def test_unreadable_database_exit_2(cli: Cli, work: Path) -> None:
     write(work, {"a.md": "apple\n", "idx.db": b"this is not a database" * 100})
     result = cli("index", "a.md", "--db", "idx.db")
     assert result.exit_code == 2
-    assert "error: cannot use the index idx.db: file is not a database" in result.stderr
+    assert "error: the index idx.db is damaged (file is not a database)" in result.stderr
+    assert "hint: is idx.db the index? If it is, `ragidx doctor --db idx.db --salvage`" in (
+        result.stderr
+    )
 
 
 def test_json_stdout_stays_clean_with_progress_forced(cli: Cli, sample: Path) -> None:

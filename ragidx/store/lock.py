@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import AsyncIterator, Callable
@@ -38,7 +39,13 @@ class WriterLock:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 except OSError as exc:
-                    raise StoreError(f"cannot lock the index {self.db}: {exc}") from exc
+                    hint = None
+                    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                        hint = (
+                            "the index's directory cannot be written here: search, stats and"
+                            " export can still read it; to index, copy it somewhere writable"
+                        )
+                    raise StoreError(f"cannot lock the index {self.db}: {exc}", hint=hint) from exc
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import sqlite3
 import time
+import types
+import urllib.parse
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from ..errors import ManifestMismatch, StoreError
+from ..errors import IndexDamaged, ManifestMismatch, StoreError
 from ..models import Chunk, FileStatus
 from ..tokens import space_cjk
+from .damage import (
+    damage_hint,
+    damaged_by_length,
+    is_damage,
+    lengths,
+    store_error,
+    vectors_damaged,
+)
 from .migrations import SCHEMA_VERSION, migrate, schema_version
 from .stamps import DirStamp, Stamp, dir_stamp, dir_stamp_row
 
@@ -155,6 +167,41 @@ def _chunk_row(row: tuple[Any, ...]) -> ChunkRow:
     )
 
 
+_T = TypeVar("_T")
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from exc
+        if isinstance(result, types.GeneratorType | sqlite3.Cursor):
+            return _guard_rows(self.path, result)  # rows are read, and can fail, later
+        return result
+
+    return guarded
+
+
+def _guard_rows(path: Path, rows: Iterator[_T]) -> Iterator[_T]:
+    try:
+        yield from rows
+    except sqlite3.Error as exc:
+        raise store_error(path, exc) from exc
+
+
+def _maps_sqlite_errors(cls: type[_T]) -> type[_T]:
+    """Every public method raises `StoreError` (`IndexDamaged` where the file is corrupt),
+    never sqlite3's own errors, from its queries or from the rows it hands out lazily: one
+    mapping for every read path, present and future. Writes map theirs in `transaction`."""
+    for name, attr in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(attr):
+            setattr(cls, name, _guard(attr))
+    return cls
+
+
+@_maps_sqlite_errors
 class SqliteStore:
     """An open index database. Not shared between threads at the same time."""
 
@@ -200,7 +247,33 @@ class SqliteStore:
                 )
         except sqlite3.Error as exc:
             conn.close()
-            raise StoreError(f"cannot use the index {path}: {exc}") from exc
+            raise store_error(path, exc, "cannot use") from exc
+        except StoreError:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    def open_for_reading(cls, path: Path) -> SqliteStore:
+        """For commands that only read. Where the index and its directory can be written, as
+        `open`; where not (a CI artifact, a container image, a read-only mount), read-only,
+        without the `-shm` file SQLite could not create there."""
+        if not os.path.exists(path) or _writable(path):
+            return cls.open(path, create=False)
+        conn = _connect_read_only(path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only = ON")
+            conn.create_function("space_cjk", 1, space_cjk, deterministic=True)
+            if (version := schema_version(conn)) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"the index {path} has schema version {version}, not {SCHEMA_VERSION},"
+                    " and cannot be upgraded where it is read-only",
+                    hint="run any ragidx command on it once where it can be written",
+                )
+        except sqlite3.Error as exc:
+            conn.close()
+            raise store_error(path, exc, "cannot use") from exc
         except StoreError:
             conn.close()
             raise
@@ -539,7 +612,7 @@ class SqliteStore:
             self.conn.execute("VACUUM")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot vacuum the index {self.path}: {exc}") from exc
+            raise store_error(self.path, exc, "cannot vacuum") from exc
 
     # -- reporting -----------------------------------------------------------------------
 
@@ -604,13 +677,27 @@ class SqliteStore:
         # The cache's table, not the `vectors` view: SQLite would copy the view whole first.
         join = "LEFT JOIN embeddings e ON e.id = c.embedding_id" if vectors else ""
         blob = ", e.vector" if vectors else ", NULL"
+        manifest = self.manifest() if vectors else {}
+        dims, unit = int(manifest.get("dims") or 0), manifest.get("normalize") == "true"
         rows = self.conn.execute(
             f"SELECT {_CHUNK_COLUMNS}{blob} FROM chunks c JOIN files f ON f.id = c.file_id {join}"
             " WHERE f.status != ? ORDER BY f.path, c.ordinal",
             (STAGING,),
         )
-        for row in rows:
-            yield _chunk_row(row), row[11]
+        while batch := rows.fetchmany(_VECTOR_SCAN_ROWS // 16):
+            stored = [row for row in batch if row[11] is not None]
+            if (
+                dims
+                and stored
+                and (bad := vectors_damaged([r[11] for r in stored], dims, unit)).any()
+            ):
+                path = stored[int(bad.argmax())][1]
+                raise IndexDamaged(
+                    f"the index {self.path} is damaged (a vector of {path} does not read back)",
+                    hint=damage_hint(self.path),
+                )
+            for row in batch:
+                yield _chunk_row(row), row[11]
 
     def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         wanted = list(ids)
@@ -637,28 +724,61 @@ class SqliteStore:
         return [(rowid, -score) for rowid, score in rows]
 
     def vector_search(
-        self, query: np.ndarray[Any, np.dtype[np.float32]], limit: int
+        self,
+        query: np.ndarray[Any, np.dtype[np.float32]],
+        limit: int,
+        on_damaged: Callable[[str, int], None] | None = None,
     ) -> list[tuple[int, float]]:
-        """Chunk ids and cosine similarities, best first; scans vectors in slices."""
+        """Chunk ids and cosine similarities, best first; scans vectors in slices. A vector
+        that did not survive in the file is not ranked: `on_damaged(path, count)` hears of
+        them, file by file."""
         import numpy as np
 
         best_ids = np.empty(0, dtype=np.int64)
         best_scores = np.empty(0, dtype=np.float32)
         q = query.astype(np.float32)
         q /= max(float(np.linalg.norm(q)), 1e-12)
+        unit = self.manifest().get("normalize") == "true"
+        damaged: list[int] = []
         cursor = self.conn.execute("SELECT chunk_id, vector FROM vectors")
+        size = 4 * len(q)
         while rows := cursor.fetchmany(_VECTOR_SCAN_ROWS):
+            if any(len(r[1]) != size for r in rows):
+                damaged += [r[0] for r in rows if len(r[1]) != size]
+                rows = [r for r in rows if len(r[1]) == size]
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-            norms = np.linalg.norm(matrix, axis=1)
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(-1, len(q))
+            norms = lengths(matrix)
+            if (bad := damaged_by_length(norms, unit)).any():
+                damaged += ids[bad].tolist()
+                ids, matrix, norms = ids[~bad], matrix[~bad], norms[~bad]
             scores = (matrix @ q) / np.maximum(norms, 1e-12)
             best_ids = np.concatenate([best_ids, ids])
             best_scores = np.concatenate([best_scores, scores.astype(np.float32)])
             if len(best_ids) > limit:
                 keep = np.argpartition(-best_scores, limit)[:limit]
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
+        if damaged and on_damaged is not None:
+            for path, count in self._paths_of(damaged).items():
+                on_damaged(path, count)
         order = np.argsort(-best_scores, kind="stable")
         return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+    def _paths_of(self, chunk_ids: list[int]) -> Counter[str]:
+        """How many of `chunk_ids` each file holds."""
+        found: Counter[str] = Counter()
+        for start in range(0, len(chunk_ids), _IN_LIMIT):
+            part = chunk_ids[start : start + _IN_LIMIT]
+            found.update(
+                dict(
+                    self.conn.execute(
+                        "SELECT f.path, count(*) FROM chunks c JOIN files f ON f.id = c.file_id"
+                        f" WHERE c.id IN ({','.join('?' * len(part))}) GROUP BY f.path",
+                        part,
+                    )
+                )
+            )
+        return found
 
 
 def _file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
@@ -801,8 +921,51 @@ def _with_legacy_binding(
     return {**have, "normalize": "true" if is_unit(matrix) else "false"}
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an index SQLite may not write beside. Reading a WAL needs
+    its `-shm` file, which SQLite can use read-only where it exists but cannot create here;
+    without a WAL there is nothing to miss, and the file is opened as immutable."""
+    wal = Path(f"{path}-wal")
+    try:
+        wal_bytes = wal.stat().st_size
+    except FileNotFoundError:
+        # No connection has the index open (the last one to close removes the WAL): no
+        # writer can be changing it under an immutable reader.
+        return _connect_uri(path, "mode=ro&immutable=1")
+    conn = _connect_uri(path, "mode=ro")
+    try:
+        schema_version(conn)  # the first read opens the WAL, and its -shm
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+            raise store_error(path, exc, "cannot use") from exc
+        if wal_bytes == 0:
+            return _connect_uri(path, "mode=ro&immutable=1")  # a WAL left empty
+        raise StoreError(
+            f"cannot read the index {path}: its last changes are in {wal}, which SQLite"
+            f" reads only with a {path}-shm file, and cannot create one here",
+            hint="open the index once where it can be written (any ragidx command folds the"
+            " WAL in), or copy the index with its -wal file to a writable directory",
+        ) from exc
+
+
+def _connect_uri(path: Path, query: str) -> sqlite3.Connection:
+    uri = "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + "?" + query
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise store_error(path, exc, "cannot open") from exc
+
+
 def _write_error(path: Path, exc: sqlite3.Error) -> StoreError:
     """A failed write; the transaction was rolled back, so the index is as it was."""
+    if is_damage(exc):
+        return store_error(path, exc)
     name = getattr(exc, "sqlite_errorname", "")
     hint = None
     if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR"):
