@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -104,6 +105,24 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
+
+
+def stored_vectors(db: Path = Path("idx.db")) -> list[tuple[str, str, Any]]:
+    """(path, embedder input, vector) for every chunk the index holds a vector for."""
+    rows = db_rows(
+        db,
+        "SELECT f.path, coalesce(c.input, c.text), v.vector FROM chunks c"
+        " JOIN files f ON f.id = c.file_id JOIN vectors v ON v.chunk_id = c.id",
+    )
+    return [(path, text, np.frombuffer(blob, "<f4")) for path, text, blob in rows]
+
+
+def vectors_by_file(db: Path = Path("idx.db")) -> dict[str, list[tuple[str, Any]]]:
+    """`stored_vectors`, grouped by file name."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for path, text, vector in stored_vectors(db):
+        out.setdefault(Path(path).name, []).append((text, vector))
+    return out
 
 
 def db_rows(db: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Cli, Result, write
+from conftest import Cli, Result, stored_vectors, write
 
 from ragidx.testing.server import Faults, expected_vector, serve
 
@@ -33,15 +33,7 @@ def index(cli: Cli, url: str, *args: str) -> Result:
 
 
 def vectors(db: Path = Path("idx.db")) -> list[tuple[str, np.ndarray[Any, Any]]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT coalesce(c.input, c.text), v.vector FROM chunks c"
-            " JOIN vectors v ON v.chunk_id = c.id"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(text, np.frombuffer(blob, "<f4")) for text, blob in rows]
+    return [(text, vector) for _, text, vector in stored_vectors(db)]
 
 
 def base_url(db: Path = Path("idx.db")) -> str | None:

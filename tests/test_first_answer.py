@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Cli, Result, write
+from conftest import Cli, Result, vectors_by_file, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,18 +48,7 @@ def index(
 
 
 def stored(db: Path) -> dict[str, list[tuple[str, Any]]]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT f.path, coalesce(c.input, c.text), v.vector FROM chunks c"
-            " JOIN files f ON f.id = c.file_id JOIN vectors v ON v.chunk_id = c.id"
-        ).fetchall()
-    finally:
-        conn.close()
-    out: dict[str, list[tuple[str, Any]]] = {}
-    for path, text, blob in rows:
-        out.setdefault(Path(path).name, []).append((text, np.frombuffer(blob, "<f4")))
-    return out
+    return vectors_by_file(db)
 
 
 def wrong_vectors(db: Path) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Cli, Result, write
+from conftest import Cli, Result, vectors_by_file, write
 
 from ragidx.testing.server import EmbeddingServer, Faults, expected_vector, serve
 
@@ -39,16 +39,7 @@ def run(cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai")
 
 
 def stored(db: Path = Path("idx.db")) -> dict[str, list[tuple[str, Any]]]:
-    conn = sqlite3.connect(db)
-    rows = conn.execute(
-        "SELECT f.path, coalesce(c.input, c.text), v.vector FROM chunks c"
-        " JOIN files f ON f.id = c.file_id JOIN vectors v ON v.chunk_id = c.id"
-    ).fetchall()
-    conn.close()
-    out: dict[str, list[tuple[str, Any]]] = {}
-    for path, text, blob in rows:
-        out.setdefault(Path(path).name, []).append((text, np.frombuffer(blob, "<f4")))
-    return out
+    return vectors_by_file(db)
 
 
 def assert_exact(expected_files: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import RAGIDX, Cli, Result, finish, start, write
+from conftest import RAGIDX, Cli, Result, finish, start, stored_vectors, write
 
 from ragidx.store import embedding_key
 from ragidx.testing.server import EmbeddingServer, Faults, expected_vector, serve
@@ -183,17 +183,10 @@ def test_the_stored_vectors_after_a_reset_are_the_new_servers(
     with serve(Faults(dims=DIMS, scale=3.0)) as server:
         result = index(cli, server.url, "--reset", "--no-normalize", model="m")
     assert result.exit_code == 0, result.stderr
-    conn = sqlite3.connect(work / "idx.db")
-    try:
-        rows = conn.execute(
-            "SELECT coalesce(c.input, c.text), v.vector FROM chunks c"
-            " JOIN vectors v ON v.chunk_id = c.id"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = stored_vectors(work / "idx.db")
     assert len(rows) == 6
-    for text, blob in rows:  # the same keys as before: replaced, not kept from the old cache
-        assert np.allclose(np.frombuffer(blob, "<f4"), 3 * expected_vector(text, DIMS), atol=1e-5)
+    for _, text, vector in rows:  # the same keys as before: replaced, not kept from the old cache
+        assert np.allclose(vector, 3 * expected_vector(text, DIMS), atol=1e-5)
 
 
 def test_a_reset_to_the_offline_embedder(cli: Cli, work: Path, built: dict[str, Any]) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-from conftest import Cli, FakeClock, write
+from conftest import Cli, FakeClock, stored_vectors, write
 
 from ragidx.embed import OpenAIEmbedder
 from ragidx.embed.adaptive import START_TOKENS, Adaptive
@@ -42,18 +41,12 @@ def index(cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai
     )  # fmt: skip
 
 
-def stored_vectors() -> list[tuple[str, Any]]:
-    conn = sqlite3.connect("idx.db")
-    rows = conn.execute(
-        "SELECT coalesce(c.input, c.text), v.vector FROM chunks c"
-        " JOIN vectors v ON v.chunk_id = c.id"
-    ).fetchall()
-    conn.close()
-    return [(text, np.frombuffer(blob, "<f4")) for text, blob in rows]
+def stored() -> list[tuple[str, Any]]:
+    return [(text, vector) for _, text, vector in stored_vectors()]
 
 
 def assert_exact(count: int) -> None:
-    rows = stored_vectors()
+    rows = stored()
     assert len(rows) == count
     for text, vector in rows:
         assert np.allclose(vector, expected_vector(text, DIMS), atol=1e-6)
