@@ -1,6 +1,6 @@
 """The command line: parse options, build a config, call the library, map the outcome to an
 exit code. 0: all done; 1: finished, some files failed; 2: usage or configuration error;
-130: interrupted."""
+130: interrupted (Ctrl-C); 143: terminated (SIGTERM)."""
 
 # No `from __future__ import annotations` here: typer would evaluate every command's
 # annotations from strings at each start, 10 ms of a re-run that has nothing to do.
@@ -446,12 +446,12 @@ def index_command(
     # A run that fails before it stores anything leaves no index, lock or directory behind.
     footprint = None if dry_run else Footprint.before(config.db_path)
     try:
-        with _stop_on_sigint(stop, reporter):
+        with _stop_on_signals(stop, reporter):
             summary = asyncio.run(_run(embedder, work))
     except Interrupted as exc:
         _take_back(footprint, reporter)
-        _stderr().print(f"interrupted: {exc.message}")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _stderr().print(f"{_stopped_by(stop)}: {exc.message}")
+        raise typer.Exit(stop.exit_code) from None
     except RagidxError as exc:
         _take_back(footprint, reporter)
         _fail(exc)
@@ -463,7 +463,7 @@ def index_command(
     if summary.interrupted:
         if footprint is not None:
             footprint.take_back()
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(stop.exit_code)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
 
 
@@ -492,30 +492,37 @@ def _take_back(footprint: Footprint | None, reporter: Reporter) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_sigint(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
-    """The first Ctrl-C asks the run to stop cleanly; the second quits at once. Either way
-    the index stays whole: every commit is one SQLite transaction."""
+def _stop_on_signals(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM (what `timeout`, systemd and Kubernetes send first) asks
+    the run to stop cleanly; a second of either quits at once. Either way the index stays
+    whole: every commit is one SQLite transaction."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread (CliRunner in a thread, say)
         return
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         if not stop.requested:
-            stop.request()
+            stop.request(signum)
             return
         # Only the JSON lines of committed files go out: closing the progress display from
         # inside a signal handler could wait on the lock its own thread holds.
         for each in getattr(reporter, "reporters", (reporter,)):
             if isinstance(each, JsonLinesReporter):
                 each.close()
-        os.write(2, b"\ninterrupted again: quitting now; committed files stay in the index\n")
-        os._exit(EXIT_INTERRUPTED)
+        again = "terminated" if signum == signal.SIGTERM else "interrupted"
+        os.write(2, f"\n{again} again: quitting now; committed files stay in the index\n".encode())
+        os._exit(128 + signum)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped_by(stop: StopSignal) -> str:
+    return "terminated" if stop.signum == signal.SIGTERM else "interrupted"
 
 
 def _effective(
