@@ -30,7 +30,9 @@ from .config import (
     IndexConfig,
     LongChunkPolicy,
     WalkConfig,
+    db_path,
     default_db_path,
+    missing_db_dir,
 )
 from .embed import (
     DEFAULT_PROVIDER,
@@ -129,13 +131,20 @@ def _option(*names: str, help: str, **extra: Any) -> Any:
     return typer.Option(*names, help=help, callback=_checked, **extra)
 
 
+def _db_file(text: str) -> Path:
+    # From the text as given: typer's own Path would drop a trailing slash.
+    return db_path(text)
+
+
 DbOption = Annotated[
     Path | None,
     _option(
         "--db",
         envvar="RAGIDX_DB",
-        help="Index database. \\[default: .ragidx/index.db]",
+        help="Index database, or a directory (DIR/ or one that exists) to hold index.db."
+        " \\[default: .ragidx/index.db]",
         show_default=False,
+        parser=_db_file,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
@@ -390,6 +399,14 @@ def index_command(
     """Index files and directories into the SQLite index."""
     if chunk_overlap is None:
         chunk_overlap = min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
+    if db is not None and not dry_run and (parent := missing_db_dir(db)) is not None:
+        _fail(
+            ConfigError(
+                f"{_source(ctx, 'db', _given_db(ctx, db))}: no directory {parent}"
+                " to hold the index",
+                hint="create it first; only the default .ragidx/ is made for you",
+            )
+        )
     clash = conflict(chunk_tokens, chunk_overlap, max_batch_tokens)
     if clash is not None:
         name, reason = clash
@@ -477,6 +494,16 @@ def _source(ctx: typer.Context, name: str, value: object) -> str:
     if source is not None and source.name == "ENVIRONMENT" and isinstance(envvar, str):
         return from_env(envvar, str(value))
     return from_flag(option, str(value))
+
+
+def _given_db(ctx: typer.Context, db: Path) -> object:
+    """`--db` as it was written, where that is still at hand."""
+    source = ctx.get_parameter_source("db")
+    if source is not None and source.name == "ENVIRONMENT":
+        return os.environ.get("RAGIDX_DB", db)
+    if source is not None and source.name == "DEFAULT_MAP":
+        return (ctx.default_map or {}).get("db", db)
+    return db
 
 
 def _defaulted(ctx: typer.Context, name: str) -> bool:
