@@ -775,7 +775,8 @@ def gc_command(
     ] = True,
     json_out: JsonOption = False,
 ) -> None:
-    """Drop cached vectors that no chunk uses any more, and what a killed run left staged."""
+    """Drop cached vectors that no chunk uses any more (those a file not yet indexed still
+    needs stay)."""
     path = db or default_db_path()
     try:
         result = asyncio.run(collect_garbage(path, vacuum=vacuum, on_wait=_waiting_notice))
@@ -784,11 +785,15 @@ def gc_command(
     if json_out:
         print(json.dumps(dataclasses.asdict(result)))
         return
-    freed = format_size(result.bytes_before - result.bytes_after)
-    _stderr().print(
-        f"dropped {result.vectors:,} unused vectors and {result.staged:,} staged files;"
-        f" the index is {format_size(result.bytes_after)} ({freed} freed)"
-    )
+    kept = f" (kept {result.held:,} for files not yet indexed)" if result.held else ""
+    size = format_size(result.bytes_after)
+    if vacuum:
+        freed = format_size(max(result.bytes_before - result.bytes_after, 0))
+        where = f"the index is {size} ({freed} freed)"
+    else:
+        # Without a vacuum the file keeps its size: the pages freed are reused by later writes.
+        where = f"the index is {size}, {format_size(result.free_bytes)} of it free pages"
+    _stderr().print(f"dropped {result.vectors:,} unused vectors{kept}; {where}")
 
 
 def _waiting_notice(holder: str | None) -> None:

@@ -76,6 +76,9 @@ class FileWrite:
     puts that row in the place of the file's old version."""
     staged_chunks: int = 0
     staged_tokens: int = 0
+    held: list[tuple[Chunk, bytes]] = field(default_factory=list)
+    """A failed file's chunks and keys, of which those whose vectors came back are held
+    (`_hold`): `gc` keeps what was paid for until a run tries the file again."""
 
     @property
     def chunk_count(self) -> int:
@@ -106,6 +109,10 @@ class Staged:
 
 
 STAGING = "staging"
+_HELD_STAGE = 0  # runs number their stages from 1
+# What `stats` counts and `gc` drops as unused: a cached vector no chunk refers to. Chunks of
+# staging rows count: a big file's parts staged before a crash, a failed file's held chunks.
+_UNUSED = "NOT EXISTS (SELECT 1 FROM chunks c WHERE c.embedding_id = e.id)"
 
 
 def _staging_path(stage: int, path: str) -> str:
@@ -415,7 +422,9 @@ class SqliteStore:
             if w.status is FileStatus.INDEXED and staged is not None:
                 self._unstage(conn, w, staged, run_id, now)
                 return
-            if staged is not None:
+            # A failed file's parts stay staged, their vectors kept for its retry; the
+            # next run's start clears them (`drop_staged`) and finds them in the cache.
+            if staged is not None and w.status is not FileStatus.FAILED:
                 _drop_file(conn, staged)
         if w.status is FileStatus.REMOVED:
             row = conn.execute("SELECT id FROM files WHERE path = ?", (w.path,)).fetchone()
@@ -433,6 +442,8 @@ class SqliteStore:
                 " updated_at = excluded.updated_at",
                 (w.path, os.path.dirname(w.path), w.reason, w.encoding, w.format, run_id, now),
             )
+            if w.held:
+                _hold(conn, w.path, w.held)
             return
         if w.touch_only:
             conn.execute(
@@ -491,12 +502,30 @@ class SqliteStore:
         return len(rows)
 
     def gc(self) -> int:
-        """Drop the cached vectors no chunk uses; returns how many went."""
+        """Drop the cached vectors no chunk uses (`_UNUSED`, as `stats` counts them); those
+        of staged parts and failed files' held chunks stay. Returns how many went."""
         with self.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM embeddings WHERE NOT EXISTS"
-                " (SELECT 1 FROM chunks c WHERE c.embedding_id = embeddings.id)"
-            ).rowcount
+            return conn.execute(f"DELETE FROM embeddings AS e WHERE {_UNUSED}").rowcount
+
+    def held_vectors(self) -> int:
+        """Cached vectors that only staging rows use: paid for, kept for files not yet
+        indexed (a big file a run never finished, a failed file's chunks)."""
+        (held,) = self.conn.execute(
+            "SELECT count(DISTINCT c.embedding_id) FROM chunks c JOIN files f"
+            " ON f.id = c.file_id AND f.status = ? WHERE NOT EXISTS (SELECT 1 FROM chunks o"
+            " JOIN files g ON g.id = o.file_id AND g.status != ?"
+            " WHERE o.embedding_id = c.embedding_id)",
+            (STAGING, STAGING),
+        ).fetchone()
+        return int(held)
+
+    def file_bytes(self) -> tuple[int, int]:
+        """The database file's size and how much of it is free pages (reused by later
+        writes; `VACUUM` gives it back), after the WAL is copied into it where it can be."""
+        self.checkpoint()
+        (free,) = self.conn.execute("PRAGMA freelist_count").fetchone()
+        (page,) = self.conn.execute("PRAGMA page_size").fetchone()
+        return os.path.getsize(self.path), int(free) * int(page)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and empty it, if no reader is in the way."""
@@ -528,10 +557,7 @@ class SqliteStore:
         ).fetchone()
         (vectors,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
         (cached,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
-        (unused,) = conn.execute(
-            "SELECT count(*) FROM embeddings e WHERE NOT EXISTS"
-            " (SELECT 1 FROM chunks c WHERE c.embedding_id = e.id)"
-        ).fetchone()
+        (unused,) = conn.execute(f"SELECT count(*) FROM embeddings e WHERE {_UNUSED}").fetchone()
         types: Counter[str] = Counter()
         for (path,) in conn.execute("SELECT path FROM files WHERE status = 'indexed'"):
             types[Path(path).suffix.lower() or "(none)"] += 1
@@ -552,6 +578,8 @@ class SqliteStore:
             "vectors": vectors,
             "cached_vectors": cached,
             "unused_vectors": unused,
+            "held_vectors": self.held_vectors(),
+            "failed_not_stored": _failed_not_stored(conn, last),
             "provider": manifest.get("provider"),
             "model": manifest.get("model"),
             "dims": int(manifest["dims"]) if "dims" in manifest else None,
@@ -714,6 +742,33 @@ def _stage(conn: sqlite3.Connection, part: Staged) -> None:
         return
     _insert_chunks(conn, file_id, part.chunks, part.keys)
     _index_text(conn, file_id, part.chunks[0].ordinal)
+
+
+def _hold(conn: sqlite3.Connection, path: str, pieces: list[tuple[Chunk, bytes]]) -> None:
+    """Stage a failed file's chunks that have their vectors under stage 0, which no run
+    uses and the next run's start clears, so that `gc` keeps the vectors till then."""
+    old = _staging_id(conn, _HELD_STAGE, path)
+    if old is not None:
+        _drop_file(conn, old)
+    (file_id,) = conn.execute(
+        "INSERT INTO files (path, dir, status, updated_at) VALUES (?, '', ?, ?) RETURNING id",
+        (_staging_path(_HELD_STAGE, path), STAGING, time.time()),
+    ).fetchone()
+    _insert_chunks(conn, file_id, [c for c, _ in pieces], [k for _, k in pieces])
+    conn.execute("DELETE FROM chunks WHERE file_id = ? AND embedding_id IS NULL", (file_id,))
+    _index_text(conn, file_id)
+
+
+def _failed_not_stored(conn: sqlite3.Connection, last: tuple[Any, ...] | None) -> int:
+    """Failures of the last run that the index holds no row for: a name that is not UTF-8
+    (SQLite stores text), a directory that could not be read."""
+    if last is None or not last[6]:
+        return 0
+    reported = int(json.loads(last[6]).get("failed", 0))
+    (stored,) = conn.execute(
+        "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = ?", (last[0],)
+    ).fetchone()
+    return max(reported - int(stored), 0)
 
 
 def _staging_id(conn: sqlite3.Connection, stage: int, path: str) -> int | None:
