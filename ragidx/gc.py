@@ -1,8 +1,8 @@
 """`ragidx gc`: drop the cached vectors no chunk uses.
 
-What a run paid for and a file still needs stays: the parts of a big file that a killed run
-staged, and the chunks of a failed file whose vectors came back; the next run clears them
-and finds their vectors in the cache. `stats` counts as unused exactly what `gc` drops."""
+What a run paid for and a file still needs stays, held for the file until it is indexed,
+skipped, removed or gone: the parts of a big file that a killed run staged, and the chunks of
+a failed file whose vectors came back. `stats` counts as unused exactly what `gc` drops."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ async def collect_garbage(
     try:
         async with writer_lock(db, wait=True, on_wait=on_wait):
             before, _ = await asyncio.to_thread(store.file_bytes)
+            # A killed run's parts become held; what is held for files gone goes.
+            await asyncio.to_thread(store.drop_staged)
             vectors = await asyncio.to_thread(store.gc)
             if vacuum:
                 await asyncio.to_thread(store.vacuum)

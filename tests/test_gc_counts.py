@@ -91,6 +91,14 @@ def test_gc_keeps_the_vectors_of_a_failed_file_until_it_is_retried(cli: Cli, wor
         assert stats["chunks"] == 0  # held chunks are neither counted nor searched
         gc = _gc(cli)
         assert (gc["vectors"], gc["held"]) == (0, stats["held_vectors"])
+        # A run over other paths leaves them held: the file is neither indexed nor gone.
+        write(work, {"other/b.md": "# B\n\nbeta\n"})
+        other = cli(
+            "index", "other", "--db", "idx.db", "--provider", "openai", "--base-url",
+            f"{server.url}/v1", "--model", "test-model", "--dimensions", str(DIMS),
+        )  # fmt: skip
+        assert other.exit_code == 0, other.stderr
+        assert _stats(cli)["held_vectors"] == stats["held_vectors"]
         server.faults.poison = None
         before = server.counters.inputs
         second = run(cli, server, "--chunk-tokens", "32")
@@ -104,6 +112,18 @@ def test_gc_keeps_the_vectors_of_a_failed_file_until_it_is_retried(cli: Cli, wor
     assert db_rows(work / "idx.db", "SELECT count(*) FROM files WHERE status = 'staging'") == [
         (0,)
     ]  # the held chunks went at the retry's start
+
+
+def test_vectors_held_for_a_file_that_is_gone_are_dropped(cli: Cli, work: Path) -> None:
+    write(work, {"docs/a.md": _doc([*PARAGRAPHS[:10], "POISON here"])})
+    with serve(Faults(dims=DIMS, poison="POISON")) as server:
+        assert run(cli, server, "--chunk-tokens", "32").exit_code == 1
+    held = _stats(cli)["held_vectors"]
+    assert held >= 5
+    (work / "docs/a.md").unlink()
+    gc = _gc(cli)
+    assert (gc["vectors"], gc["held"]) == (held, 0)
+    assert db_rows(work / "idx.db", "SELECT count(*) FROM chunks") == [(0,)]
 
 
 def test_stats_counts_the_failures_the_index_cannot_hold(

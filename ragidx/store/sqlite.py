@@ -120,6 +120,15 @@ def _staging_path(stage: int, path: str) -> str:
     return f"\0staging\0{stage}\0{path}"
 
 
+def _staged_as(staging_path: str) -> tuple[int, str]:
+    """`_staging_path` undone: the stage and the file's path."""
+    _, _, stage, path = staging_path.split("\0", 3)
+    return int(stage), path
+
+
+_STAGING_ROWS = "SELECT id, path FROM files WHERE status = ?"
+
+
 Write = FileWrite | Embeddings | Staged
 
 
@@ -169,6 +178,7 @@ class SqliteStore:
         self.conn = conn
         self.path = path
         self._pending_manifest: dict[str, str] | None = None
+        self._holds: bool | None = None  # whether any file's vectors are held (`_hold`)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -417,6 +427,8 @@ class SqliteStore:
             self._pending_manifest = None
 
     def _apply(self, conn: sqlite3.Connection, w: FileWrite, run_id: int, now: float) -> None:
+        if w.status is not FileStatus.FAILED and not w.touch_only and self._held(conn):
+            self._let_go(conn, w.path)
         if w.stage is not None:
             staged = _staging_id(conn, w.stage, w.path)
             if w.status is FileStatus.INDEXED and staged is not None:
@@ -444,6 +456,7 @@ class SqliteStore:
             )
             if w.held:
                 _hold(conn, w.path, w.held)
+                self._holds = True
             return
         if w.touch_only:
             conn.execute(
@@ -466,6 +479,18 @@ class SqliteStore:
         if w.chunks:
             _insert_chunks(conn, file_id, w.chunks, w.keys)
             _index_text(conn, file_id)
+
+    def _let_go(self, conn: sqlite3.Connection, path: str) -> None:
+        """Indexed, skipped or removed: what was held for the file is needed no more."""
+        if (held := _staging_id(conn, _HELD_STAGE, path)) is not None:
+            _drop_file(conn, held)
+
+    def _held(self, conn: sqlite3.Connection) -> bool:
+        """Whether any file's vectors may be held: looked up once, then kept up to date."""
+        if self._holds is None:
+            found = conn.execute("SELECT 1 FROM files WHERE status = ? LIMIT 1", (STAGING,))
+            self._holds = found.fetchone() is not None
+        return self._holds
 
     def _unstage(
         self, conn: sqlite3.Connection, w: FileWrite, staged: int, run_id: int, now: float
@@ -494,12 +519,24 @@ class SqliteStore:
         return found
 
     def drop_staged(self) -> int:
-        """Forget big files staged by runs that never finished; only the writer may."""
+        """Clear what runs that never finished staged; only the writer may. A big file's
+        staged parts become held for the file (`_hold`): paid for, they stay until it is
+        indexed, skipped or removed. What is held for a file that is gone goes. Returns how
+        many files had parts staged."""
+        moved = 0
         with self.transaction() as conn:
-            rows = conn.execute("SELECT id FROM files WHERE status = ?", (STAGING,)).fetchall()
-            for (file_id,) in rows:
-                _drop_file(conn, file_id)
-        return len(rows)
+            rows = conn.execute(_STAGING_ROWS, (STAGING,)).fetchall()
+            for file_id, path in rows:
+                stage, real = _staged_as(path)
+                if not os.path.lexists(real):
+                    _drop_file(conn, file_id)
+                elif stage != _HELD_STAGE:
+                    self._let_go(conn, real)
+                    held = _staging_path(_HELD_STAGE, real)
+                    conn.execute("UPDATE files SET path = ? WHERE id = ?", (held, file_id))
+                    moved += 1
+        self._holds = None  # looked up again when needed
+        return moved
 
     def gc(self) -> int:
         """Drop the cached vectors no chunk uses (`_UNUSED`, as `stats` counts them); those
@@ -746,7 +783,7 @@ def _stage(conn: sqlite3.Connection, part: Staged) -> None:
 
 def _hold(conn: sqlite3.Connection, path: str, pieces: list[tuple[Chunk, bytes]]) -> None:
     """Stage a failed file's chunks that have their vectors under stage 0, which no run
-    uses and the next run's start clears, so that `gc` keeps the vectors till then."""
+    uses: `gc` keeps the vectors until the file is indexed, skipped, removed or gone."""
     old = _staging_id(conn, _HELD_STAGE, path)
     if old is not None:
         _drop_file(conn, old)
