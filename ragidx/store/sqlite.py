@@ -353,7 +353,8 @@ class SqliteStore:
                     return written
                 rows = 0
                 for directory in batch:
-                    rows += self._stamp_dir(conn, directory)
+                    if directory:  # '': staging rows, which no walk plans
+                        rows += self._stamp_dir(conn, directory)
                     conn.execute("DELETE FROM unstamped WHERE dir = ?", (directory,))
                     written += 1
                     if rows >= rows_per_commit:
