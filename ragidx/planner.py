@@ -257,10 +257,10 @@ class Planner:
     def _not_a_file(self, path: str, reason: str) -> Plan:
         """Reported, not stored; a file the index held by that name (a link followed once,
         a file replaced by a FIFO) is removed."""
-        held = None
+        stored = None
         if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
-            held = self._rows.pop(path, None)
-        if held is not None:
+            stored = self._rows.pop(path, None)
+        if stored is not None:
             return Write(path, FileStatus.REMOVED, reason)
         return Done(path, FileStatus.SKIPPED, 0, reason)
 

@@ -78,7 +78,8 @@ class FileWrite:
     staged_tokens: int = 0
     held: list[tuple[Chunk, bytes]] = field(default_factory=list)
     """A failed file's chunks and keys, of which those whose vectors came back are held
-    (`_hold`): `gc` keeps what was paid for until a run tries the file again."""
+    (`_hold`): `gc` keeps what was paid for until the file is indexed, skipped, removed or
+    gone."""
 
     @property
     def chunk_count(self) -> int:
@@ -435,8 +436,8 @@ class SqliteStore:
             if w.status is FileStatus.INDEXED and staged is not None:
                 self._unstage(conn, w, staged, run_id, now)
                 return
-            # A failed file's parts stay staged, their vectors kept for its retry; the
-            # next run's start clears them (`drop_staged`) and finds them in the cache.
+            # A failed file's parts stay staged, their vectors kept: the next run's start
+            # holds them for the file (`drop_staged`), whose retry finds them in the cache.
             if staged is not None and w.status is not FileStatus.FAILED:
                 _drop_file(conn, staged)
         if w.status is FileStatus.REMOVED:
