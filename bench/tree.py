@@ -1,10 +1,15 @@
 """Index a generated tree of small files; print seconds and peak memory of each run.
 
     uv run python bench/tree.py [--files 10000] [--words 120] [--repeat 3] [--noop-repeat 9]
+                                [--others]
 
 Runs, side by side in one go: a first index (`--json`, for its summary) `--repeat` times,
 then a no-op re-run over the unchanged tree (`--quiet`) and `find -type f -printf` over the
 same tree, alternately, `--noop-repeat` times. Quotes medians.
+
+With `--others`, every directory also holds a symbolic link and a FIFO, which the walk
+reports as skipped and never stores: the no-op run must still plan such a directory from its
+stamp.
 
 Both are measured warm: one untimed round first, and the bytecode of ragidx and what it
 imports compiled beforehand (this machine sets PYTHONDONTWRITEBYTECODE, so a process would
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -48,6 +54,15 @@ def make_tree(root: Path, files: int, words: int, seed: int = 7) -> int:
     return total
 
 
+def add_others(root: Path) -> int:
+    """A symbolic link and a FIFO in every directory of the tree; how many entries."""
+    folders = [p for p in root.rglob("*") if p.is_dir()]
+    for folder in folders:
+        (folder / "zz-link.md").symlink_to("nowhere.md")
+        os.mkfifo(folder / "zz-fifo")
+    return 2 * len(folders)
+
+
 def compile_bytecode() -> None:
     """Compile ragidx and the packages it imports, as an installer does, so that no timed
     run pays for it."""
@@ -77,6 +92,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=120)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--noop-repeat", type=int, default=9)
+    parser.add_argument("--others", action="store_true", help="a link and a FIFO per directory")
     args = parser.parse_args()
     compile_bytecode()
 
@@ -84,6 +100,8 @@ def main() -> None:
     try:
         size = make_tree(work / "tree", args.files, args.words)
         print(f"tree: {args.files:,} files, {size / 1e6:.1f} MB of text")
+        if args.others:
+            print(f"      and {add_others(work / 'tree'):,} links and FIFOs")
         ragidx = [sys.executable, "-m", "ragidx", "index", "tree", "--json", "--no-progress"]
         first, noop, find = [], [], []
         summary: dict[str, object] = {}

@@ -1,6 +1,6 @@
 """The command line: parse options, build a config, call the library, map the outcome to an
 exit code. 0: all done; 1: finished, some files failed; 2: usage or configuration error;
-130: interrupted."""
+130: interrupted (Ctrl-C); 143: terminated (SIGTERM)."""
 
 # No `from __future__ import annotations` here: typer would evaluate every command's
 # annotations from strings at each start, 10 ms of a re-run that has nothing to do.
@@ -30,7 +30,9 @@ from .config import (
     IndexConfig,
     LongChunkPolicy,
     WalkConfig,
+    db_path,
     default_db_path,
+    missing_db_dir,
 )
 from .embed import (
     DEFAULT_PROVIDER,
@@ -129,13 +131,20 @@ def _option(*names: str, help: str, **extra: Any) -> Any:
     return typer.Option(*names, help=help, callback=_checked, **extra)
 
 
+def _db_file(text: str) -> Path:
+    # From the text as given: typer's own Path would drop a trailing slash.
+    return db_path(text)
+
+
 DbOption = Annotated[
     Path | None,
     _option(
         "--db",
         envvar="RAGIDX_DB",
-        help="Index database. \\[default: .ragidx/index.db]",
+        help="Index database, or a directory (DIR/ or one that exists) to hold index.db."
+        " \\[default: .ragidx/index.db]",
         show_default=False,
+        parser=_db_file,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
@@ -404,6 +413,14 @@ def index_command(
     """Index files and directories into the SQLite index."""
     if chunk_overlap is None:
         chunk_overlap = min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
+    if db is not None and not dry_run and (parent := missing_db_dir(db)) is not None:
+        _fail(
+            ConfigError(
+                f"{_source(ctx, 'db', _given_db(ctx, db))}: no directory {parent}"
+                " to hold the index",
+                hint="create it first; only the default .ragidx/ is made for you",
+            )
+        )
     clash = conflict(chunk_tokens, chunk_overlap, max_batch_tokens)
     if clash is not None:
         name, reason = clash
@@ -460,12 +477,12 @@ def index_command(
     # A run that fails before it stores anything leaves no index, lock or directory behind.
     footprint = None if dry_run else Footprint.before(config.db_path)
     try:
-        with _stop_on_sigint(stop, reporter):
+        with _stop_on_signals(stop, reporter):
             summary = asyncio.run(_run(embedder, work))
     except Interrupted as exc:
         _take_back(footprint, reporter)
-        _stderr().print(f"interrupted: {exc.message}")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        _stderr().print(f"{_stopped_by(stop)}: {exc.message}")
+        raise typer.Exit(stop.exit_code) from None
     except RagidxError as exc:
         _take_back(footprint, reporter)
         _fail(exc)
@@ -477,7 +494,7 @@ def index_command(
     if summary.interrupted:
         if footprint is not None:
             footprint.take_back()
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(stop.exit_code)
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_FAILED)
 
 
@@ -493,6 +510,16 @@ def _source(ctx: typer.Context, name: str, value: object) -> str:
     return from_flag(option, str(value))
 
 
+def _given_db(ctx: typer.Context, db: Path) -> object:
+    """`--db` as it was written, where that is still at hand."""
+    source = ctx.get_parameter_source("db")
+    if source is not None and source.name == "ENVIRONMENT":
+        return os.environ.get("RAGIDX_DB", db)
+    if source is not None and source.name == "DEFAULT_MAP":
+        return (ctx.default_map or {}).get("db", db)
+    return db
+
+
 def _defaulted(ctx: typer.Context, name: str) -> bool:
     """Whether an option has its default value, neither given nor from a settings file."""
     source = ctx.get_parameter_source(name)
@@ -506,30 +533,37 @@ def _take_back(footprint: Footprint | None, reporter: Reporter) -> None:
 
 
 @contextlib.contextmanager
-def _stop_on_sigint(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
-    """The first Ctrl-C asks the run to stop cleanly; the second quits at once. Either way
-    the index stays whole: every commit is one SQLite transaction."""
+def _stop_on_signals(stop: StopSignal, reporter: Reporter) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM (what `timeout`, systemd and Kubernetes send first) asks
+    the run to stop cleanly; a second of either quits at once. Either way the index stays
+    whole: every commit is one SQLite transaction."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread (CliRunner in a thread, say)
         return
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         if not stop.requested:
-            stop.request()
+            stop.request(signum)
             return
         # Only the JSON lines of committed files go out: closing the progress display from
         # inside a signal handler could wait on the lock its own thread holds.
         for each in getattr(reporter, "reporters", (reporter,)):
             if isinstance(each, JsonLinesReporter):
                 each.close()
-        os.write(2, b"\ninterrupted again: quitting now; committed files stay in the index\n")
-        os._exit(EXIT_INTERRUPTED)
+        again = "terminated" if signum == signal.SIGTERM else "interrupted"
+        os.write(2, f"\n{again} again: quitting now; committed files stay in the index\n".encode())
+        os._exit(128 + signum)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped_by(stop: StopSignal) -> str:
+    return "terminated" if stop.signum == signal.SIGTERM else "interrupted"
 
 
 def _effective(
@@ -770,7 +804,8 @@ def gc_command(
     ] = True,
     json_out: JsonOption = False,
 ) -> None:
-    """Drop cached vectors that no chunk uses any more, and what a killed run left staged."""
+    """Drop cached vectors that no chunk uses any more (those a file not yet indexed still
+    needs stay)."""
     path = db or default_db_path()
     try:
         result = asyncio.run(collect_garbage(path, vacuum=vacuum, on_wait=_waiting_notice))
@@ -779,11 +814,15 @@ def gc_command(
     if json_out:
         print(json.dumps(dataclasses.asdict(result)))
         return
-    freed = format_size(result.bytes_before - result.bytes_after)
-    _stderr().print(
-        f"dropped {result.vectors:,} unused vectors and {result.staged:,} staged files;"
-        f" the index is {format_size(result.bytes_after)} ({freed} freed)"
-    )
+    kept = f" (kept {result.held:,} for files not yet indexed)" if result.held else ""
+    size = format_size(result.bytes_after)
+    if vacuum:
+        freed = format_size(max(result.bytes_before - result.bytes_after, 0))
+        where = f"the index is {size} ({freed} freed)"
+    else:
+        # Without a vacuum the file keeps its size: the pages freed are reused by later writes.
+        where = f"the index is {size}, {format_size(result.free_bytes)} of it free pages"
+    _stderr().print(f"dropped {result.vectors:,} unused vectors{kept}; {where}")
 
 
 def _waiting_notice(holder: str | None) -> None:

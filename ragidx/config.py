@@ -23,7 +23,9 @@ __all__ = [
     "IndexConfig",
     "LongChunkPolicy",
     "WalkConfig",
+    "db_path",
     "default_db_path",
+    "missing_db_dir",
 ]
 
 DEFAULT_CHUNK_TOKENS = 512
@@ -36,9 +38,27 @@ DEFAULT_GRACE = 30.0
 
 
 def default_db_path() -> Path:
-    """`RAGIDX_DB` when set, else `.ragidx/index.db` under the current directory."""
+    """`RAGIDX_DB` when set (see `db_path`), else `.ragidx/index.db` under the current
+    directory."""
     env = os.environ.get("RAGIDX_DB")
-    return Path(env) if env else DEFAULT_DB_PATH
+    return db_path(env) if env else DEFAULT_DB_PATH
+
+
+def db_path(given: str | os.PathLike[str]) -> Path:
+    """The index database a `--db` (or `RAGIDX_DB`, or `db =`) names: a directory, one that
+    exists or a path that ends in a slash, means `index.db` in it."""
+    text = os.fspath(given)
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        return Path(text) / DEFAULT_DB_PATH.name
+    return Path(text)
+
+
+def missing_db_dir(path: Path) -> Path | None:
+    """The directory an index given by name would go in, if it does not exist: only the
+    default's (`.ragidx/`) is made, so a typo in `--db` makes no tree of directories."""
+    if path == DEFAULT_DB_PATH or path.absolute().parent.is_dir():
+        return None
+    return path.parent
 
 
 def _agree(chunk_tokens: int, chunk_overlap: int | None, max_batch_tokens: int | None) -> None:

@@ -10,7 +10,7 @@ One base class; the CLI maps each branch to an exit code at the edge::
     │   ├── IndexBusy          another process is writing the index (and we would not wait)
     │   └── IndexDamaged       the index file is corrupt (SQLite says so, or a vector does)
     ├── WalkError              a helper process walking part of the tree failed (exit 2)
-    ├── Interrupted            stopping was asked before the run began (exit 130)
+    ├── Interrupted            stopping was asked before the run began (exit 130, 143)
     └── EmbedError             an embedder could not turn a batch into vectors
         ├── InvalidVectors     a response failed validation (count, index, dims, finite)
         ├── TransientError     worth retrying: 408/409/429/5xx, transport errors, timeouts

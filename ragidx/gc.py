@@ -1,9 +1,12 @@
-"""`ragidx gc`: drop cached vectors no chunk uses, and big files a killed run left staged."""
+"""`ragidx gc`: drop the cached vectors no chunk uses.
+
+What a run paid for and a file still needs stays, held for the file until it is indexed,
+skipped, removed or gone: the parts of a big file that a killed run staged, and the chunks of
+a failed file whose vectors came back. `stats` counts as unused exactly what `gc` drops."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,14 @@ __all__ = ["GcResult", "collect_garbage"]
 @dataclass(frozen=True, slots=True)
 class GcResult:
     vectors: int
-    staged: int
+    """Cached vectors dropped."""
+    held: int
+    """Cached vectors kept for files not yet indexed (staged parts, failed files)."""
     bytes_before: int
     bytes_after: int
+    """The database file's size, its WAL copied in, before and after."""
+    free_bytes: int
+    """Free pages inside the file after: reused by later writes, given back by a vacuum."""
 
 
 async def collect_garbage(
@@ -28,15 +36,14 @@ async def collect_garbage(
     store = await asyncio.to_thread(SqliteStore.open, db, create=False)
     try:
         async with writer_lock(db, wait=True, on_wait=on_wait):
-            before = _size(db)
-            staged = await asyncio.to_thread(store.drop_staged)
+            before, _ = await asyncio.to_thread(store.file_bytes)
+            # A killed run's parts become held; what is held for files gone goes.
+            await asyncio.to_thread(store.drop_staged)
             vectors = await asyncio.to_thread(store.gc)
             if vacuum:
                 await asyncio.to_thread(store.vacuum)
-            return GcResult(vectors, staged, before, _size(db))
+            after, free = await asyncio.to_thread(store.file_bytes)
+            held = await asyncio.to_thread(store.held_vectors)
+            return GcResult(vectors, held, before, after, free)
     finally:
         store.close()
-
-
-def _size(db: Path) -> int:
-    return sum(os.path.getsize(p) for p in (db, Path(f"{db}-wal")) if os.path.exists(p))

@@ -853,7 +853,10 @@ class _Run:
     def _file_write(self, file: PendingFile, part: Part | None = None) -> FileWrite:
         """The write that commits a file: with its one part, or its staged parts."""
         if file.failure is not None:
-            return dataclasses.replace(_failed(file.path, file.failure), stage=file.stage)
+            failed = dataclasses.replace(_failed(file.path, file.failure), stage=file.stage)
+            if part is not None:  # a small file: the vectors that came back are held
+                failed.held = part.pieces(0)
+            return failed
         if file.verdict is not None:
             return dataclasses.replace(file.verdict, stage=file.stage)
         doc = file.doc

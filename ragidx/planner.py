@@ -135,7 +135,16 @@ class Planner:
     def _unchanged_dir(self, directory: str, listing: list[WalkItem], out: list[Plan]) -> bool:
         """Plan the directory as a whole if its files are exactly those its stamp stands for;
         False leaves it to be compared file by file."""
-        files = cast("list[FileInfo]", listing[1:])
+        k = len(listing)
+        others: list[Skipped] = []
+        if type(listing[-1]) is Skipped:
+            # Entries that are no file come last and are never stored: the stamp holds
+            # without them, and they are reported as skipped after the files.
+            while k > 1 and isinstance(item := listing[k - 1], Skipped) and item.not_file:
+                others.append(item)
+                k -= 1
+            others.reverse()
+        files = cast("list[FileInfo]", listing[1:k])
         if not files or set(map(type, files)) != _JUST_FILES or not _storable(directory):
             return False
         stamp = self.store.dir_stamp(directory)
@@ -158,6 +167,7 @@ class Planner:
                 out.append(Done(paths[i], FileStatus.SKIPPED, chunks[i], reason))
                 start = i + 1
         _join(out, Unchanged(paths[start:], chunks[start:], reasons[start:]))
+        out += (Done(str(o.path), FileStatus.SKIPPED, 0, o.reason) for o in others)
         return True
 
     def finish(self, roots: list[Path]) -> list[Plan]:
@@ -226,7 +236,9 @@ class Planner:
 
     def _skipped(self, item: Skipped) -> Iterator[Plan]:
         path = str(item.path)
-        if not _storable(path):
+        if item.not_file:
+            yield self._not_a_file(path, item.reason)
+        elif not _storable(path):
             yield Done(path, FileStatus.FAILED, 0, UNSTORABLE)
         elif item.directory:
             self.unreadable.append(path)
@@ -241,6 +253,16 @@ class Planner:
                 self._rows.pop(path, None)
             status = FileStatus.FAILED if item.error else FileStatus.SKIPPED
             yield Write(path, status, item.reason, item.size, item.mtime_ns)
+
+    def _not_a_file(self, path: str, reason: str) -> Plan:
+        """Reported, not stored; a file the index held by that name (a link followed once,
+        a file replaced by a FIFO) is removed."""
+        stored = None
+        if self._dir is not None and path.rpartition(os.sep)[0] == self._dir:
+            stored = self._rows.pop(path, None)
+        if stored is not None:
+            return Write(path, FileStatus.REMOVED, reason)
+        return Done(path, FileStatus.SKIPPED, 0, reason)
 
 
 _INDEXED, _SKIPPED = FileStatus.INDEXED.value, FileStatus.SKIPPED.value

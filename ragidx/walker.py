@@ -3,7 +3,9 @@
 Directories are walked depth first with entries sorted by name, a directory's files before
 its subdirectories, so a directory's files come out together after a `DirVisited` marker:
 the planner uses that to find files that vanished from a directory without holding the whole
-tree in memory.
+tree in memory. Entries that are no regular file (links not followed, FIFOs, sockets,
+devices, symlink loops) come after the files, as `Skipped` with `not_file`: reported, never
+stored, so they leave the directory's stamp as it is.
 
 Rules, in order: default skips (`.git`, hidden entries, `node_modules`, `__pycache__`,
 virtualenvs), then `.gitignore` and `.ragidxignore` files from the root down (deeper files
@@ -17,6 +19,7 @@ walked by helper processes (`walkpool`), with the same rules, in the same order.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import stat
@@ -73,6 +76,9 @@ class Skipped:
     """True when the file could not be looked at (a failure), not when it was left out."""
     directory: bool = False
     """True when a whole directory could not be read: what is under it is unknown."""
+    not_file: bool = False
+    """True for an entry found in a directory that is no regular file (a link not followed,
+    a FIFO, a device, a symlink loop): reported on every run, never stored in the index."""
 
 
 WalkItem = FileInfo | Skipped | DirVisited
@@ -165,6 +171,35 @@ def _is_link(name: str, fd: int) -> bool:
         return False
 
 
+_NOT_FILES = {
+    stat.S_IFLNK: "symbolic link (use --follow-symlinks)",
+    stat.S_IFIFO: "not a regular file: FIFO",
+    stat.S_IFSOCK: "not a regular file: socket",
+    stat.S_IFCHR: "not a regular file: character device",
+    stat.S_IFBLK: "not a regular file: block device",
+}
+
+
+def _not_a_file(kind: int) -> str:
+    return _NOT_FILES.get(kind, "not a regular file")
+
+
+def _unfollowed(name: str, fd: int, exc: OSError) -> str | None:
+    """Why a link could not be followed; None for an entry gone since it was listed."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    return "broken symlink" if _is_link(name, fd) else None
+
+
+def _walked_already(directory: str) -> str:
+    """Why a directory reached a second time is not walked again (only links, or a bind
+    mount, lead back to one)."""
+    real, above = os.path.realpath(directory), os.path.realpath(os.path.dirname(directory))
+    if above == real or above.startswith(os.path.join(real, "")):
+        return "symlink loop"
+    return "directory already walked by another path"
+
+
 def _is_virtualenv(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, "pyvenv.cfg"))
 
@@ -250,7 +285,10 @@ class _TreeWalker:
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
-            return [], rules  # a symlink loop, or a second link to a tree already walked
+            if directory == self.root_str:
+                return [], rules  # a root inside another root, walked with it
+            # A link back to a directory above (a loop), or to a tree walked already.
+            return [Skipped(Path(directory), _walked_already(directory), not_file=True)], rules
         self.seen_dirs.add(key)
         if directory != self.root_str and os.path.exists(os.path.join(directory, ".git")):
             rules = []  # a nested repository has ignore rules of its own
@@ -284,6 +322,7 @@ class _TreeWalker:
         cap = config.max_file_size
         globs = filt.include is not None or filt.exclude is not None
         add, new, look = items.append, tuple.__new__, os.stat  # FileInfo without its __new__
+        others: list[WalkItem] = []  # entries that are no file, after the files
         for name in names:
             if name[0] == "." and (not hidden or name in SKIP_DIRS):
                 continue
@@ -291,10 +330,11 @@ class _TreeWalker:
                 continue
             try:
                 st = look(name, dir_fd=fd, follow_symlinks=follow)
-            except OSError:
-                if _is_link(name, fd):
-                    add(Skipped(Path(prefix + name), "broken symlink"))
-                continue  # gone since the directory was listed
+            except OSError as exc:
+                why = _unfollowed(name, fd, exc)  # None: gone since the directory was listed
+                if why is not None and self._selected(prefix + name, rules):
+                    others.append(Skipped(Path(prefix + name), why, not_file=True))
+                continue
             kind = st.st_mode & _FORMAT  # S_ISREG and S_ISDIR without two calls per entry
             if kind == stat.S_IFREG:
                 path = prefix + name
@@ -307,8 +347,21 @@ class _TreeWalker:
                     add(_too_large(Path(path), st, cap))
                 else:
                     add(new(FileInfo, (path, size, st.st_mtime_ns)))
-            elif kind == stat.S_IFDIR and self._descend(prefix + name, name, rules):
-                subdirs.append(prefix + name)
+            elif kind == stat.S_IFDIR:
+                if self._descend(prefix + name, name, rules):
+                    subdirs.append(prefix + name)
+            elif self._selected(prefix + name, rules):
+                others.append(Skipped(Path(prefix + name), _not_a_file(kind), not_file=True))
+        items += others
+
+    def _selected(self, path: str, rules: list[_Rules]) -> bool:
+        """Whether the ignore rules and globs take in an entry that is no file, as a file."""
+        if rules and _ignored(rules, path, False):
+            return False
+        filt = self.filter
+        if filt.include is None and filt.exclude is None:
+            return True
+        return filt.globs_allow(_relative(path, self.root_str))
 
     def _descend(self, path: str, name: str, rules: list[_Rules]) -> bool:
         if name in SKIP_DIRS or _is_virtualenv(path) or _ignored(rules, path, True):
@@ -327,7 +380,7 @@ def subtree_listings(
 
 def encode_listing(listing: list[WalkItem]) -> list[tuple[Any, ...]]:
     """A listing as plain tuples, which `marshal` sends: a file as (path, size, mtime_ns), a
-    directory as (path, dev, ino, 0), a skipped file as its 6 fields."""
+    directory as (path, dev, ino, 0), a skipped file as its 7 fields."""
     return [tuple(item) if type(item) is FileInfo else _encode(item) for item in listing]
 
 
@@ -336,7 +389,15 @@ def _encode(item: WalkItem) -> tuple[Any, ...]:
         dev, ino = item.key or (-1, -1)
         return (item.path, dev, ino, 0)
     assert isinstance(item, Skipped)
-    return (str(item.path), item.reason, item.size, item.mtime_ns, item.error, item.directory)
+    return (
+        str(item.path),
+        item.reason,
+        item.size,
+        item.mtime_ns,
+        item.error,
+        item.directory,
+        item.not_file,
+    )
 
 
 def decode_listing(
@@ -366,7 +427,7 @@ def _named_file(
     if str(path) in config.skip_paths:
         return None
     if not stat.S_ISREG(st.st_mode):
-        return Skipped(path, "not a regular file")
+        return Skipped(path, _not_a_file(stat.S_IFMT(st.st_mode)))
     if filt.include is not None or filt.exclude is not None:
         # Globs of a named file match its path from the working directory, as written.
         rel = os.path.relpath(path)

@@ -8,8 +8,9 @@ order and results are those of a walk in one process. A helper works ahead only 
 pipe holds, so memory stays bounded.
 
 Helpers start without the package's `__init__` (which loads the store and the embedders):
-they import the walker and what it needs, in 40 ms. They ignore Ctrl-C, which is the run's
-to handle, end when their share is walked, and die if their output loses its reader.
+they import the walker and what it needs, in 40 ms. They ignore Ctrl-C and SIGTERM (which
+`timeout` and systemd send to the whole group), the run's to handle; they end when their share
+is walked, and die if their output loses its reader.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ _FRAME = struct.Struct("<I")
 _BOOT = """
 import signal, sys, types
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 package = types.ModuleType("ragidx")
 package.__path__ = [sys.argv[1]]
 sys.modules["ragidx"] = package

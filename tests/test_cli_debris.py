@@ -27,7 +27,8 @@ def test_missing_path_leaves_no_index_lock_or_directory(cli: Cli, work: Path) ->
     assert stats.exit_code == 2 and "error: no index at .ragidx/index.db" in stats.stderr
 
 
-def test_nested_new_directories_go_too(cli: Cli, work: Path) -> None:
+def test_no_directory_is_made_for_a_db_given(cli: Cli, work: Path) -> None:
+    # Only the default's `.ragidx/` is made (and taken back): see test_db_path.
     write(work, {"docs/a.md": "# A\n\nalpha\n"})
     assert cli("index", "docs", "nosuchdir", "--db", "out/deeper/x.db").exit_code == 2
     assert tree_of(work) == {"docs", "docs/a.md"}
@@ -70,10 +71,11 @@ def test_a_refused_api_key_leaves_nothing(cli: Cli, work: Path) -> None:
 
 def test_an_index_this_run_filled_is_never_taken_back(cli: Cli, work: Path) -> None:
     write(work, {"docs/a.md": "# A\n\nalpha\n"})
-    footprint = Footprint.before(work / "new" / "idx.db")
-    assert cli("index", "docs", "--db", "new/idx.db", "-q").exit_code == 0
+    footprint = Footprint.before(work / ".ragidx" / "index.db")
+    assert footprint.new_dirs == (work / ".ragidx",)
+    assert cli("index", "docs", "-q").exit_code == 0
     assert footprint.take_back() is False
-    assert db_rows(work / "new" / "idx.db", "SELECT count(*) FROM files") == [(1,)]
+    assert db_rows(work / ".ragidx" / "index.db", "SELECT count(*) FROM files") == [(1,)]
 
 
 def test_stats_on_an_empty_index_says_so(cli: Cli, work: Path) -> None:

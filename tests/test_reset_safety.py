@@ -159,7 +159,9 @@ def test_a_reset_that_gets_vectors_replaces_everything(
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (6, 1, 1)
     conn = sqlite3.connect(work / "idx.db")
     try:
-        statuses = dict(conn.execute("SELECT path, status FROM files").fetchall())
+        statuses = dict(
+            conn.execute("SELECT path, status FROM files WHERE status != 'staging'").fetchall()
+        )
         cached = conn.execute("SELECT key, vector FROM embeddings").fetchall()
         inputs = conn.execute("SELECT coalesce(input, text) FROM chunks").fetchall()
         manifest = dict(conn.execute("SELECT key, value FROM manifest").fetchall())

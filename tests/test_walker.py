@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -282,11 +284,18 @@ def symlink_tree(tmp_path: Path) -> Path:
 
 def test_symlinks_are_not_followed_by_default(tmp_path: Path) -> None:
     root = symlink_tree(tmp_path)
-    assert describe(root, run([root])) == [
+    items = run([root])
+    assert describe(root, items) == [
         ("dir", "."),
+        ("skip", "dangling.txt"),
+        ("skip", "ext"),
+        ("skip", "link.txt"),
         ("dir", "real"),
         ("file", "real/a.txt"),
     ]
+    for link in items[1:4]:
+        assert isinstance(link, Skipped) and link.not_file and not link.error
+        assert link.reason == "symbolic link (use --follow-symlinks)"
 
 
 def test_symlinks_are_followed_when_asked(tmp_path: Path) -> None:
@@ -294,8 +303,8 @@ def test_symlinks_are_followed_when_asked(tmp_path: Path) -> None:
     items = describe(root, run([root], follow_symlinks=True))
     assert items == [
         ("dir", "."),
-        ("skip", "dangling.txt"),
         ("file", "link.txt"),
+        ("skip", "dangling.txt"),  # what is no file comes after the files
         ("dir", "ext"),
         ("file", "ext/o.txt"),
         ("dir", "ext/deep"),
@@ -303,8 +312,8 @@ def test_symlinks_are_followed_when_asked(tmp_path: Path) -> None:
         ("dir", "real"),
         ("file", "real/a.txt"),
     ]
-    dangling = run([root], follow_symlinks=True)[1]
-    assert isinstance(dangling, Skipped)
+    dangling = run([root], follow_symlinks=True)[2]
+    assert isinstance(dangling, Skipped) and dangling.not_file
     assert dangling.reason == "broken symlink"
 
 
@@ -320,6 +329,60 @@ def test_symlink_loop_terminates_and_yields_each_real_file_once(tmp_path: Path) 
     assert sorted(files) == ["a/b/z.txt", "a/y.txt", "x.txt"]
     dirs = [rel for kind, rel in describe(root, items) if kind == "dir"]
     assert sorted(dirs) == [".", "a", "a/b"]
+    # Each link that leads back up is reported once, with the reason.
+    loops = {
+        Path(item.path).relative_to(root).as_posix(): item.reason
+        for item in items
+        if isinstance(item, Skipped)
+    }
+    assert loops == dict.fromkeys(["a/b/up", "a/b/parent", "a/self"], "symlink loop")
+
+
+def test_entries_that_are_no_file_are_skipped_with_the_kind(tmp_path: Path) -> None:
+    root = make(tmp_path / "root", {"a.md": "a", "z.md": "z", "sub/b.md": "b", ".hid": "h"})
+    os.mkfifo(root / "pipe")
+    os.mkfifo(root / ".hidden-pipe")  # hidden: not reported, as hidden files are not
+    os.mkfifo(root / "sub" / "ignored.log")
+    (root / ".gitignore").write_text("*.log\n")
+    (root / "null").symlink_to("/dev/null")
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "sock"))
+        plain = run([root])
+        followed = run([root], follow_symlinks=True)
+
+    def skips(items: list[object]) -> list[tuple[str, str]]:
+        return [
+            (Path(i.path).relative_to(root).as_posix(), i.reason)
+            for i in items
+            if isinstance(i, Skipped)
+        ]
+
+    assert describe(root, plain)[:3] == [("dir", "."), ("file", "a.md"), ("file", "z.md")]
+    assert skips(plain) == [
+        ("loop1", "symbolic link (use --follow-symlinks)"),
+        ("loop2", "symbolic link (use --follow-symlinks)"),
+        ("null", "symbolic link (use --follow-symlinks)"),
+        ("pipe", "not a regular file: FIFO"),
+        ("sock", "not a regular file: socket"),
+    ]
+    assert skips(followed) == [
+        ("loop1", "symlink loop"),
+        ("loop2", "symlink loop"),
+        ("null", "not a regular file: character device"),
+        ("pipe", "not a regular file: FIFO"),
+        ("sock", "not a regular file: socket"),
+    ]
+    assert all(i.not_file for i in plain if isinstance(i, Skipped))
+    # --include and --exclude hold for them as for files.
+    assert skips(run([root], include=("*.md",))) == []
+    assert skips(run([root], exclude=("pipe", "sock", "loop*"))) == [
+        ("null", "symbolic link (use --follow-symlinks)")
+    ]
+    # Named on the command line, a FIFO says what it is too.
+    (named,) = run([root / "pipe"])
+    assert isinstance(named, Skipped) and named.reason == "not a regular file: FIFO"
 
 
 # --- order ----------------------------------------------------------------------------------
@@ -508,3 +571,20 @@ def test_skip_paths_are_never_yielded(tmp_path: Path) -> None:
     skip = frozenset({str(root / "index.db"), str(root / "index.db-wal")})
     assert file_set(root, skip_paths=skip) == {"a.md"}
     assert run([root / "index.db"], skip_paths=skip) == []
+
+
+def test_a_directory_reached_again_by_a_link_is_reported_once(tmp_path: Path) -> None:
+    root = make(tmp_path / "root", {"a/x.md": "x", "z/y.md": "y"})
+    (root / "b").symlink_to(root / "a", target_is_directory=True)  # walked after a
+    (root / "0link").symlink_to(root / "z", target_is_directory=True)  # walked before z
+    items = run([root], follow_symlinks=True)
+    files = [rel for kind, rel in describe(root, items) if kind == "file"]
+    assert files == ["0link/y.md", "a/x.md"]
+    skips = [(Path(i.path).name, i.reason) for i in items if isinstance(i, Skipped)]
+    assert skips == [
+        ("b", "directory already walked by another path"),
+        ("z", "directory already walked by another path"),
+    ]
+    # A root inside another root is walked with it, and not reported.
+    again = run([root, root / "a"], follow_symlinks=True)
+    assert [i.path.name for i in again if isinstance(i, Skipped)] == ["b", "z"]

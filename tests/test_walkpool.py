@@ -45,7 +45,8 @@ TREE: dict[str, str | bytes] = {
 def items(paths: list[Path], **options: Any) -> list[tuple[object, ...]]:
     out: list[tuple[object, ...]] = []
     for item in walk(paths, WalkConfig(**options)):
-        fields = (getattr(item, f, None) for f in ("size", "mtime_ns", "reason", "error"))
+        named = ("size", "mtime_ns", "reason", "error", "not_file")
+        fields = (getattr(item, f, None) for f in named)
         out.append((type(item).__name__, str(item.path), *fields))
     return out
 
@@ -54,7 +55,9 @@ def items(paths: list[Path], **options: Any) -> list[tuple[object, ...]]:
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "tree"
     write(root, TREE)
-    (root / "src/gone").symlink_to(root / "nowhere")  # a broken link, left out
+    (root / "src/gone").symlink_to(root / "nowhere")  # a broken link: skipped, not stored
+    os.mkfifo(root / "docs/deep/pipe")  # skipped, with its kind
+    (root / "z/link.md").symlink_to(root / "a.md")
     return root
 
 

@@ -59,14 +59,19 @@ def render_stats(
     table.add_column(justify="left", style="bold", no_wrap=True)
     table.add_column(justify="left", overflow="fold")
     for status, count in stats["files"].items():
-        table.add_row(f"files {status}", f"{count:,}")
+        more = ""
+        if status == "failed" and (lost := stats.get("failed_not_stored")):
+            # The last run reported these, but they have no row: see its output.
+            more = f" (+{lost:,} in the last run that the index cannot hold: see its output)"
+        table.add_row(f"files {status}", f"{count:,}{more}")
     for key in ("chunks", "tokens", "vectors"):
         table.add_row(key, f"{stats[key]:,}")
-    unused = stats["unused_vectors"]
+    unused, held = stats["unused_vectors"], stats.get("held_vectors", 0)
     table.add_row(
         "vector cache",
         f"{stats['cached_vectors']:,} distinct, {unused:,} used by no chunk"
-        + (" (kept for files still to come; `ragidx gc` drops them)" if unused else ""),
+        + (" (`ragidx gc` drops them)" if unused else "")
+        + (f", {held:,} kept for files not yet indexed" if held else ""),
     )
     embedder = f"{stats['provider']} {stats['model']} ({stats['dims']} dims)"
     table.add_row("embedder", embedder if stats["provider"] else "none yet (no vector stored)")

@@ -88,6 +88,10 @@ class FileWrite:
     puts that row in the place of the file's old version."""
     staged_chunks: int = 0
     staged_tokens: int = 0
+    held: list[tuple[Chunk, bytes]] = field(default_factory=list)
+    """A failed file's chunks and keys, of which those whose vectors came back are held
+    (`_hold`): `gc` keeps what was paid for until the file is indexed, skipped, removed or
+    gone."""
 
     @property
     def chunk_count(self) -> int:
@@ -118,11 +122,24 @@ class Staged:
 
 
 STAGING = "staging"
+_HELD_STAGE = 0  # runs number their stages from 1
+# What `stats` counts and `gc` drops as unused: a cached vector no chunk refers to. Chunks of
+# staging rows count: a big file's parts staged before a crash, a failed file's held chunks.
+_UNUSED = "NOT EXISTS (SELECT 1 FROM chunks c WHERE c.embedding_id = e.id)"
 
 
 def _staging_path(stage: int, path: str) -> str:
     # NUL never occurs in a real path, so this never meets one.
     return f"\0staging\0{stage}\0{path}"
+
+
+def _staged_as(staging_path: str) -> tuple[int, str]:
+    """`_staging_path` undone: the stage and the file's path."""
+    _, _, stage, path = staging_path.split("\0", 3)
+    return int(stage), path
+
+
+_STAGING_ROWS = "SELECT id, path FROM files WHERE status = ?"
 
 
 Write = FileWrite | Embeddings | Staged
@@ -209,7 +226,8 @@ class SqliteStore:
         self.conn = conn
         self.path = path
         self._pending_manifest: dict[str, str] | None = None
-        self._held: list[Write] | None = None  # a deferred reset's writes, until it commits
+        self._deferred: list[Write] | None = None  # a deferred reset's writes, until it commits
+        self._holds: bool | None = None  # whether any file's vectors are held (`_hold`)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -303,7 +321,7 @@ class SqliteStore:
 
     def manifest(self) -> dict[str, str]:
         """The vector space and settings the index was built with (none while a reset waits)."""
-        if self._held is not None:
+        if self._deferred is not None:
             return {}
         return dict(self.conn.execute("SELECT key, value FROM manifest").fetchall())
 
@@ -340,7 +358,7 @@ class SqliteStore:
     @property
     def resetting(self) -> bool:
         """Whether a deferred reset waits for the first vectors of the run."""
-        return self._held is not None
+        return self._deferred is not None
 
     def reset(self, *, defer: bool = False) -> None:
         """Forget everything: files, chunks, cached vectors, runs and the manifest.
@@ -353,7 +371,7 @@ class SqliteStore:
         embed at all resets it if it completes (`complete_reset`).
         """
         if defer:
-            self._held = []
+            self._deferred = []
             return
         with self.transaction() as conn:
             _empty(conn)
@@ -421,7 +439,8 @@ class SqliteStore:
                     return written
                 rows = 0
                 for directory in batch:
-                    rows += self._stamp_dir(conn, directory)
+                    if directory:  # '': staging rows, which no walk plans
+                        rows += self._stamp_dir(conn, directory)
                     conn.execute("DELETE FROM unstamped WHERE dir = ?", (directory,))
                     written += 1
                     if rows >= rows_per_commit:
@@ -479,7 +498,7 @@ class SqliteStore:
         """Apply a group of changes in one transaction, in order: each file is all old or all
         new, and the vectors a file uses are cached before it. A deferred reset holds the
         writes back until a group carries vectors, then empties the index in its transaction."""
-        held = self._held
+        held = self._deferred
         if held is not None:
             if not any(map(_carries_vectors, writes)):
                 held.extend(writes)  # small: failed and skipped files, without chunks
@@ -490,8 +509,8 @@ class SqliteStore:
     def complete_reset(self, run_id: int) -> None:
         """Carry out a deferred reset in a run that had nothing to embed and completed
         without a failure: nothing was at stake."""
-        if self._held is not None:
-            self._commit(self._held, run_id, reset=True)
+        if self._deferred is not None:
+            self._commit(self._deferred, run_id, reset=True)
 
     def _commit(self, writes: list[Write], run_id: int, *, reset: bool) -> None:
         now = time.time()
@@ -509,17 +528,21 @@ class SqliteStore:
                     self._apply(conn, write, run_id, now)
             if self._pending_manifest and stores_vectors:
                 _write_manifest(conn, self._pending_manifest)
-        self._held = None
+        self._deferred = None
         if stores_vectors:
             self._pending_manifest = None
 
     def _apply(self, conn: sqlite3.Connection, w: FileWrite, run_id: int, now: float) -> None:
+        if w.status is not FileStatus.FAILED and not w.touch_only and self._held(conn):
+            self._let_go(conn, w.path)
         if w.stage is not None:
             staged = _staging_id(conn, w.stage, w.path)
             if w.status is FileStatus.INDEXED and staged is not None:
                 self._unstage(conn, w, staged, run_id, now)
                 return
-            if staged is not None:
+            # A failed file's parts stay staged, their vectors kept: the next run's start
+            # holds them for the file (`drop_staged`), whose retry finds them in the cache.
+            if staged is not None and w.status is not FileStatus.FAILED:
                 _drop_file(conn, staged)
         if w.status is FileStatus.REMOVED:
             row = conn.execute("SELECT id FROM files WHERE path = ?", (w.path,)).fetchone()
@@ -537,6 +560,9 @@ class SqliteStore:
                 " updated_at = excluded.updated_at",
                 (w.path, os.path.dirname(w.path), w.reason, w.encoding, w.format, run_id, now),
             )
+            if w.held:
+                _hold(conn, w.path, w.held)
+                self._holds = True
             return
         if w.touch_only:
             conn.execute(
@@ -559,6 +585,18 @@ class SqliteStore:
         if w.chunks:
             _insert_chunks(conn, file_id, w.chunks, w.keys)
             _index_text(conn, file_id)
+
+    def _let_go(self, conn: sqlite3.Connection, path: str) -> None:
+        """Indexed, skipped or removed: what was held for the file is needed no more."""
+        if (held := _staging_id(conn, _HELD_STAGE, path)) is not None:
+            _drop_file(conn, held)
+
+    def _held(self, conn: sqlite3.Connection) -> bool:
+        """Whether any file's vectors may be held: looked up once, then kept up to date."""
+        if self._holds is None:
+            found = conn.execute("SELECT 1 FROM files WHERE status = ? LIMIT 1", (STAGING,))
+            self._holds = found.fetchone() is not None
+        return self._holds
 
     def _unstage(
         self, conn: sqlite3.Connection, w: FileWrite, staged: int, run_id: int, now: float
@@ -587,20 +625,50 @@ class SqliteStore:
         return found
 
     def drop_staged(self) -> int:
-        """Forget big files staged by runs that never finished; only the writer may."""
+        """Clear what runs that never finished staged; only the writer may. A big file's
+        staged parts become held for the file (`_hold`): paid for, they stay until it is
+        indexed, skipped or removed. What is held for a file that is gone goes. Returns how
+        many files had parts staged."""
+        moved = 0
         with self.transaction() as conn:
-            rows = conn.execute("SELECT id FROM files WHERE status = ?", (STAGING,)).fetchall()
-            for (file_id,) in rows:
-                _drop_file(conn, file_id)
-        return len(rows)
+            rows = conn.execute(_STAGING_ROWS, (STAGING,)).fetchall()
+            for file_id, path in rows:
+                stage, real = _staged_as(path)
+                if not os.path.lexists(real):
+                    _drop_file(conn, file_id)
+                elif stage != _HELD_STAGE:
+                    self._let_go(conn, real)
+                    held = _staging_path(_HELD_STAGE, real)
+                    conn.execute("UPDATE files SET path = ? WHERE id = ?", (held, file_id))
+                    moved += 1
+        self._holds = None  # looked up again when needed
+        return moved
 
     def gc(self) -> int:
-        """Drop the cached vectors no chunk uses; returns how many went."""
+        """Drop the cached vectors no chunk uses (`_UNUSED`, as `stats` counts them); those
+        of staged parts and failed files' held chunks stay. Returns how many went."""
         with self.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM embeddings WHERE NOT EXISTS"
-                " (SELECT 1 FROM chunks c WHERE c.embedding_id = embeddings.id)"
-            ).rowcount
+            return conn.execute(f"DELETE FROM embeddings AS e WHERE {_UNUSED}").rowcount
+
+    def held_vectors(self) -> int:
+        """Cached vectors that only staging rows use: paid for, kept for files not yet
+        indexed (a big file a run never finished, a failed file's chunks)."""
+        (held,) = self.conn.execute(
+            "SELECT count(DISTINCT c.embedding_id) FROM chunks c JOIN files f"
+            " ON f.id = c.file_id AND f.status = ? WHERE NOT EXISTS (SELECT 1 FROM chunks o"
+            " JOIN files g ON g.id = o.file_id AND g.status != ?"
+            " WHERE o.embedding_id = c.embedding_id)",
+            (STAGING, STAGING),
+        ).fetchone()
+        return int(held)
+
+    def file_bytes(self) -> tuple[int, int]:
+        """The database file's size and how much of it is free pages (reused by later
+        writes; `VACUUM` gives it back), after the WAL is copied into it where it can be."""
+        self.checkpoint()
+        (free,) = self.conn.execute("PRAGMA freelist_count").fetchone()
+        (page,) = self.conn.execute("PRAGMA page_size").fetchone()
+        return os.path.getsize(self.path), int(free) * int(page)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and empty it, if no reader is in the way."""
@@ -632,10 +700,7 @@ class SqliteStore:
         ).fetchone()
         (vectors,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
         (cached,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
-        (unused,) = conn.execute(
-            "SELECT count(*) FROM embeddings e WHERE NOT EXISTS"
-            " (SELECT 1 FROM chunks c WHERE c.embedding_id = e.id)"
-        ).fetchone()
+        (unused,) = conn.execute(f"SELECT count(*) FROM embeddings e WHERE {_UNUSED}").fetchone()
         types: Counter[str] = Counter()
         for (path,) in conn.execute("SELECT path FROM files WHERE status = 'indexed'"):
             types[Path(path).suffix.lower() or "(none)"] += 1
@@ -656,6 +721,8 @@ class SqliteStore:
             "vectors": vectors,
             "cached_vectors": cached,
             "unused_vectors": unused,
+            "held_vectors": self.held_vectors(),
+            "failed_not_stored": _failed_not_stored(conn, last),
             "provider": manifest.get("provider"),
             "model": manifest.get("model"),
             "dims": int(manifest["dims"]) if "dims" in manifest else None,
@@ -881,6 +948,33 @@ def _stage(conn: sqlite3.Connection, part: Staged) -> None:
         return
     _insert_chunks(conn, file_id, part.chunks, part.keys)
     _index_text(conn, file_id, part.chunks[0].ordinal)
+
+
+def _hold(conn: sqlite3.Connection, path: str, pieces: list[tuple[Chunk, bytes]]) -> None:
+    """Stage a failed file's chunks that have their vectors under stage 0, which no run
+    uses: `gc` keeps the vectors until the file is indexed, skipped, removed or gone."""
+    old = _staging_id(conn, _HELD_STAGE, path)
+    if old is not None:
+        _drop_file(conn, old)
+    (file_id,) = conn.execute(
+        "INSERT INTO files (path, dir, status, updated_at) VALUES (?, '', ?, ?) RETURNING id",
+        (_staging_path(_HELD_STAGE, path), STAGING, time.time()),
+    ).fetchone()
+    _insert_chunks(conn, file_id, [c for c, _ in pieces], [k for _, k in pieces])
+    conn.execute("DELETE FROM chunks WHERE file_id = ? AND embedding_id IS NULL", (file_id,))
+    _index_text(conn, file_id)
+
+
+def _failed_not_stored(conn: sqlite3.Connection, last: tuple[Any, ...] | None) -> int:
+    """Failures of the last run that the index holds no row for: a name that is not UTF-8
+    (SQLite stores text), a directory that could not be read."""
+    if last is None or not last[6]:
+        return 0
+    reported = int(json.loads(last[6]).get("failed", 0))
+    (stored,) = conn.execute(
+        "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = ?", (last[0],)
+    ).fetchone()
+    return max(reported - int(stored), 0)
 
 
 def _staging_id(conn: sqlite3.Connection, stage: int, path: str) -> int | None:
