@@ -288,7 +288,9 @@ class _Packer:
                 last = b
             if j + 1 >= n:
                 return
-            i = self._overlap_start(pieces, i, j)
+            # The overlap repeats the chunk's tail, never its first piece a reader sees: a
+            # window that began with hidden markup would otherwise start the next chunk there.
+            i = max(self._overlap_start(pieces, i, j), a + 1)
 
     def _exact(self, pieces: list[_Piece], i: int, j: int) -> int | None:
         if not all(p[3] for p in pieces[i : j + 1]):

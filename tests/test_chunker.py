@@ -36,6 +36,36 @@ WIDE_WITH_SPACE = WIDE + "\u3000"
 HIDDEN = ("<!-- hidden -->", '<a id="hidden"></a>', "<!--\nhidden\n-->", "</details>")
 HIDDEN_RE = re.compile("|".join(map(re.escape, HIDDEN)))
 
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def hide_outside_fences(text: str) -> str:
+    """`text` with the hidden markup blanked where a reader would not see it: outside fenced
+    code, which (CommonMark) runs from a line of three or more backticks or tildes to one of
+    the same character at least as long, or to the end of the text when it is never closed."""
+    lines = text.split("\n")
+    code = [False] * len(lines)
+    fence = ""
+    for i, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if fence:
+            code[i] = True
+            run = m.group(1) if m else ""
+            if run[:1] == fence[0] and len(run) >= len(fence) and m and not line[m.end() :].strip():
+                fence = ""
+        elif m and not (m.group(1)[0] == "`" and "`" in line[m.end() :]):
+            code[i], fence = True, m.group(1)
+    blocks = []
+    for in_code, group in itertools.groupby(zip(lines, code, strict=True), key=lambda lc: lc[1]):
+        block = "\n".join(line for line, _ in group)
+        blocks.append(block if in_code else _blank(block))
+    return "\n".join(blocks)
+
+
+def _blank(text: str) -> str:
+    return HIDDEN_RE.sub(lambda m: " " * len(m.group()), text)
+
+
 words = st.text(WORD_CHARS, min_size=1, max_size=12)
 titles = st.lists(words, min_size=1, max_size=5).map(" ".join)
 
@@ -131,7 +161,7 @@ def test_chunk_text_is_the_slice_of_the_document(text: str, fmt: str, config: Ch
 def test_chunks_cover_the_text_in_order(text: str, fmt: str, config: ChunkConfig) -> None:
     chunks = chunk_text(text, fmt, config)
     # In Markdown, what a reader sees: the text with the hidden markup blanked out.
-    shown = HIDDEN_RE.sub(lambda m: " " * len(m.group()), text) if fmt == "markdown" else text
+    shown = hide_outside_fences(text) if fmt == "markdown" else text
     covered = [False] * len(text)
     for c in chunks:
         for i in range(c.char_start, c.char_end):
