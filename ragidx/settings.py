@@ -235,6 +235,7 @@ SETTINGS: dict[str, Setting] = {
     "json": _BOOL,
     "quiet": _BOOL,
     "verbose": _BOOL,
+    "salvage": _BOOL,
     "progress": _BOOL,
     "failed": _BOOL,
     "top": _int(1, 1000),

@@ -62,6 +62,7 @@ def read_only(work: Path) -> Run:
 @pytest.fixture
 def index_dir(cli: Cli, sample: Path, work: Path) -> Path:
     """An index of sample_docs in `artifact/`, closed cleanly (no WAL beside it)."""
+    (work / "artifact").mkdir()
     assert cli("index", "sample_docs", "--db", "artifact/idx.db", "--quiet").exit_code == 0
     return work / "artifact"
 
