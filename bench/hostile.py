@@ -9,7 +9,8 @@ A fresh test server (`ragidx.testing.server`) on 127.0.0.1 answers every request
 - bomb: a gzip body of about a thousandth of BOMB bytes on the wire that inflates to BOMB
   bytes of valid JSON,
 
-each with Content-Length, then chunked (no length to refuse it by before it comes),
+each with Content-Length, then chunked (no length to refuse it by before it comes), and
+for comparison a server that answers HTTP 500 every time (retried alike),
 
 and `ragidx index` (started from bench/launch.py, so its peak RSS is its own) indexes a few
 small files against each with `--timeout TIMEOUT` and otherwise default flags (or FLAGS
@@ -74,6 +75,7 @@ def main() -> None:
         f"{huge}, chunked": Faults(huge_answer=int(args.huge), chunked=True),
         bomb: Faults(gzip_bomb=int(args.bomb)),
         f"{bomb}, chunked": Faults(gzip_bomb=int(args.bomb), chunked=True),
+        "HTTP 500 every time, to compare": Faults(fail_first=10**9),
     }
     with tempfile.TemporaryDirectory(prefix="ragidx-hostile-") as tmp:
         work = Path(tmp)
@@ -84,7 +86,7 @@ def main() -> None:
         for name, faults in attacks.items():
             for retries in ([], ["--max-retries", "0"]):
                 label = f"{name}{', --max-retries 0' if retries else ''}:"
-                print(f"{label:<48} {attack(work, faults, args.timeout, [*args.flags, *retries])}")
+                print(f"{label:<52} {attack(work, faults, args.timeout, [*args.flags, *retries])}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import random
@@ -461,6 +462,7 @@ def _huge_body(size: int, filler: bytes = b", 0.125") -> Iterator[bytes]:
     yield b" " * rest + _HUGE_TAIL
 
 
+@functools.lru_cache(maxsize=2)
 def _gzip_bomb(size: int) -> bytes:
     """A gzip stream that inflates to `size` bytes of JSON padded with spaces."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
