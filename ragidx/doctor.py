@@ -62,6 +62,9 @@ async def _diagnose(embedder: Embedder) -> list[Check]:
             started = time.perf_counter()
             response = await embedder._post(embedder.payload([PROBE]))
     except EmbedError as exc:
+        if exc.kind == "invalid_response":  # it answered, with a body not worth reading
+            hint = "that is no embedding answer: check --base-url and --provider"
+            return [*checks, Check("answer", False, exc.message, hint)]
         hint = f"is the server running and reachable at {embedder.settings.base_url}?"
         return [*checks, Check("reachable", False, exc.message, hint)]
     latency = time.perf_counter() - started

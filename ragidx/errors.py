@@ -110,10 +110,17 @@ class TransientError(EmbedError):
     kind = "server_error"
 
     def __init__(
-        self, message: str, *, kind: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        retry_after: float | None = None,
+        retries: int | None = None,
     ) -> None:
         super().__init__(message, kind=kind)
         self.retry_after = retry_after
+        self.retries = retries
+        """How many retries such a failure earns at most (None: as many as the run allows)."""
 
 
 class RejectedError(EmbedError):

@@ -9,6 +9,10 @@ full-jitter exponential backoff, bounded by attempts and a deadline (a wait that
 deadline ends the retries). A batch of several inputs that times out is not sent whole again:
 the caller splits it. The latency of each answer steers batch sizes and requests in flight
 (`adaptive`). Cancellation is never retried (only `TransientError` is).
+
+Whatever a server sends, memory and time stay bounded: the deadline of an attempt covers the
+body too, and a body is read as it streams, inflated a bounded piece at a time (`body`), up
+to what the batch can need (`answer_limit`); an error's body, to its first few KB.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import zlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,12 +48,17 @@ from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES
 from .limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
 
 __all__ = [
+    "ANSWER_CAP",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "ERROR_BODY",
+    "AnswerTooLarge",
     "HttpEmbedder",
     "HttpSettings",
     "HttpStats",
+    "answer_limit",
+    "body",
     "classify",
     "parse_duration",
     "retry_after",
@@ -60,6 +70,24 @@ BACKOFF_CAP = 30.0
 _SENT = "ragidx.sent"  # request extension: when it left, by the limiter's clock
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# The bytes an answer may take (`answer_limit`). A number is at most 26 characters as a JSON
+# float ("-1.2345678901234567e-308, "), more pretty-printed, under 6 in base64; each vector
+# comes with its own keys ({"object": "embedding", "index": 2047, ...}), the answer with a
+# model name and usage. Vectors of a model not bound yet are taken as wide as any served
+# (16,384: Llama 3.1 405B's hidden size).
+_BYTES_PER_NUMBER = 40
+_BYTES_PER_INPUT = 1024
+_ANSWER_MARGIN = 64 * 1024
+_WIDEST = 16_384
+ANSWER_CAP = 64 * 1024 * 1024
+"""No answer is read past this, whatever the batch: 2,048 vectors of 3,072 numbers in base64
+(OpenAI's largest batch and model, as ragidx asks for them) take 34 MB, and 32 vectors of
+16,384 numbers as JSON floats (the other providers' batch) 21 MB. Reading and parsing one
+takes about three times its size; a batch whose answer would pass the cap is split."""
+ERROR_BODY = 8 * 1024
+"""What is read of an error's body: its message is in the first few hundred bytes."""
+_STEP = 64 * 1024  # inflated at most at a time: a gzip bomb grows a thousandfold
 
 # Tries before a server that has never answered is taken for not running.
 _CONNECT_ATTEMPTS = 3
@@ -195,10 +223,19 @@ class HttpEmbedder:
             # Ollama answers "" with zero vectors and others refuse it: never send one.
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
 
+        capped = 0
+
         def worth_retrying(exc: BaseException) -> bool:
+            nonlocal capped
+            if not isinstance(exc, TransientError):
+                return False
             # A batch that timed out is not sent whole again: the caller splits it.
-            split = isinstance(exc, TransientError) and exc.kind == "timeout" and len(texts) > 1
-            return isinstance(exc, TransientError) and not split
+            if exc.kind == "timeout" and len(texts) > 1:
+                return False
+            if exc.retries is not None:
+                capped += 1
+                return capped <= exc.retries
+            return True
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1)
@@ -242,7 +279,7 @@ class HttpEmbedder:
             self.stats.requests += 1
             self.adaptive.start(turn)
             try:
-                response = await self._post(self.payload(texts))
+                response = await self._post(self.payload(texts), len(texts))
             except TransientError as exc:
                 if exc.kind == "timeout":
                     self.adaptive.timed_out(turn, work)
@@ -339,11 +376,22 @@ class HttpEmbedder:
             raise TransientError(self._scrub(exc.message), kind="invalid_response") from None
         return unit_rows(vectors) if self.settings.normalize else vectors
 
-    async def _post(self, payload: dict[str, Any]) -> httpx.Response:
-        # httpx's own timeouts cover each phase; this one covers the whole attempt.
+    async def _post(self, payload: dict[str, Any], inputs: int = 1) -> httpx.Response:
+        """The server's answer to `inputs` texts, its body read whole (and inflated), or
+        `TransientError`. The timeout covers the whole attempt, body included: httpx's own
+        cover each phase, and a body trickled a byte at a time passes none of them."""
+        limit = answer_limit(inputs, self.dims)
         try:
             async with asyncio.timeout(self.settings.timeout):
-                return await self._client.post(self.path, json=payload)
+                async with self._client.stream("POST", self.path, json=payload) as response:
+                    return await body(response, limit)
+        except AnswerTooLarge as exc:
+            message = f"answer too large: {exc} for {inputs} input{'s' if inputs > 1 else ''}"
+            if limit == ANSWER_CAP and inputs > 1:
+                # Past the cap, not past what the batch can need: a smaller batch may pass.
+                raise RejectedError(message, kind="too_large") from None
+            # Once more, for a proxy's passing fault; a server that sends it twice means it.
+            raise TransientError(message, kind="invalid_response", retries=1) from None
         except (TimeoutError, httpx.TimeoutException):
             raise TransientError(
                 f"no answer within {self.settings.timeout:g} s", kind="timeout"
@@ -400,7 +448,9 @@ class _NothingListens(stop_base):
 def _client(
     settings: HttpSettings, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
-    headers = {"User-Agent": "ragidx"}
+    # Only encodings `body` can inflate a bounded piece at a time (httpx would ask for br and
+    # zstd too where their packages are installed).
+    headers = {"User-Agent": "ragidx", "Accept-Encoding": "gzip, deflate"}
     auth = None
     if settings.api_key:
         headers["Authorization"] = f"Bearer {settings.api_key}"
@@ -416,6 +466,113 @@ def _client(
         ),
         transport=transport,
     )
+
+
+def answer_limit(inputs: int, dims: int) -> int:
+    """The most bytes an answer of `inputs` vectors of `dims` numbers (0: not known yet) can
+    need, generously, and never more than `ANSWER_CAP`."""
+    need = inputs * ((dims or _WIDEST) * _BYTES_PER_NUMBER + _BYTES_PER_INPUT) + _ANSWER_MARGIN
+    return min(need, ANSWER_CAP)
+
+
+class AnswerTooLarge(Exception):
+    """An answer that passed its limit: `str` says by how much it is known to."""
+
+
+async def body(response: httpx.Response, limit: int) -> httpx.Response:
+    """`response` (opened with `stream`) with its body read, inflated as Content-Encoding
+    says, and counted as it comes: a success past `limit` bytes raises `AnswerTooLarge` at once
+    (before a byte where Content-Length says so); an error's body is cut at `ERROR_BODY`.
+    Raises `httpx.DecodingError` for a body that does not inflate."""
+    success = 200 <= response.status_code < 300
+    cut = limit if success else ERROR_BODY
+    declared = response.headers.get("content-length", "")
+    if success and declared.isdigit() and int(declared) > limit:
+        raise AnswerTooLarge(f"{int(declared):,} bytes announced, at most {limit:,} expected")
+    try:
+        whole = response.content  # built whole (httpx.MockTransport): read and inflated
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if success and len(whole) > limit:
+            raise AnswerTooLarge(f"over {limit:,} bytes")
+        return response if len(whole) <= cut else _holding(response, whole[:cut])
+    inflate = _Inflate(response.headers.get("content-encoding", ""))
+    parts: list[bytes] = []
+    size = 0
+    async for raw in response.aiter_raw():
+        for piece in inflate.feed(raw):
+            size += len(piece)
+            if size > cut:
+                if success:
+                    raise AnswerTooLarge(f"over {limit:,} bytes")
+                parts.append(piece[: len(piece) - (size - cut)])
+                return _holding(response, b"".join(parts))
+            parts.append(piece)
+    parts.append(inflate.flush())
+    return _holding(response, b"".join(parts))
+
+
+def _holding(response: httpx.Response, content: bytes) -> httpx.Response:
+    """A response like `response`, holding `content` as its (inflated) body."""
+    dropped = {"content-encoding", "content-length", "transfer-encoding"}
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+    extensions = {
+        k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")
+    }
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=content,
+        request=response.request,
+        extensions=extensions,
+    )
+
+
+class _Inflate:
+    """Content-Encoding undone at most `_STEP` bytes at a time, so a bomb is counted (and
+    stopped) as it grows, never inflated whole in one call as httpx's decoders do."""
+
+    def __init__(self, encoding: str) -> None:
+        codings = [c.strip().lower() for c in encoding.split(",")]
+        codings = [c for c in codings if c not in ("", "identity")]
+        self._deflate = codings == ["deflate"]
+        self._fresh = True
+        self._z: Any = None  # zlib's decompressor type is private
+        if codings in (["gzip"], ["x-gzip"]):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self._deflate:
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)
+        elif codings:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._z is None:
+            yield data
+            return
+        if self._fresh and self._deflate and data:
+            # Some servers send deflate without zlib's header, as httpx's decoder allows.
+            self._fresh = False
+            try:
+                zlib.decompressobj(zlib.MAX_WBITS).decompress(data[:2])
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        while data and not self._z.eof:
+            try:
+                piece = self._z.decompress(data, _STEP)
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"the answer does not inflate: {exc}") from None
+            data = self._z.unconsumed_tail
+            if piece:
+                yield piece
+
+    def flush(self) -> bytes:
+        if self._z is None:
+            return b""
+        try:
+            return bytes(self._z.flush())
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the answer does not inflate: {exc}") from None
 
 
 def classify(response: httpx.Response) -> TransientError | RejectedError | FatalEmbedError:

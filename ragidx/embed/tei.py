@@ -9,9 +9,12 @@ from typing import Any
 import httpx
 
 from .base import Vectors, matrix
-from .http import HttpEmbedder
+from .http import AnswerTooLarge, HttpEmbedder, body
 
 __all__ = ["TEIEmbedder"]
+
+INFO_LIMIT = 64 * 1024
+"""What is read of `GET /info` (TEI's is about 1 KB)."""
 
 
 class TEIEmbedder(HttpEmbedder):
@@ -26,9 +29,10 @@ class TEIEmbedder(HttpEmbedder):
         """`max_input_length` from `GET /info`; None if the server does not answer it."""
         try:
             async with asyncio.timeout(min(self.settings.timeout, 10.0)):
-                response = await self._client.get("/info")
+                async with self._client.stream("GET", "/info") as streamed:
+                    response = await body(streamed, INFO_LIMIT)
             info = response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, TimeoutError, ValueError):
+        except (httpx.HTTPError, TimeoutError, ValueError, AnswerTooLarge):
             return None
         limit = info.get("max_input_length") if isinstance(info, dict) else None
         return limit if isinstance(limit, int) and limit > 0 else None

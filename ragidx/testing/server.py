@@ -5,7 +5,8 @@ check that every stored vector belongs to its chunk. `Faults` makes the server m
 the ways real servers do: latency, errors with or without Retry-After, reset connections,
 hangs, malformed JSON, missing or non-finite or wrongly sized vectors, shuffled (but legal)
 order, a cap on inputs per request, a poison input, over-long inputs and a required API key;
-and it can compute one request at a time, slowly, as a model on a CPU does (`serial_rate`).
+it can compute one request at a time, slowly, as a model on a CPU does (`serial_rate`); and it
+can attack its client: an answer of any size, a gzip bomb, a body trickled past any timeout.
 
     python -m ragidx.testing.server --port 8765 --latency 0.02 --fail-first 3
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import random
@@ -22,8 +24,9 @@ import socket
 import sys
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -102,6 +105,20 @@ class Faults:
     computes what it was sent (and counts it in `Counters.inputs`) whoever waits for it."""
     max_input_length: int | None = None
     """What TEI's `GET /info` says the model reads, in tokens (no such key when None)."""
+    huge_answer: int = 0
+    """Answer with this many bytes (announced in Content-Length): one vector of that many
+    numbers, valid JSON, streamed out so the server itself holds 1 MiB at a time."""
+    gzip_bomb: int = 0
+    """Answer with a gzip body that inflates to this many bytes (valid JSON padded with
+    spaces: about a thousandth of that on the wire), compressed once when the server starts."""
+    hostile_first: int | None = None
+    """Only the first N requests get `huge_answer` or `gzip_bomb`; every request when None."""
+    chunked: bool = False
+    """`huge_answer` and `gzip_bomb` go out chunked, with no Content-Length to refuse them by:
+    only counting the body as it comes (inflated) can stop them."""
+    trickle_first: int = 0
+    """The first N answers send their headers at once, then the body a byte at a time,
+    spread over `hang_seconds`."""
 
     redirect: str | None = None
     """Every POST is answered `redirect_status` with this Location (a moved server, a proxy)."""
@@ -233,6 +250,7 @@ class EmbeddingServer(ThreadingHTTPServer):
         }
         self.busy = 0
         self.serial = _Serial(faults.serial_rate) if faults.serial_rate else None
+        self.bomb = _gzip_bomb(faults.gzip_bomb) if faults.gzip_bomb else b""
 
     def spend(self, tokens: int) -> tuple[float, dict[str, str]]:
         """Take a request and its tokens from the budgets: the wait asked of the client
@@ -296,6 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.counters.requests += 1
             n = self.server.counters.requests
+        self.number = n
         faults = self.server.faults
         with self.server.lock:
             self.server.counters.authorizations.add(self.headers.get("authorization", ""))
@@ -403,6 +422,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, api: str, f: Faults, n: int, texts: list[str], body: dict[str, Any]) -> None:
         fault = f.at.get(n)
+        if (f.huge_answer or f.gzip_bomb) and (f.hostile_first is None or n <= f.hostile_first):
+            self.server.count(200, texts)
+            if f.gzip_bomb:
+                bomb = self.server.bomb
+                self._send_pieces(len(bomb), [bomb], {"content-encoding": "gzip"})
+            else:
+                self._send_pieces(f.huge_answer, _huge_body(f.huge_answer))
+            return
         if n <= f.malformed_first or fault == "malformed":
             self._send_raw(200, b'{"data": [{"index": 0, "embedding": [0.1,')
             return
@@ -470,6 +497,24 @@ class _Handler(BaseHTTPRequestHandler):
             return {**payload, "error": f"{error} {echo}"}
         return payload
 
+    def _send_pieces(
+        self, size: int, pieces: Iterable[bytes], headers: dict[str, str] | None = None
+    ) -> None:
+        chunked = self.server.faults.chunked
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("transfer-encoding", "chunked")
+        else:
+            self.send_header("content-length", str(size))
+        self.end_headers()
+        for piece in pieces:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
     def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -478,7 +523,43 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {**extra, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
+        if status == 200 and 0 < getattr(self, "number", 0) <= self.server.faults.trickle_first:
+            pause = self.server.faults.hang_seconds / max(len(data), 1)
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+            return
         self.wfile.write(data)
+
+
+_HUGE_HEAD = b'{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1'
+_HUGE_TAIL = b"]}]}"
+_PIECE = 1 << 20
+
+
+def _huge_body(size: int, filler: bytes = b", 0.125") -> Iterator[bytes]:
+    """`size` bytes of valid JSON, one vector of about size/7 numbers (or spaces, with
+    filler b" "), in pieces of 1 MiB."""
+    middle = size - len(_HUGE_HEAD) - len(_HUGE_TAIL)
+    if middle < 0:
+        raise ValueError(f"an answer of {size} bytes is too small to be hostile")
+    yield _HUGE_HEAD
+    whole, rest = divmod(middle, len(filler))
+    piece = filler * (_PIECE // len(filler))
+    while whole > 0:
+        take = min(whole, len(piece) // len(filler))
+        yield piece[: take * len(filler)]
+        whole -= take
+    yield b" " * rest + _HUGE_TAIL
+
+
+@functools.lru_cache(maxsize=2)
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip stream that inflates to `size` bytes of JSON padded with spaces."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [packer.compress(piece) for piece in _huge_body(size, filler=b" ")]
+    return b"".join([*out, packer.flush()])
 
 
 @contextlib.contextmanager
