@@ -132,7 +132,13 @@ def _load_rules(directory: Path) -> _Rules | None:
             continue
     if not lines:
         return None
-    return _Rules(str(directory), tuple(lines), _spec(lines))
+    try:
+        spec = _spec(lines)
+    except ValueError:  # pathspec's pattern errors
+        # As git does, a pattern it cannot read (a lone backslash) is passed over, not the walk.
+        lines = [line for line in lines if _readable_pattern(line)]
+        spec = _spec(lines)
+    return _Rules(str(directory), tuple(lines), spec)
 
 
 def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
@@ -141,6 +147,14 @@ def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _readable_pattern(line: str) -> bool:
+    try:
+        _spec([line])
+    except ValueError:
+        return False
+    return True
 
 
 def _repo_ancestors(root: Path) -> list[Path]:

@@ -520,3 +520,12 @@ def test_a_quiet_noop_rerun_imports_no_embedding_rendering_or_parsing_library(
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_an_ignore_file_with_a_pattern_git_cannot_read_skips_that_line(
+    cli: Cli, work: Path
+) -> None:
+    write(work, {"docs/.gitignore": "\\\n*.log\n", "docs/a.md": "apple\n", "docs/b.log": "x\n"})
+    result = cli("index", "docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert set(result.files()) == {"docs/a.md"}
