@@ -16,8 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from ragidx.cli import app
+from ragidx.config import ChunkConfig, WalkConfig
 from ragidx.embed import PROVIDERS, HashEmbedder
 from ragidx.errors import RejectedError
+from ragidx.planner import Planner
+from ragidx.store import SqliteStore
+from ragidx.walker import absolute, walk_listings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DOCS = ROOT / "sample_docs"
@@ -123,6 +127,20 @@ def vectors_by_file(db: Path = Path("idx.db")) -> dict[str, list[tuple[str, Any]
     for path, text, vector in stored_vectors(db):
         out.setdefault(Path(path).name, []).append((text, vector))
     return out
+
+
+def traced_plans(db: Path, root: str) -> tuple[list[Any], list[str]]:
+    """The planner's plans for a walk of `root` against the index `db`, and every SQL
+    statement it ran to make them."""
+    store = SqliteStore.open(db)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        planner = Planner(store, ChunkConfig().fingerprint)
+        plans = planner.plan(list(walk_listings([absolute(root)], WalkConfig())))
+    finally:
+        store.close()
+    return plans, statements
 
 
 def db_rows(db: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

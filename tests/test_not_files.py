@@ -7,12 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import Cli, db_rows, write
+from conftest import Cli, db_rows, traced_plans, write
 
-from ragidx.config import ChunkConfig, WalkConfig
-from ragidx.planner import Done, Planner, Unchanged
-from ragidx.store import SqliteStore
-from ragidx.walker import absolute, walk_listings
+from ragidx.planner import Done, Unchanged
 
 LINK = "symbolic link (use --follow-symlinks)"
 
@@ -66,14 +63,7 @@ def test_each_is_reported_once_a_run_and_never_stored(cli: Cli, work: Path) -> N
 def test_a_directory_with_them_is_planned_from_its_stamp(cli: Cli, work: Path) -> None:
     _tree(work)
     assert cli("index", "docs", "--db", "idx.db", "-q").exit_code == 0
-    store = SqliteStore.open(work / "idx.db")
-    statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    try:
-        planner = Planner(store, ChunkConfig().fingerprint)
-        plans = planner.plan(list(walk_listings([absolute("docs")], WalkConfig())))
-    finally:
-        store.close()
+    plans, statements = traced_plans(work / "idx.db", "docs")
     assert [s for s in statements if "FROM files WHERE dir" in s] == []  # no row per file
     unchanged = [p for plan in plans if isinstance(plan, Unchanged) for p in plan.paths]
     assert [Path(p).name for p in unchanged] == ["a.md", "b.md", "c.md"]

@@ -7,13 +7,11 @@ import os
 import sqlite3
 from pathlib import Path
 
-from conftest import Cli, db_rows, write
+from conftest import Cli, db_rows, traced_plans, write
 
-from ragidx.config import ChunkConfig, WalkConfig
 from ragidx.models import FileStatus
-from ragidx.planner import Done, Planner, Unchanged
+from ragidx.planner import Done, Unchanged
 from ragidx.store import FileWrite, SqliteStore, listing_digest
-from ragidx.walker import absolute, walk_listings
 
 TREE: dict[str, str | bytes] = {
     "docs/a.md": "# A\n\nalpha words here\n",
@@ -81,14 +79,7 @@ def test_an_unchanged_directory_is_planned_without_reading_its_files_rows(
     write(work, TREE)
     assert cli("index", "docs", "--db", "idx.db").exit_code == 0
     (work / "docs/other/e.md").write_text("# E\n\nepsilon, edited\n", encoding="utf-8")
-    store = SqliteStore.open(work / "idx.db")
-    statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    try:
-        planner = Planner(store, ChunkConfig().fingerprint)
-        plans = planner.plan(list(walk_listings([absolute("docs")], WalkConfig())))
-    finally:
-        store.close()
+    plans, statements = traced_plans(work / "idx.db", "docs")
     per_file = [s for s in statements if "FROM files WHERE dir" in s]
     # Only the edited file's directory is compared file by file.
     assert len(per_file) == 1 and str(work / "docs/other") in per_file[0]
