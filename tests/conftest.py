@@ -207,6 +207,14 @@ class FakeClock:
 RAGIDX = [sys.executable, "-m", "ragidx"]
 
 
+def index_args(url: str, db: Path, *extra: str, dims: int = 32) -> list[str]:
+    """`ragidx index corpus` against the test server at `url`, as a child process runs it."""
+    return [
+        *RAGIDX, "index", "corpus", "--db", str(db), "--provider", "openai",
+        "--base-url", f"{url}/v1", "--model", "m", "--dimensions", str(dims), *extra,
+    ]  # fmt: skip
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     """A command (`RAGIDX + [...]`) as a child process with piped text output."""
     return subprocess.Popen(

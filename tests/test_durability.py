@@ -11,19 +11,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import RAGIDX, finish, make_tree, read_lines, start
+from conftest import RAGIDX, finish, index_args, make_tree, read_lines, start
 
 from ragidx.testing.server import Faults, serve
 from ragidx.testing.soak import check_index, make_corpus, soak
 
 DIMS = 32
-
-
-def _index_args(url: str, db: Path, *extra: str) -> list[str]:
-    return [
-        *RAGIDX, "index", "corpus", "--db", str(db), "--provider", "openai",
-        "--base-url", f"{url}/v1", "--model", "m", "--dimensions", str(DIMS), *extra,
-    ]  # fmt: skip
 
 
 def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
@@ -48,7 +41,7 @@ def test_first_ctrl_c_drains_and_commits(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 300)
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.4)) as server:
-        args = _index_args(server.url, db, "--json", "--batch-size", "4", "--concurrency", "3")
+        args = index_args(server.url, db, "--json", "--batch-size", "4", "--concurrency", "3")
         proc = start(args, tmp_path)
         lines = read_lines(proc, 5)
         proc.send_signal(signal.SIGINT)
@@ -78,7 +71,7 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.05, hang_first=1000, hang_seconds=60)) as server:
         # Every request hangs: the first Ctrl-C would wait out the 30 s grace period.
-        proc = start(_index_args(server.url, db, "--timeout", "30"), tmp_path)
+        proc = start(index_args(server.url, db, "--timeout", "30"), tmp_path)
         deadline = time.monotonic() + 30
         while server.counters.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -100,17 +93,17 @@ def test_a_second_index_waits_for_the_first(tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.2)) as server:
         slow = ("--json", "--batch-size", "4", "--concurrency", "1")
-        first = start(_index_args(server.url, db, *slow), tmp_path)
+        first = start(index_args(server.url, db, *slow), tmp_path)
         read_lines(first, 1)
         refused = subprocess.run(
-            _index_args(server.url, db, "--no-wait"), cwd=tmp_path, capture_output=True,
+            index_args(server.url, db, "--no-wait"), cwd=tmp_path, capture_output=True,
             text=True, check=False,
         )  # fmt: skip
         assert refused.returncode == 2
         assert f"error: another ragidx is writing the index {db} (pid {first.pid})" in (
             refused.stderr
         )
-        second = start(_index_args(server.url, db, "--json"), tmp_path)
+        second = start(index_args(server.url, db, "--json"), tmp_path)
         out2, err2 = second.communicate(timeout=120)
         finish(first)
     assert first.returncode == 0 and second.returncode == 0, err2

@@ -142,8 +142,17 @@ def _embedder(handler: Any, cls: type[HttpEmbedder] = OpenAIEmbedder, **settings
     return cls(HttpSettings(**options), transport=httpx.MockTransport(handler), sleep=no_wait)
 
 
-def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+def _embed(handler: Any, texts: list[str], **settings: Any) -> Any:
+    """`texts` embedded through a fresh embedder over `handler` (its errors raised)."""
+
+    async def go() -> Any:
+        embedder = _embedder(handler, **settings)
+        try:
+            return await embedder.embed(texts)
+        finally:
+            await embedder.aclose()
+
+    return asyncio.run(go())
 
 
 class Endless(httpx.AsyncByteStream):
@@ -191,14 +200,7 @@ def test_a_compressed_answer_is_read(encoding: str) -> None:
         stream = httpx.ByteStream(content)  # not read ahead: as from a socket
         return httpx.Response(200, headers={"content-encoding": name}, stream=stream)
 
-    async def go() -> Any:
-        embedder = _embedder(handler)
-        try:
-            return await embedder.embed(["a", "bb"])
-        finally:
-            await embedder.aclose()
-
-    vectors = _run(go())
+    vectors = _embed(handler, ["a", "bb"])
     assert np.allclose(vectors, [expected_vector(t, DIMS) for t in ("a", "bb")], atol=1e-6)
 
 
@@ -207,16 +209,9 @@ def test_an_unsupported_encoding_is_an_invalid_answer() -> None:
         stream = httpx.ByteStream(b"\x00" * 100)
         return httpx.Response(200, headers={"content-encoding": "br"}, stream=stream)
 
-    async def go() -> TransientError:
-        embedder = _embedder(handler)
-        try:
-            with pytest.raises(TransientError) as caught:
-                await embedder.embed(["a"])
-            return caught.value
-        finally:
-            await embedder.aclose()
-
-    error = _run(go())
+    with pytest.raises(TransientError) as caught:
+        _embed(handler, ["a"])
+    error = caught.value
     assert error.kind == "invalid_response" and "Content-Encoding 'br'" in error.message
 
 
@@ -226,16 +221,9 @@ def test_an_error_body_is_read_only_to_its_first_few_kb() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, stream=body)
 
-    async def go() -> TransientError:
-        embedder = _embedder(handler, timeout=30)
-        try:
-            with pytest.raises(TransientError) as caught:
-                await embedder.embed(["a"])
-            return caught.value
-        finally:
-            await embedder.aclose()
-
-    error = _run(go())
+    with pytest.raises(TransientError) as caught:
+        _embed(handler, ["a"], timeout=30)
+    error = caught.value
     assert error.kind == "server_error" and error.message.startswith("HTTP 500: ")
     assert len(error.message) < 400
     assert body.taken <= ERROR_BODY + 2 * 65536
@@ -249,16 +237,9 @@ def test_past_the_cap_a_batch_is_split_not_retried() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, stream=body)
 
-    async def go() -> RejectedError:
-        embedder = _embedder(handler, dims=2_000_000, timeout=60)
-        try:
-            with pytest.raises(RejectedError) as caught:
-                await embedder.embed(["a", "b"])
-            return caught.value
-        finally:
-            await embedder.aclose()
-
-    error = _run(go())
+    with pytest.raises(RejectedError) as caught:
+        _embed(handler, ["a", "b"], dims=2_000_000, timeout=60)
+    error = caught.value
     assert error.kind == "too_large"
     assert error.message == f"answer too large: over {ANSWER_CAP:,} bytes for 2 inputs"
     assert ANSWER_CAP < body.taken <= ANSWER_CAP + 2 * 65536
@@ -279,5 +260,5 @@ def test_tei_info_is_read_only_to_its_first_kb() -> None:
         finally:
             await embedder.aclose()
 
-    assert _run(go()) is None
+    assert asyncio.run(go()) is None
     assert body.taken <= 4 * 65536

@@ -10,18 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import RAGIDX, finish, make_tree, read_lines, start
+from conftest import finish, index_args, make_tree, read_lines, start
 
 from ragidx.testing.server import Faults, serve
 
 DIMS = 32
-
-
-def _index_args(url: str, db: Path, *extra: str) -> list[str]:
-    return [
-        *RAGIDX, "index", "corpus", "--db", str(db), "--provider", "openai",
-        "--base-url", f"{url}/v1", "--model", "m", "--dimensions", str(DIMS), *extra,
-    ]  # fmt: skip
 
 
 def test_sigterm_commits_what_is_complete_prints_the_summary_and_exits_143(
@@ -30,7 +23,7 @@ def test_sigterm_commits_what_is_complete_prints_the_summary_and_exits_143(
     make_tree(tmp_path / "corpus", 300)
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.4)) as server:
-        args = _index_args(server.url, db, "--json", "--batch-size", "4", "--concurrency", "3")
+        args = index_args(server.url, db, "--json", "--batch-size", "4", "--concurrency", "3")
         proc = start(args, tmp_path)
         lines = read_lines(proc, 5)
         proc.send_signal(signal.SIGTERM)
@@ -55,7 +48,7 @@ def test_sigterm_commits_what_is_complete_prints_the_summary_and_exits_143(
 
     with serve(Faults(dims=DIMS)) as server:
         again = subprocess.run(
-            _index_args(server.url, db, "--json", "--quiet"),
+            index_args(server.url, db, "--json", "--quiet"),
             cwd=tmp_path, capture_output=True, text=True, check=False,
         )  # fmt: skip
     assert again.returncode == 0, again.stderr
@@ -70,7 +63,7 @@ def test_a_second_signal_after_sigterm_quits_at_once(tmp_path: Path) -> None:
         db = tmp_path / f"idx-{second.name}.db"
         with serve(Faults(dims=DIMS, hang_first=1000, hang_seconds=60)) as server:
             # Every request hangs: the first signal alone would wait out the 30 s grace period.
-            proc = start(_index_args(server.url, db, "--timeout", "30"), tmp_path)
+            proc = start(index_args(server.url, db, "--timeout", "30"), tmp_path)
             deadline = time.monotonic() + 30
             while server.counters.requests < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
