@@ -1,5 +1,5 @@
 """Full-text query time for unspaced CJK queries: one phrase of all characters (before) against
-overlapping pairs (`ragidx.search.fts_query`), on an FTS5 table like the index's.
+overlapping pairs (`ragidx.query.search.fts_query`), on an FTS5 table like the index's.
 
     uv run python bench/cjk_search.py [chunks]
 
@@ -14,8 +14,8 @@ import sqlite3
 import sys
 import time
 
-from ragidx.search import fts_query
-from ragidx.tokens import space_cjk
+from ragidx.chunk.tokens import space_cjk
+from ragidx.query.search import fts_query
 
 QUERIES = ["查看磁盘使用情况", "显示文件系统的磁盘空间", "压缩文件", "的", "列出目录中的所有文件"]
 

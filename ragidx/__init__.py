@@ -10,10 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .chunker import chunk_document, chunk_text
-    from .config import ChunkConfig, IndexConfig, WalkConfig
-    from .embed import Embedder, HashEmbedder, create_embedder
-    from .errors import (
+    from ragidx.chunk import chunk_document, chunk_text, estimate_tokens
+    from ragidx.config import ChunkConfig, IndexConfig, WalkConfig
+    from ragidx.embed import Embedder, HashEmbedder, create_embedder
+    from ragidx.errors import (
         ConfigError,
         EmbedError,
         InvalidVectors,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         RagidxError,
         StoreError,
     )
-    from .events import (
+    from ragidx.events import (
         BatchEmbedded,
         Event,
         FileDiscovered,
@@ -32,18 +32,17 @@ if TYPE_CHECKING:
         RunStarted,
         WalkFinished,
     )
-    from .models import Chunk, Document, FileStatus, RunSummary
-    from .pipeline import index, run_index
-    from .reader import read_document
-    from .search import SearchHit, SearchMode
-    from .store import SqliteStore
-    from .tokens import estimate_tokens
-    from .walker import walk
+    from ragidx.models import Chunk, Document, FileStatus, RunSummary
+    from ragidx.pipeline import index, run_index
+    from ragidx.query import SearchHit, SearchMode, search
+    from ragidx.read import read_document
+    from ragidx.store import SqliteStore
+    from ragidx.walk import walk
 
 # The public names load with their modules on first use, so `import ragidx.cli` (every
 # command) pays only for what it runs.
 _LAZY = {
-    **dict.fromkeys(("chunk_document", "chunk_text"), ".chunker"),
+    **dict.fromkeys(("chunk_document", "chunk_text"), ".chunk"),
     **dict.fromkeys(("ChunkConfig", "IndexConfig", "WalkConfig"), ".config"),
     **dict.fromkeys(("Embedder", "HashEmbedder", "create_embedder"), ".embed"),
     **dict.fromkeys(
@@ -73,17 +72,12 @@ _LAZY = {
     ),
     **dict.fromkeys(("Chunk", "Document", "FileStatus", "RunSummary"), ".models"),
     **dict.fromkeys(("index", "run_index"), ".pipeline"),
-    "read_document": ".reader",
-    **dict.fromkeys(("SearchHit", "SearchMode"), ".search"),
+    "read_document": ".read",
+    **dict.fromkeys(("SearchHit", "SearchMode", "search"), ".query"),
     "SqliteStore": ".store",
-    "estimate_tokens": ".tokens",
-    "walk": ".walker",
+    "estimate_tokens": ".chunk",
+    "walk": ".walk",
 }
-
-
-# Bound now, not lazily: importing the `ragidx.search` module would otherwise leave the
-# module, not the function, under this name.
-from .search import search  # noqa: E402
 
 
 def __dir__() -> list[str]:

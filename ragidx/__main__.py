@@ -1,3 +1,3 @@
-from .cli import main
+from ragidx.cli import main
 
 main()

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperCommand
 
-from .config import (
+from ragidx.config import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_READERS,
+    Budget,
     ChunkConfig,
     IndexConfig,
     LongChunkPolicy,
@@ -34,7 +35,7 @@ from .config import (
     default_db_path,
     missing_db_dir,
 )
-from .embed import (
+from ragidx.embed import (
     DEFAULT_PROVIDER,
     PROVIDERS,
     Embedder,
@@ -44,13 +45,13 @@ from .embed import (
     create_embedder,
     resolve_provider,
 )
-from .embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .errors import ConfigError, Interrupted, RagidxError, StoreError
-from .estimate import Budget
-from .gc import collect_garbage
-from .interrupt import StopSignal
-from .pipeline import run_index
-from .report import (
+from ragidx.embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ragidx.errors import ConfigError, Interrupted, RagidxError, StoreError
+from ragidx.maintenance.gc import collect_garbage
+from ragidx.pipeline.interrupt import StopSignal
+from ragidx.pipeline.run import run_index
+from ragidx.query.search import SearchMode, search
+from ragidx.report import (
     JsonLinesReporter,
     Reporter,
     Reporters,
@@ -58,10 +59,9 @@ from .report import (
     display_path,
     markup_escape,
 )
-from .search import SearchMode, search
-from .settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings, shown
-from .sizes import format_size
-from .store import Footprint, SqliteStore
+from ragidx.settings import SETTINGS, conflict, from_env, from_file, from_flag, load_settings, shown
+from ragidx.sizes import format_size
+from ragidx.store import Footprint, SqliteStore
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -157,7 +157,7 @@ def _print_version(value: bool) -> None:
         try:
             shown = version("ragidx")
         except PackageNotFoundError:  # run from a source tree on PYTHONPATH, not installed
-            from . import __version__ as shown
+            from ragidx import __version__ as shown
         print(f"ragidx {shown}")
         raise typer.Exit(EXIT_OK)
 
@@ -204,7 +204,7 @@ def _console(*, stderr: bool = False, soft_wrap: bool = True) -> "Console":
 
 
 def _fail(exc: RagidxError) -> NoReturn:
-    from .redact import Redactor
+    from ragidx.redact import Redactor
 
     redact = Redactor.of()  # the message may quote a server, an exception or a URL
     console = _stderr()
@@ -654,7 +654,7 @@ def stats_command(
             stats["failed_files"] = [{"path": display_path(p), "reason": r} for p, r in failures]
         print(json.dumps(stats, ensure_ascii=False))
         return
-    from .report.text import render_stats
+    from ragidx.report.text import render_stats
 
     render_stats(
         _console(soft_wrap=False), stats, [(display_path(p), r) for p, r in failures], failed
@@ -732,7 +732,7 @@ def search_command(
             store.close()
     except RagidxError as exc:
         _fail(exc)
-    from .report.text import hit_record, render_hits
+    from ragidx.report.text import hit_record, render_hits
 
     if json_out:
         for rank, hit in enumerate(hits, 1):
@@ -775,7 +775,7 @@ def export_command(
     ] = False,
 ) -> None:
     """Stream every chunk as JSON lines on stdout."""
-    from .report.export import export_lines
+    from ragidx.query.export import export_lines
 
     try:
         store = _open(db)
@@ -859,7 +859,7 @@ def doctor_command(
 ) -> None:
     """Send one small request to the embedder and report what it says, with hints; or, with
     --db, check an index."""
-    from .doctor import check_index, diagnose, salvage_index
+    from ragidx.maintenance.doctor import check_index, diagnose, salvage_index
 
     try:
         if check_db is not None or salvage:

@@ -7,10 +7,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
-from .estimate import Budget
-from .settings import MIN_CHUNK_TOKENS as MIN_CHUNK_TOKENS  # where refit looks for it
-from .settings import conflict, require
+from ragidx.errors import ConfigError
+from ragidx.settings import MIN_CHUNK_TOKENS as MIN_CHUNK_TOKENS  # where refit looks for it
+from ragidx.settings import conflict, require
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -19,6 +18,7 @@ __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_WALK",
+    "Budget",
     "ChunkConfig",
     "IndexConfig",
     "LongChunkPolicy",
@@ -67,6 +67,15 @@ def _agree(chunk_tokens: int, chunk_overlap: int | None, max_batch_tokens: int |
         name, reason = clash
         value = chunk_overlap if name == "chunk_overlap" else max_batch_tokens
         raise ConfigError(f"--{name.replace('_', '-')} {value}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Limits and price to estimate against; None where not given."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    price_per_mtok: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +127,7 @@ class ChunkConfig:
 
 
 class LongChunkPolicy(enum.StrEnum):
-    """What to do with a chunk the model refuses as too long (see `ragidx.refit`)."""
+    """What to do with a chunk the model refuses as too long (see `ragidx.pipeline.refit`)."""
 
     SPLIT = "split"
     TRUNCATE = "truncate"

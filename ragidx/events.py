@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .models import FileStatus, RunSummary
+from ragidx.models import FileStatus, RunSummary
 
 __all__ = [
     "BatchEmbedded",

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from .estimate import Estimate
-
-__all__ = ["Chunk", "Document", "FileInfo", "FileStatus", "RunSummary"]
+__all__ = ["Chunk", "Document", "Estimate", "FileInfo", "FileStatus", "RunSummary"]
 
 
 class FileStatus(enum.StrEnum):
@@ -31,6 +29,23 @@ class FileInfo(NamedTuple):
     path: str
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    requests: int
+    tokens: int
+    seconds: float | None
+    """At the rate limits; None without --rpm or --tpm (the server's speed decides)."""
+    cost: float | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "seconds": None if self.seconds is None else round(self.seconds, 1),
+            "cost": None if self.cost is None else round(self.cost, 6),
+        }
 
 
 @dataclass(frozen=True, slots=True)

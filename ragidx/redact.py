@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from .errors import RagidxError
+    from ragidx.errors import RagidxError
 
 E = TypeVar("E", bound="RagidxError")
 

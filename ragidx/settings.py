@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ragidx.errors import ConfigError
 
 __all__ = [
     "MIN_CHUNK_TOKENS",
@@ -174,7 +174,7 @@ class Setting:
 
 
 def _providers() -> Iterable[str]:
-    from .embed import PROVIDERS
+    from ragidx.embed import PROVIDERS
 
     return list(PROVIDERS)
 
@@ -184,7 +184,7 @@ def _policies() -> Iterable[str]:
 
 
 def _modes() -> Iterable[str]:
-    from .search import SearchMode
+    from ragidx.query.search import SearchMode
 
     return [m.value for m in SearchMode]
 
@@ -345,7 +345,7 @@ def shown(text: str, limit: int = 100) -> str:
     """A setting's value fit for a message: redacted as every outside text is (the API keys,
     credentials: `ragidx.redact`), and without user-info even with no scheme before it, a
     URL's query, control characters, or more than `limit` characters."""
-    from .redact import Redactor
+    from ragidx.redact import Redactor
 
     text = Redactor.of()(text)
     text = re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#\s]*@", r"\1***@", text)

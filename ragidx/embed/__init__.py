@@ -8,18 +8,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
-from .base import Embedder, Vectors, validate_vectors
-from .defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ragidx.embed.base import Embedder, Vectors, validate_vectors
+from ragidx.embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ragidx.errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
 
-    from .hashing import HashEmbedder
-    from .http import HttpEmbedder
-    from .ollama import OllamaEmbedder
-    from .openai import OpenAIEmbedder
-    from .tei import TEIEmbedder
+    from ragidx.embed.hashing import HashEmbedder
+    from ragidx.embed.http import HttpEmbedder
+    from ragidx.embed.ollama import OllamaEmbedder
+    from ragidx.embed.openai import OpenAIEmbedder
+    from ragidx.embed.tei import TEIEmbedder
 
 # Providers load on first use: httpx, tenacity and numpy cost a third of a second to import,
 # which a run with nothing to embed should not pay.
@@ -90,7 +90,7 @@ class EmbedOptions:
     """Tests pass `httpx.MockTransport` here."""
 
     def __post_init__(self) -> None:
-        from ..settings import require
+        from ragidx.settings import require
 
         for name, value in (
             ("base_url", self.base_url),
@@ -111,7 +111,7 @@ Factory = Callable[[str | None, int | None, EmbedOptions], Embedder]
 
 
 def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
-    from .hashing import DEFAULT_HASH_DIMS, HashEmbedder
+    from ragidx.embed.hashing import DEFAULT_HASH_DIMS, HashEmbedder
 
     embedder = HashEmbedder(dims or DEFAULT_HASH_DIMS)
     if model not in (None, embedder.model):
@@ -125,8 +125,8 @@ def _http(module: str, name: str) -> Factory:
     def build(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
         import httpx
 
-        from ..settings import shown
-        from .http import HttpSettings
+        from ragidx.embed.http import HttpSettings
+        from ragidx.settings import shown
 
         cls: type[HttpEmbedder] = getattr(importlib.import_module(module, __name__), name)
         if dims and cls.provider != "openai":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from ..errors import InvalidVectors
+from ragidx.errors import InvalidVectors
 
 if TYPE_CHECKING:
     import numpy as np

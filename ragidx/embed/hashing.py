@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..tokens import space_cjk
-from .base import Vectors
+from ragidx.chunk.tokens import space_cjk
+from ragidx.embed.base import Vectors
 
 if TYPE_CHECKING:
     import numpy as np

@@ -39,13 +39,18 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from ..errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
-from ..redact import Redactor, redact_error, url_credentials, without_credentials
-from ..tokens import estimate_tokens
-from .adaptive import Adaptive
-from .base import Vectors, unit_rows, validate_vectors
-from .defaults import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from .limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
+from ragidx.chunk.tokens import estimate_tokens
+from ragidx.embed.adaptive import Adaptive
+from ragidx.embed.base import Vectors, unit_rows, validate_vectors
+from ragidx.embed.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
+from ragidx.embed.limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
+from ragidx.errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from ragidx.redact import Redactor, redact_error, url_credentials, without_credentials
 
 __all__ = [
     "ANSWER_CAP",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Vectors, matrix
-from .http import HttpEmbedder
+from ragidx.embed.base import Vectors, matrix
+from ragidx.embed.http import HttpEmbedder
 
 __all__ = ["OllamaEmbedder"]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RejectedError
-from .base import Vectors, matrix
-from .http import HttpEmbedder
+from ragidx.embed.base import Vectors, matrix
+from ragidx.embed.http import HttpEmbedder
+from ragidx.errors import RejectedError
 
 __all__ = ["OpenAIEmbedder"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from .base import Vectors, matrix
-from .http import AnswerTooLarge, HttpEmbedder, body
+from ragidx.embed.base import Vectors, matrix
+from ragidx.embed.http import AnswerTooLarge, HttpEmbedder, body
 
 __all__ = ["TEIEmbedder"]
 

@@ -5,10 +5,10 @@ This package and `cli.py` are the only places that import rich.
 
 from __future__ import annotations
 
-from .base import Reporter, Reporters, display_path
-from .jsonl import JsonLinesReporter
-from .null import NullReporter
-from .rich import RichReporter, markup_escape
+from ragidx.report.base import Reporter, Reporters, display_path
+from ragidx.report.jsonl import JsonLinesReporter
+from ragidx.report.null import NullReporter
+from ragidx.report.rich import RichReporter, markup_escape
 
 __all__ = [
     "JsonLinesReporter",

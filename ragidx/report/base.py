@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from ..events import Event
+from ragidx.events import Event
 
 __all__ = ["Reporter", "Reporters", "display_path"]
 

@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
-from ..events import Event, FileDiscovered, FileDone, FilesUnchanged, RunFinished
-from .base import display_path
+from ragidx.events import Event, FileDiscovered, FileDone, FilesUnchanged, RunFinished
+from ragidx.report.base import display_path
 
 __all__ = ["JsonLinesReporter"]
 

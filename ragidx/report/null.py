@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..events import Event
+from ragidx.events import Event
 
 __all__ = ["NullReporter"]
 

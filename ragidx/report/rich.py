@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..events import (
+from ragidx.events import (
     BatchEmbedded,
     ChunkLimit,
     Event,
@@ -18,14 +18,14 @@ from ..events import (
     WaitingForIndex,
     WalkFinished,
 )
-from ..models import FileStatus, RunSummary
-from .base import display_path
+from ragidx.models import FileStatus, RunSummary
+from ragidx.report.base import display_path
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from .progress import Figures, ProgressView
+    from ragidx.report.progress import Figures, ProgressView
 
 __all__ = ["RichReporter", "markup_escape"]
 
@@ -131,7 +131,7 @@ class RichReporter:
     def _start(self) -> None:
         if self.show_progress and self.progress is None:
             # Loaded here: a run without a bar (scripts, -q) does not pay for importing it.
-            from .progress import Figures, ProgressView
+            from ragidx.report.progress import Figures, ProgressView
 
             self.figures = Figures()
             self.progress = ProgressView(self.console, self.figures, self.get_time)

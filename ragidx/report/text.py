@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..search import SearchHit
-from ..sizes import format_size
-from .base import display_path
+from ragidx.query.search import SearchHit
+from ragidx.report.base import display_path
+from ragidx.sizes import format_size
 
 __all__ = ["hit_record", "render_hits", "render_stats"]
 

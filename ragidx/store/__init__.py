@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .footprint import Footprint
-from .lock import lock_path, writer_lock
-from .migrations import SCHEMA_VERSION, embedding_key
-from .sqlite import (
+from ragidx.store.footprint import Footprint
+from ragidx.store.lock import lock_path, writer_lock
+from ragidx.store.migrations import SCHEMA_VERSION, embedding_key
+from ragidx.store.sqlite import (
     ChunkRow,
     Embeddings,
     FileRecord,
@@ -14,7 +14,7 @@ from .sqlite import (
     Staged,
     Write,
 )
-from .stamps import DirStamp, Stamp, listing_digest
+from ragidx.store.stamps import DirStamp, Stamp, listing_digest
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import IndexDamaged, StoreError
+from ragidx.errors import IndexDamaged, StoreError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StoreError
-from .lock import WriterLock, lock_path
+from ragidx.errors import StoreError
+from ragidx.store.lock import WriterLock, lock_path
 
 __all__ = ["Footprint"]
 

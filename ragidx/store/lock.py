@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from ..errors import IndexBusy, Interrupted, StoreError
+from ragidx.errors import IndexBusy, Interrupted, StoreError
 
 __all__ = ["WriterLock", "lock_path", "writer_lock"]
 

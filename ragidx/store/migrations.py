@@ -9,7 +9,7 @@ import hashlib
 import sqlite3
 from collections.abc import Callable
 
-from ..errors import StoreError
+from ragidx.errors import StoreError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "embedding_key", "migrate", "schema_version"]
 
@@ -90,7 +90,7 @@ MIGRATIONS: tuple[Step, ...] = (
         vector BLOB NOT NULL
     );
     -- Contentless: the store writes each chunk's text with CJK characters spaced apart
-    -- (ragidx.tokens.space_cjk), and deletes rows with that same text.
+    -- (ragidx.chunk.tokens.space_cjk), and deletes rows with that same text.
     CREATE VIRTUAL TABLE chunks_fts USING fts5 (
         text, content = '', tokenize = 'unicode61 remove_diacritics 2'
     );

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import IndexBusy, StoreError
-from .damage import is_damage, vectors_damaged
-from .lock import WriterLock
-from .sqlite import SqliteStore, _connect_read_only, _connect_uri, _write_manifest
+from ragidx.errors import IndexBusy, StoreError
+from ragidx.store.damage import is_damage, vectors_damaged
+from ragidx.store.lock import WriterLock
+from ragidx.store.sqlite import SqliteStore, _connect_read_only, _connect_uri, _write_manifest
 
 __all__ = ["IndexReport", "Salvaged", "inspect_index", "salvage"]
 

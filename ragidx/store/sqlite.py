@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from ..errors import IndexDamaged, ManifestMismatch, StoreError
-from ..models import Chunk, FileStatus
-from ..tokens import space_cjk
-from .damage import (
+from ragidx.chunk.tokens import space_cjk
+from ragidx.errors import IndexDamaged, ManifestMismatch, StoreError
+from ragidx.models import Chunk, FileStatus
+from ragidx.store.damage import (
     damage_hint,
     damaged_by_length,
     is_damage,
@@ -28,8 +28,8 @@ from .damage import (
     store_error,
     vectors_damaged,
 )
-from .migrations import SCHEMA_VERSION, migrate, schema_version
-from .stamps import DirStamp, Stamp, dir_stamp, dir_stamp_row
+from ragidx.store.migrations import SCHEMA_VERSION, migrate, schema_version
+from ragidx.store.stamps import DirStamp, Stamp, dir_stamp, dir_stamp_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -1006,7 +1006,7 @@ def _with_legacy_binding(
         return have
     import numpy as np
 
-    from ..embed.base import is_unit
+    from ragidx.embed.base import is_unit
 
     blobs = [blob for (blob,) in conn.execute("SELECT vector FROM embeddings LIMIT 256")]
     if not blobs:

@@ -21,7 +21,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ..models import FileStatus
+from ragidx.models import FileStatus
 
 __all__ = ["DirStamp", "Stamp", "dir_stamp", "dir_stamp_row", "listing_digest"]
 

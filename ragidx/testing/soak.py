@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .server import EmbeddingServer, expected_vector
+from ragidx.testing.server import EmbeddingServer, expected_vector
 
 __all__ = ["SoakResult", "check_index", "make_corpus", "soak"]
 

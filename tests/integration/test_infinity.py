@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import RAGIDX, SAMPLE_DOCS
+from helpers import RAGIDX, SAMPLE_DOCS
 
 from ragidx.embed.hashing import STOP_WORDS
 from ragidx.testing.infinity import DIMS, MODEL, PORT, USE, Unavailable, serve

@@ -1,0 +1,146 @@
+"""Hybrid retrieval: BM25 over the full-text index fused with vector cosine (RRF).
+
+Reciprocal rank fusion scores a chunk `sum(1 / (RRF_K + rank))` over the rankings it appears
+in, so an exact identifier that only BM25 finds and a paraphrase that only the vectors find
+both surface, and agreement between the two ranks highest.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ragidx.chunk.tokens import CJK_CHARS
+from ragidx.embed import Embedder, Vectors, as_http, validate_vectors
+from ragidx.errors import EmbedError
+from ragidx.store import ChunkRow, SqliteStore
+
+__all__ = ["MAX_TERMS", "RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
+
+RRF_K = 60
+CANDIDATES = 50
+# Hits read beyond `k`, so that files deleted since they were indexed can be left out.
+GONE_SLACK = 20
+# FTS5's time grows with the terms OR-ed: 300 CJK pairs took 1.5 s on 20,000 chunks, 64 take
+# a tenth of that. A longer query (a pasted paragraph) is matched on its first 64 terms.
+MAX_TERMS = 64
+_TERM = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)*", re.UNICODE)
+
+
+class SearchMode(enum.StrEnum):
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk: ChunkRow
+    score: float
+    text_rank: int | None
+    vector_rank: int | None
+
+
+def fts_query(query: str) -> str | None:
+    """An FTS5 expression matching any term of `query`, each quoted so no syntax leaks in.
+
+    A term like `TW-E4031` or `compute_backoff_delay` stays one quoted phrase, so FTS5 matches
+    its parts next to each other. A run of CJK characters, written without spaces between
+    words, becomes its overlapping pairs: `查看磁盘使用情况` finds `磁盘空间使用情况`, which a
+    phrase of all its characters would not, and BM25 ranks the text sharing the most pairs first.
+    """
+    phrases = (p for t in _TERM.findall(query) for p in _phrases(t.lower()))
+    terms = list(dict.fromkeys(phrases))[:MAX_TERMS]
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def _phrases(term: str) -> Iterator[str]:
+    # The index holds each CJK character as a word (ragidx.chunk.tokens.space_cjk): a pair is a
+    # two-word phrase, and needs no other index than the one every existing database has.
+    for i, part in enumerate(_cjk_runs().split(term)):
+        if i % 2 == 0:  # between CJK runs: a word, or a joined term like `tw-e4031`
+            if part := part.strip("-_.:/"):
+                yield part
+        elif len(part) == 1:
+            yield part
+        else:
+            yield from (f"{a} {b}" for a, b in itertools.pairwise(part))
+
+
+@functools.cache
+def _cjk_runs() -> re.Pattern[str]:
+    return re.compile(f"([{CJK_CHARS}]+)")
+
+
+async def search(
+    store: SqliteStore,
+    embedder: Embedder,
+    query: str,
+    *,
+    k: int = 5,
+    mode: SearchMode = SearchMode.HYBRID,
+    on_damaged: Callable[[str, int], None] | None = None,
+) -> list[SearchHit]:
+    """The `k` best chunks for `query`, best first. Stored vectors that did not survive in
+    the file are left out of the ranking, and `on_damaged(path, count)` is told of them."""
+    text_ranked: list[int] = []
+    vector_ranked: list[int] = []
+    pool = max(CANDIDATES, k)
+    if mode != SearchMode.VECTOR and (match := fts_query(query)):
+        text_ranked = [cid for cid, _ in store.text_search(match, pool)]
+    if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
+        vectors = await _query_vector(embedder, query)
+        ranking = store.vector_search(vectors[0], pool, on_damaged)
+        vector_ranked = [cid for cid, _ in ranking]
+    text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
+    vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
+    scores: dict[int, float] = {}
+    for positions in (text_pos, vector_pos):
+        for cid, rank in positions.items():
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    rows = store.chunks_by_id(ranked[: k + GONE_SLACK])
+    present = _present([rows[cid].path for cid in ranked if cid in rows])
+    best = [cid for cid in ranked if cid in rows and rows[cid].path in present][:k]
+    return [
+        SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
+    ]
+
+
+def _featureless(embedder: Embedder, query: str) -> bool:
+    """A query the offline embedder finds no word in (`???`, `the`) is near nothing, not near
+    everything: its vector (a fallback, see `ragidx.embed.hashing`) is not searched by."""
+    from ragidx.embed.hashing import HashEmbedder
+
+    return isinstance(embedder, HashEmbedder) and embedder.featureless(query)
+
+
+async def _query_vector(embedder: Embedder, query: str) -> Vectors:
+    """The query's vector; an error that says which server failed, and that text search
+    needs none."""
+    try:
+        return validate_vectors(await embedder.embed([query]), 1, embedder.dims)
+    except EmbedError as exc:
+        http = as_http(embedder)
+        message = exc.message
+        if http is not None and http.url not in message:
+            message = f"{http.url}: {message}"
+        hint = exc.hint or "is the embedding server up? `ragidx doctor` checks it"
+        hint += "; --mode text searches without it"
+        raise EmbedError(message, kind=exc.kind, hint=hint) from None
+
+
+def _present(paths: list[str]) -> set[str]:
+    """The paths of hits to show: a file deleted since it was indexed is not one. But where
+    none of the files is here, the index was moved away from its files (a CI artifact, a
+    container image): its hits still stand for something, so all are shown."""
+    unique = set(paths)
+    here = {p for p in unique if os.path.lexists(p)}
+    return here if here else unique
