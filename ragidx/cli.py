@@ -650,9 +650,10 @@ def stats_command(
     except RagidxError as exc:
         _fail(exc)
     if json_out:
+        record = stats.as_dict()
         if failed:
-            stats["failed_files"] = [{"path": display_path(p), "reason": r} for p, r in failures]
-        print(json.dumps(stats, ensure_ascii=False))
+            record["failed_files"] = [{"path": display_path(p), "reason": r} for p, r in failures]
+        print(json.dumps(record, ensure_ascii=False))
         return
     from ragidx.report.text import render_stats
 

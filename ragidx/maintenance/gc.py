@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragidx.store import SqliteStore, writer_lock
+from ragidx.store import SqliteStore, Store, writer_lock
 
 __all__ = ["GcResult", "collect_garbage"]
 
@@ -33,7 +33,7 @@ async def collect_garbage(
     db: Path, *, vacuum: bool, on_wait: Callable[[str | None], None]
 ) -> GcResult:
     """Holds the writer lock, so no run is using the cache while vectors go."""
-    store = await asyncio.to_thread(SqliteStore.open, db, create=False)
+    store: Store = await asyncio.to_thread(SqliteStore.open, db, create=False)
     try:
         async with writer_lock(db, wait=True, on_wait=on_wait):
             before, _ = await asyncio.to_thread(store.file_bytes)

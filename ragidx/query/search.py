@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ragidx.chunk.tokens import CJK_CHARS
 from ragidx.embed import Embedder, Vectors, as_http, validate_vectors
 from ragidx.errors import EmbedError
-from ragidx.store import ChunkRow, SqliteStore
+from ragidx.store import ChunkRow, Store
 
 __all__ = ["MAX_TERMS", "RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
 
@@ -80,7 +80,7 @@ def _cjk_runs() -> re.Pattern[str]:
 
 
 async def search(
-    store: SqliteStore,
+    store: Store,
     embedder: Embedder,
     query: str,
     *,

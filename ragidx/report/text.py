@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -12,6 +12,9 @@ from rich.table import Table
 from ragidx.query.search import SearchHit
 from ragidx.report.base import display_path
 from ragidx.sizes import format_size
+
+if TYPE_CHECKING:
+    from ragidx.store import StoreStats
 
 __all__ = ["hit_record", "render_hits", "render_stats"]
 
@@ -48,50 +51,54 @@ def render_hits(console: Console, hits: list[SearchHit]) -> None:
 
 
 def render_stats(
-    console: Console, stats: dict[str, Any], failures: list[tuple[str, str | None]], failed: bool
+    console: Console, stats: StoreStats, failures: list[tuple[str, str | None]], failed: bool
 ) -> None:
-    if not any(stats["files"].values()):
-        console.print(f"index {escape(stats['db'])}: empty, no file indexed yet")
-        if stats["provider"]:
-            console.print(f"embedder {stats['provider']} {stats['model']} ({stats['dims']} dims)")
+    if not any(stats.files.values()):
+        console.print(f"index {escape(stats.db)}: empty, no file indexed yet")
+        if stats.provider:
+            console.print(f"embedder {stats.provider} {stats.model} ({stats.dims} dims)")
         return
-    table = Table(show_header=False, box=None, title=f"index {stats['db']}", title_justify="left")
+    table = Table(show_header=False, box=None, title=f"index {stats.db}", title_justify="left")
     table.add_column(justify="left", style="bold", no_wrap=True)
     table.add_column(justify="left", overflow="fold")
-    for status, count in stats["files"].items():
+    for status, count in stats.files.items():
         more = ""
-        if status == "failed" and (lost := stats.get("failed_not_stored")):
+        if status == "failed" and (lost := stats.failed_not_stored):
             # The last run reported these, but they have no row: see its output.
             more = f" (+{lost:,} in the last run that the index cannot hold: see its output)"
         table.add_row(f"files {status}", f"{count:,}{more}")
-    for key in ("chunks", "tokens", "vectors"):
-        table.add_row(key, f"{stats[key]:,}")
-    unused, held = stats["unused_vectors"], stats.get("held_vectors", 0)
+    for key, value in (
+        ("chunks", stats.chunks),
+        ("tokens", stats.tokens),
+        ("vectors", stats.vectors),
+    ):
+        table.add_row(key, f"{value:,}")
+    unused, held = stats.unused_vectors, stats.held_vectors
     table.add_row(
         "vector cache",
-        f"{stats['cached_vectors']:,} distinct, {unused:,} used by no chunk"
+        f"{stats.cached_vectors:,} distinct, {unused:,} used by no chunk"
         + (" (`ragidx gc` drops them)" if unused else "")
         + (f", {held:,} kept for files not yet indexed" if held else ""),
     )
-    embedder = f"{stats['provider']} {stats['model']} ({stats['dims']} dims)"
-    table.add_row("embedder", embedder if stats["provider"] else "none yet (no vector stored)")
+    embedder = f"{stats.provider} {stats.model} ({stats.dims} dims)"
+    table.add_row("embedder", embedder if stats.provider else "none yet (no vector stored)")
     table.add_row(
-        "chunking", f"{stats['chunk_tokens']} tokens, overlap {stats['chunk_overlap']} (last run)"
+        "chunking", f"{stats.chunk_tokens} tokens, overlap {stats.chunk_overlap} (last run)"
     )
-    table.add_row("database", format_size(stats["db_bytes"]))
-    types = ", ".join(f"{ext} {n}" for ext, n in stats["file_types"].items())
+    table.add_row("database", format_size(stats.db_bytes))
+    types = ", ".join(f"{ext} {n}" for ext, n in stats.file_types.items())
     table.add_row("file types", types or "-")
-    last = stats["last_run"]
+    last = stats.last_run
     if last:
-        when = dt.datetime.fromtimestamp(last["started_at"]).isoformat(timespec="seconds")
-        seconds = f", {last['seconds']:.2f} s" if last["seconds"] is not None else ""
-        summary = last["summary"] or {}
+        when = dt.datetime.fromtimestamp(last.started_at).isoformat(timespec="seconds")
+        seconds = f", {last.seconds:.2f} s" if last.seconds is not None else ""
+        summary = last.summary or {}
         counts = ", ".join(
             f"{summary[k]} {k}"
             for k in ("indexed", "unchanged", "removed", "skipped", "failed")
             if summary.get(k)
         )
-        table.add_row("last run", f"#{last['id']} {when} {last['status']}{seconds}; {counts}")
+        table.add_row("last run", f"#{last.id} {when} {last.status}{seconds}; {counts}")
         if "embedded" in summary:
             table.add_row(
                 "last run chunks",

@@ -25,6 +25,7 @@ __all__ = [
     "salvage_hint",
     "store_error",
     "vectors_damaged",
+    "write_error",
 ]
 
 _READ_ONLY = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
@@ -69,6 +70,20 @@ def store_error(path: Path | str, exc: sqlite3.Error, doing: str = "cannot read"
     )
     hint_ro = read_only if name.startswith(_READ_ONLY) else None
     return StoreError(f"{doing} the index {path}: {exc}", hint=hint_ro)
+
+
+def write_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """A failed write; the transaction was rolled back, so the index is as it was."""
+    if is_damage(exc):
+        return store_error(path, exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    hint = None
+    if name == "SQLITE_FULL" or name.startswith("SQLITE_IOERR"):
+        hint = (
+            "free some disk space (or raise the file size limit) and run again;"
+            " everything committed so far is kept"
+        )
+    return StoreError(f"cannot write to the index {path}: {exc}", hint=hint)
 
 
 def vectors_damaged(blobs: list[bytes], dims: int, unit: bool) -> np.ndarray[Any, Any]:

@@ -5,21 +5,16 @@ Never edit a migration that has shipped: append a new one.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 
 from ragidx.errors import StoreError
+from ragidx.store.cache import embedding_key
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "embedding_key", "migrate", "schema_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 
 # A step is SQL, or SQL and then a Python function run in the same transaction.
 Step = str | tuple[str, Callable[[sqlite3.Connection], None]]
-
-
-def embedding_key(provider: str, model: str, dims: int, text: str) -> bytes:
-    """The embedding cache's key: the vector space and the exact input, hashed."""
-    return hashlib.blake2b(f"{provider}\0{model}\0{dims}\0{text}".encode(), digest_size=16).digest()
 
 
 def _move_vectors(conn: sqlite3.Connection) -> None:

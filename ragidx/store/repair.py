@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ragidx.errors import IndexBusy, StoreError
+from ragidx.store.connect import connect_read_only, connect_uri
 from ragidx.store.damage import is_damage, vectors_damaged
 from ragidx.store.lock import WriterLock
-from ragidx.store.sqlite import SqliteStore, _connect_read_only, _connect_uri, _write_manifest
+from ragidx.store.manifest import write_manifest
+from ragidx.store.sqlite import SqliteStore
 
 __all__ = ["IndexReport", "Salvaged", "inspect_index", "salvage"]
 
@@ -72,7 +74,7 @@ def inspect_index(path: Path) -> IndexReport:
     vectors and the whole embedding cache, saying which files are affected. Reads only."""
     report = IndexReport(path)
     try:
-        conn = _connect_read_only(path)
+        conn = connect_read_only(path)
     except StoreError as exc:
         report.fatal = exc.message
         return report
@@ -250,9 +252,9 @@ def _salvage(path: Path) -> Salvaged:
     fresh = Path(f"{path}.salvage")
     _remove(fresh)
     try:
-        old = _connect_read_only(path)
+        old = connect_read_only(path)
     except StoreError:  # a WAL that cannot be read: what the file holds is all there is
-        old = _connect_uri(path, "mode=ro&immutable=1")
+        old = connect_uri(path, "mode=ro&immutable=1")
     try:
         try:
             manifest = dict(old.execute("SELECT key, value FROM manifest").fetchall())
@@ -275,7 +277,7 @@ def _salvage(path: Path) -> Salvaged:
             kept += _keep(store, batch)
             if dims:  # without the manifest, the next run's embedder claims the index
                 with store.transaction() as conn:
-                    _write_manifest(conn, manifest)
+                    write_manifest(conn, manifest)
         finally:
             store.close()
         roots = _roots(old)

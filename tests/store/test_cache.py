@@ -12,6 +12,7 @@ from helpers import DIMS, PARAGRAPHS, Cli, assert_exact, db_rows, doc_of, index_
 
 from ragidx.store import SqliteStore
 from ragidx.store.migrations import MIGRATIONS
+from ragidx.store.stamps import STAMP_COLUMNS
 from ragidx.testing.server import Faults, expected_vector, serve
 
 
@@ -248,7 +249,7 @@ def test_a_rerun_reads_file_stamps_from_an_index_alone(work: Path) -> None:
     # 0.14 s for 100,000 files here, against 0.23 s through the table.
     store = SqliteStore.open(work / "idx.db")
     store.stamps_in_dir(str(work))
-    query = f"SELECT {SqliteStore._STAMP_COLUMNS} FROM files WHERE dir = ?"
+    query = f"SELECT {STAMP_COLUMNS} FROM files WHERE dir = ?"
     plan = store.conn.execute(f"EXPLAIN QUERY PLAN {query}", (str(work),)).fetchall()
     store.close()
     assert "USING COVERING INDEX files_dir_stamp" in str(plan)

@@ -1,0 +1,155 @@
+"""Reading what is indexed: chunks in order (export), by id, by full-text match and by
+vector (search). Staging rows are never read (`staging.visible`; the `vectors` view keeps
+to them too), and a stored vector that does not read back is never ranked or exported."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragidx.errors import IndexDamaged
+from ragidx.store.base import ChunkRow
+from ragidx.store.damage import damage_hint, damaged_by_length, lengths, vectors_damaged
+from ragidx.store.rows import IN_LIMIT
+from ragidx.store.staging import visible
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["chunks_by_id", "iter_chunks", "text_search", "vector_search"]
+
+_VECTOR_SCAN_ROWS = 4096
+_CHUNK_COLUMNS = (
+    "c.id, f.path, c.ordinal, c.text, c.input, c.char_start, c.char_end,"
+    " c.line_start, c.line_end, c.heading_path, c.tokens"
+)
+
+
+def _chunk_row(row: tuple[Any, ...]) -> ChunkRow:
+    return ChunkRow(
+        id=row[0],
+        path=row[1],
+        ordinal=row[2],
+        text=row[3],
+        input=row[4],
+        char_start=row[5],
+        char_end=row[6],
+        line_start=row[7],
+        line_end=row[8],
+        heading_path=tuple(json.loads(row[9])),
+        tokens=row[10],
+    )
+
+
+def iter_chunks(
+    conn: sqlite3.Connection, path: Path, *, vectors: bool, dims: int, unit: bool
+) -> Iterator[tuple[ChunkRow, bytes | None]]:
+    """Every chunk in path and ordinal order, streamed from a cursor, with its vector's
+    bytes where `vectors`. Raises `IndexDamaged` at a vector that is not `dims` long, or
+    not of unit length where the index holds `unit` vectors (dims 0: nothing checked)."""
+    # The cache's table, not the `vectors` view: SQLite would copy the view whole first.
+    join = "LEFT JOIN embeddings e ON e.id = c.embedding_id" if vectors else ""
+    blob = ", e.vector" if vectors else ", NULL"
+    rows = conn.execute(
+        f"SELECT {_CHUNK_COLUMNS}{blob} FROM chunks c JOIN files f ON f.id = c.file_id {join}"
+        f" WHERE {visible('f')} ORDER BY f.path, c.ordinal"
+    )
+    while batch := rows.fetchmany(_VECTOR_SCAN_ROWS // 16):
+        stored = [row for row in batch if row[11] is not None]
+        if dims and stored and (bad := vectors_damaged([r[11] for r in stored], dims, unit)).any():
+            damaged = stored[int(bad.argmax())][1]
+            raise IndexDamaged(
+                f"the index {path} is damaged (a vector of {damaged} does not read back)",
+                hint=damage_hint(path),
+            )
+        for row in batch:
+            yield _chunk_row(row), row[11]
+
+
+def chunks_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, ChunkRow]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    rows = conn.execute(
+        f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id"
+        f" WHERE c.id IN ({marks}) AND {visible('f')}",
+        wanted,
+    )
+    return {row[0]: _chunk_row(row) for row in rows}
+
+
+def text_search(conn: sqlite3.Connection, match: str, limit: int) -> list[tuple[int, float]]:
+    """Chunk ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""
+    rows = conn.execute(
+        "SELECT t.rowid, bm25(chunks_fts) FROM chunks_fts t"
+        " JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id"
+        f" WHERE chunks_fts MATCH ? AND {visible('f')} ORDER BY bm25(chunks_fts) LIMIT ?",
+        (match, limit),
+    )
+    return [(rowid, -score) for rowid, score in rows]
+
+
+def vector_search(
+    conn: sqlite3.Connection,
+    query: np.ndarray[Any, np.dtype[np.float32]],
+    limit: int,
+    *,
+    unit: bool,
+    on_damaged: Callable[[str, int], None] | None = None,
+) -> list[tuple[int, float]]:
+    """Chunk ids and cosine similarities, best first; scans vectors in slices. A vector
+    that did not survive in the file (the wrong length, or not of unit length where the
+    index holds `unit` vectors) is not ranked: `on_damaged(path, count)` hears of them,
+    file by file."""
+    import numpy as np
+
+    best_ids = np.empty(0, dtype=np.int64)
+    best_scores = np.empty(0, dtype=np.float32)
+    q = query.astype(np.float32)
+    q /= max(float(np.linalg.norm(q)), 1e-12)
+    damaged: list[int] = []
+    cursor = conn.execute("SELECT chunk_id, vector FROM vectors")
+    size = 4 * len(q)
+    while rows := cursor.fetchmany(_VECTOR_SCAN_ROWS):
+        if any(len(r[1]) != size for r in rows):
+            damaged += [r[0] for r in rows if len(r[1]) != size]
+            rows = [r for r in rows if len(r[1]) == size]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(-1, len(q))
+        norms = lengths(matrix)
+        if (bad := damaged_by_length(norms, unit)).any():
+            damaged += ids[bad].tolist()
+            ids, matrix, norms = ids[~bad], matrix[~bad], norms[~bad]
+        scores = (matrix @ q) / np.maximum(norms, 1e-12)
+        best_ids = np.concatenate([best_ids, ids])
+        best_scores = np.concatenate([best_scores, scores.astype(np.float32)])
+        if len(best_ids) > limit:
+            keep = np.argpartition(-best_scores, limit)[:limit]
+            best_ids, best_scores = best_ids[keep], best_scores[keep]
+    if damaged and on_damaged is not None:
+        for path, count in _paths_of(conn, damaged).items():
+            on_damaged(path, count)
+    order = np.argsort(-best_scores, kind="stable")
+    return [(int(best_ids[i]), float(best_scores[i])) for i in order]
+
+
+def _paths_of(conn: sqlite3.Connection, chunk_ids: list[int]) -> Counter[str]:
+    """How many of `chunk_ids` each file holds."""
+    found: Counter[str] = Counter()
+    for start in range(0, len(chunk_ids), IN_LIMIT):
+        part = chunk_ids[start : start + IN_LIMIT]
+        found.update(
+            dict(
+                conn.execute(
+                    "SELECT f.path, count(*) FROM chunks c JOIN files f ON f.id = c.file_id"
+                    f" WHERE c.id IN ({','.join('?' * len(part))}) GROUP BY f.path",
+                    part,
+                )
+            )
+        )
+    return found

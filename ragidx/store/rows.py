@@ -1,0 +1,115 @@
+"""A file's rows: its `files` row, its chunks, and their full-text rows, written and
+dropped together. Every function runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from typing import Any
+
+from ragidx.errors import StoreError
+from ragidx.models import Chunk
+from ragidx.store.base import FileWrite
+
+__all__ = [
+    "FILE_SET",
+    "IN_LIMIT",
+    "drop_chunks",
+    "drop_file",
+    "file_values",
+    "index_text",
+    "insert_chunks",
+]
+
+IN_LIMIT = 500
+"""Values per `IN (...)` query, well below SQLite's limit on a statement's variables."""
+
+FILE_SET = (
+    "path = ?, dir = ?, size = ?, mtime_ns = ?, content_hash = ?, status = ?, reason = ?,"
+    " encoding = ?, format = ?, chunking = ?, chunks = ?, tokens = ?, run_id = ?, updated_at = ?"
+)
+"""`UPDATE files SET` for `file_values`."""
+
+
+def file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
+    """A file's row, in the order of `files`' columns from `path` to `updated_at`."""
+    return (
+        w.path,
+        os.path.dirname(w.path),
+        w.size,
+        w.mtime_ns,
+        w.content_hash,
+        w.status.value,
+        w.reason,
+        w.encoding,
+        w.format,
+        w.chunking,
+        w.chunk_count,
+        w.token_count,
+        run_id,
+        now,
+    )
+
+
+_CHUNK_INSERT = (
+    "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end, line_start,"
+    " line_end, heading_path, tokens, embedding_id)"
+)
+
+
+def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+    return (
+        c.text,
+        None if c.input == c.text else c.input,
+        c.char_start,
+        c.char_end,
+        c.line_start,
+        c.line_end,
+        json.dumps(c.heading_path, ensure_ascii=False),
+        c.tokens,
+    )
+
+
+def insert_chunks(
+    conn: sqlite3.Connection, file_id: int, chunks: list[Chunk], keys: list[bytes]
+) -> None:
+    """The chunks' rows, each tied to its cached vector by key (NULL where not cached)."""
+    conn.executemany(
+        f"{_CHUNK_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " (SELECT id FROM embeddings WHERE key = ?))",
+        [(file_id, c.ordinal, *_chunk_values(c), key) for c, key in zip(chunks, keys, strict=True)],
+    )
+
+
+def index_text(conn: sqlite3.Connection, file_id: int, from_ordinal: int = 0) -> None:
+    """Full-text rows for a file's new chunks; every chunk must have its cached vector."""
+    where = "file_id = ? AND ordinal >= ?"
+    (missing,) = conn.execute(
+        f"SELECT count(*) FROM chunks WHERE {where} AND embedding_id IS NULL",
+        (file_id, from_ordinal),
+    ).fetchone()
+    if missing:
+        # A bug, never a user's error: refuse to store chunks that search could not find.
+        raise StoreError(f"internal error: {missing} chunks without a cached vector")
+    conn.execute(
+        f"INSERT INTO chunks_fts (rowid, text) SELECT id, space_cjk(text) FROM chunks"
+        f" WHERE {where}",
+        (file_id, from_ordinal),
+    )
+
+
+def drop_chunks(conn: sqlite3.Connection, file_id: int) -> None:
+    """Delete a file's chunks, their vectors and their full-text rows."""
+    conn.execute(
+        "INSERT INTO chunks_fts (chunks_fts, rowid, text)"
+        " SELECT 'delete', id, space_cjk(text) FROM chunks WHERE file_id = ?",
+        (file_id,),
+    )
+    conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+
+
+def drop_file(conn: sqlite3.Connection, file_id: int) -> None:
+    """Delete a file's row with its chunks."""
+    drop_chunks(conn, file_id)
+    conn.execute("DELETE FROM files WHERE id = ?", (file_id,))

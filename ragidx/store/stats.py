@@ -1,0 +1,91 @@
+"""What `ragidx stats` shows of an index, read in one place: `StoreStats`. Its counts agree
+with what search reads (no staging row is counted) and with what `gc` drops."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ragidx.models import FileStatus
+from ragidx.store import cache, staging
+from ragidx.store.base import RunRecord, StoreStats
+
+__all__ = ["read_stats"]
+
+_STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
+
+
+def read_stats(conn: sqlite3.Connection, path: Path, manifest: dict[str, str]) -> StoreStats:
+    """The index's counts, its `manifest` as given, and its last run."""
+    by_status = dict.fromkeys((s.value for s in _STORED), 0)
+    by_status |= dict(
+        conn.execute(
+            f"SELECT status, count(*) FROM files WHERE {staging.visible('files')} GROUP BY status"
+        )
+    )
+    chunks, tokens = conn.execute(
+        "SELECT count(*), coalesce(sum(c.tokens), 0) FROM chunks c"
+        f" JOIN files f ON f.id = c.file_id AND {staging.visible('f')}"
+    ).fetchone()
+    (vectors,) = conn.execute("SELECT count(*) FROM vectors").fetchone()
+    (cached,) = conn.execute("SELECT count(*) FROM embeddings").fetchone()
+    types: Counter[str] = Counter()
+    for (file,) in conn.execute("SELECT path FROM files WHERE status = 'indexed'"):
+        types[Path(file).suffix.lower() or "(none)"] += 1
+    last = conn.execute(
+        "SELECT id, started_at, finished_at, seconds, status, roots, summary FROM runs"
+        " ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    size = sum(os.path.getsize(p) for p in (path, Path(f"{path}-wal")) if os.path.exists(p))
+    return StoreStats(
+        db=str(path),
+        db_bytes=size,
+        files=by_status,
+        chunks=chunks,
+        tokens=tokens,
+        vectors=vectors,
+        cached_vectors=cached,
+        unused_vectors=cache.count_unused(conn),
+        held_vectors=staging.held_vectors(conn),
+        failed_not_stored=_failed_not_stored(conn, last),
+        provider=manifest.get("provider"),
+        model=manifest.get("model"),
+        dims=_int(manifest, "dims"),
+        chunk_tokens=_int(manifest, "chunk_tokens"),
+        chunk_overlap=_int(manifest, "chunk_overlap"),
+        file_types=dict(types.most_common()),
+        last_run=_run_record(last) if last else None,
+    )
+
+
+def _int(manifest: dict[str, str], key: str) -> int | None:
+    return int(manifest[key]) if key in manifest else None
+
+
+def _failed_not_stored(conn: sqlite3.Connection, last: tuple[Any, ...] | None) -> int:
+    """Failures of the last run that the index holds no row for: a name that is not UTF-8
+    (SQLite stores text), a directory that could not be read."""
+    if last is None or not last[6]:
+        return 0
+    reported = int(json.loads(last[6]).get("failed", 0))
+    (stored,) = conn.execute(
+        "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = ?", (last[0],)
+    ).fetchone()
+    return max(reported - int(stored), 0)
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    run_id, started, finished, seconds, status, roots, summary = row
+    return RunRecord(
+        id=run_id,
+        started_at=started,
+        finished_at=finished,
+        seconds=seconds,
+        status=status,
+        roots=json.loads(roots),
+        summary=json.loads(summary) if summary else None,
+    )
