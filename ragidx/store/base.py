@@ -183,7 +183,9 @@ class Store(Protocol):
         """Where the index is: named in messages, and by the code that opens it again."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the index; the store is not used after."""
+        ...
 
     # -- the manifest and resets ---------------------------------------------------------
 
@@ -232,13 +234,19 @@ class Store(Protocol):
         """Record a run that starts now; returns its id."""
         ...
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None: ...
+    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
+        """Record how the run `run_id` ended, and its summary (a JSON object)."""
+        ...
 
     # -- what the index holds of a tree (the planner) ------------------------------------
 
-    def lookup(self, path: str) -> FileRecord | None: ...
+    def lookup(self, path: str) -> FileRecord | None:
+        """What the index holds of the file at `path`; None where it holds nothing."""
+        ...
 
-    def stamp(self, path: str) -> Stamp | None: ...
+    def stamp(self, path: str) -> Stamp | None:
+        """The file's stamp; None where the index holds nothing for `path`."""
+        ...
 
     def stamps_in_dir(self, directory: str) -> dict[str, Stamp]:
         """The stamps of the files directly in `directory`, by path."""
@@ -307,7 +315,9 @@ class Store(Protocol):
         """Give free space back to the file system."""
         ...
 
-    def stats(self) -> StoreStats: ...
+    def stats(self) -> StoreStats:
+        """Counts of what is indexed and cached, the vector space, the last run."""
+        ...
 
     # -- reading chunks and searching ----------------------------------------------------
 
@@ -317,7 +327,9 @@ class Store(Protocol):
         read back."""
         ...
 
-    def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]: ...
+    def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+        """The indexed chunks among `ids`, by id; ids of chunks gone are left out."""
+        ...
 
     def text_search(self, match: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""

@@ -21,14 +21,14 @@ __all__ = ["Writer"]
 # What `reset` empties; files before the stamps, which its triggers would otherwise refill.
 _ALL_TABLES = ("chunks", "embeddings", "files", "dir_stamps", "unstamped", "runs", "manifest")
 
-Transaction = Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]]
+_Transaction = Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]]
 
 
 class Writer:
     """The write path of one connection, and the state it keeps between groups: the
     manifest claimed, a deferred reset's writes, whether any file's vectors are held."""
 
-    def __init__(self, transaction: Transaction) -> None:
+    def __init__(self, transaction: _Transaction) -> None:
         self._transaction = transaction
         self.claimed: dict[str, str] | None = None
         """The manifest to record with the first file that stores vectors."""
