@@ -124,6 +124,40 @@ def test_no_stage_package_has_a_cycle_even_through_lazy_imports() -> None:
         assert cycle is None, f"import cycle in {package}: " + " -> ".join(cycle or [])
 
 
+# What a stage may not import, even late or for the type checker: the data flows one way,
+# and report/ renders events and plain values, not the store's rows.
+FORBIDDEN = {
+    "ragidx.walk": (
+        "ragidx.read",
+        "ragidx.chunk",
+        "ragidx.embed",
+        "ragidx.store",
+        "ragidx.pipeline",
+    ),
+    "ragidx.read": (
+        "ragidx.walk",
+        "ragidx.chunk",
+        "ragidx.embed",
+        "ragidx.store",
+        "ragidx.pipeline",
+    ),
+    "ragidx.report": ("ragidx.store", "ragidx.embed", "ragidx.pipeline"),
+}
+
+
+def test_stages_import_only_what_comes_before_them() -> None:
+    graph = import_graph(lazy=True)
+    leaks = [
+        f"{module} imports {target}"
+        for package, banned in FORBIDDEN.items()
+        for module, targets in graph.items()
+        if module == package or module.startswith(package + ".")
+        for target in sorted(targets)
+        if target.startswith(banned)
+    ]
+    assert not leaks, leaks
+
+
 def test_the_cycle_check_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycle(graph) == ["a", "b", "c", "a"]
