@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["Chunk", "Document", "Estimate", "FileInfo", "FileStatus", "RunSummary"]
+__all__ = [
+    "Chunk",
+    "Document",
+    "Estimate",
+    "FileInfo",
+    "FileStatus",
+    "RunRecord",
+    "RunSummary",
+    "StoreStats",
+]
 
 
 class FileStatus(enum.StrEnum):
@@ -128,3 +138,50 @@ class RunSummary:
             **({"dry_run": True} if self.dry_run else {}),
             **({"estimate": self.estimate.as_dict()} if self.estimate else {}),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as the index recorded it."""
+
+    id: int
+    started_at: float
+    finished_at: float | None
+    seconds: float | None
+    status: str
+    roots: list[str]
+    summary: dict[str, Any] | None
+    """The run's summary (`RunSummary.as_dict`) as it was written; None while it runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What `ragidx stats` shows: counts, the vector space, the last run."""
+
+    db: str
+    db_bytes: int
+    """The database file and its WAL."""
+    files: dict[str, int]
+    """Files by status: indexed, skipped and failed always, in that order."""
+    chunks: int
+    tokens: int
+    vectors: int
+    cached_vectors: int
+    unused_vectors: int
+    """Cached vectors no chunk uses: what `gc` drops."""
+    held_vectors: int
+    """Cached vectors kept for files not yet indexed (staged parts, failed files' chunks)."""
+    failed_not_stored: int
+    """Failures the last run reported that the index holds no row for."""
+    provider: str | None
+    model: str | None
+    dims: int | None
+    chunk_tokens: int | None
+    chunk_overlap: int | None
+    file_types: dict[str, int]
+    """Indexed files by suffix, most common first."""
+    last_run: RunRecord | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values, keys in field order: the `stats --json` record."""
+        return dataclasses.asdict(self)

@@ -40,10 +40,42 @@ class SearchMode(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    chunk: ChunkRow
+    """A chunk that matched, as plain values: where it is, its text, and how it ranked.
+
+    Offsets index the text of the file as read (`char_end` exclusive); lines count from 1.
+    `text_rank` and `vector_rank` are its places in the full-text and the vector rankings
+    (None where it was not in one); `score` is their reciprocal rank fusion."""
+
+    path: str
+    ordinal: int
+    heading_path: tuple[str, ...]
+    text: str
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
     score: float
     text_rank: int | None
     vector_rank: int | None
+
+    @classmethod
+    def of(
+        cls, row: ChunkRow, score: float, text_rank: int | None, vector_rank: int | None
+    ) -> SearchHit:
+        """The hit for a stored chunk."""
+        return cls(
+            path=row.path,
+            ordinal=row.ordinal,
+            heading_path=row.heading_path,
+            text=row.text,
+            char_start=row.char_start,
+            char_end=row.char_end,
+            line_start=row.line_start,
+            line_end=row.line_end,
+            score=score,
+            text_rank=text_rank,
+            vector_rank=vector_rank,
+        )
 
 
 def fts_query(query: str) -> str | None:
@@ -110,7 +142,7 @@ async def search(
     present = _present([rows[cid].path for cid in ranked if cid in rows])
     best = [cid for cid in ranked if cid in rows and rows[cid].path in present][:k]
     return [
-        SearchHit(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
+        SearchHit.of(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
 
 

@@ -1,11 +1,42 @@
 """Stage 2, read: a file in, a `Document` (text plus where it came from) out.
 
-Bytes are decoded (encodings, byte-order marks), markup is turned into text, and a file too
-large to hold is read a segment at a time.
+`read_document` picks the reader registered for the file (`base.py`: the `Reader` seam and its
+registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
+(`html.py`). Encodings are decided in one place (`decode.py`). A file too large to hold is
+read a segment at a time (`SegmentReader`). A new format is a module that registers its
+reader, imported here.
 """
 
 from __future__ import annotations
 
-from ragidx.read.text import SegmentReader, content_hash, read_document
+# The built-in readers register themselves as they are imported.
+from ragidx.read import html as html
+from ragidx.read import plain as plain
+from ragidx.read.base import (
+    Changed,
+    NotText,
+    Reader,
+    Source,
+    detect_format,
+    reader_for,
+    readers,
+    register,
+    unregister,
+)
+from ragidx.read.text import LARGE_FILE, SegmentReader, content_hash, read_document
 
-__all__ = ["SegmentReader", "content_hash", "read_document"]
+__all__ = [
+    "LARGE_FILE",
+    "Changed",
+    "NotText",
+    "Reader",
+    "SegmentReader",
+    "Source",
+    "content_hash",
+    "detect_format",
+    "read_document",
+    "reader_for",
+    "readers",
+    "register",
+    "unregister",
+]

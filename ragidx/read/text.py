@@ -1,203 +1,47 @@
-"""Bytes to a `Document`: the one place that decides encodings and formats.
+"""A file to text: whole, as one version of the file, or a segment at a time.
 
-UTF-8, with or without a byte-order mark, is always decoded as UTF-8. UTF-16 and UTF-32
-with a byte-order mark are decoded as such. Anything else goes through charset detection
-(charset-normalizer) and the encoding it settled on is recorded. Content with NUL bytes
-or control characters that no text holds is binary, and skipped. HTML is reduced to its
-visible text by the standard library's HTML parser, headings kept as Markdown headings so
-the chunker can follow them.
+`read_document` reads a file's bytes, checking that it did not change meanwhile, and hands
+them to the reader registered for it (`ragidx.read.base`). A file larger than `LARGE_FILE`
+whose reader allows it goes through `SegmentReader`, which decodes it as plain text a block at
+a time, so memory does not follow the file. Both hash the bytes the same way
+(`content_hash`), so the index can tell an unchanged file without reading it twice.
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from ragidx.models import Document, FileInfo
+from ragidx.read.base import (
+    SNIFF_BYTES,
+    Changed,
+    NotText,
+    Source,
+    detect_format,
+    new_hash,
+    reader_for,
+)
+from ragidx.read.decode import stream_encoding
 
 __all__ = [
-    "FORMATS",
     "LARGE_FILE",
+    "SEGMENT_CHARS",
     "Changed",
     "NotText",
     "SegmentReader",
-    "decode",
-    "detect_format",
-    "html_to_text",
+    "content_hash",
     "read_document",
 ]
-
-FORMATS = {
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".mdx": "markdown",
-    ".rst": "rst",
-    ".html": "html",
-    ".htm": "html",
-    ".xhtml": "html",
-}
-CODE_SUFFIXES = frozenset(
-    [
-        ".py",
-        ".pyi",
-        ".js",
-        ".jsx",
-        ".ts",
-        ".tsx",
-        ".go",
-        ".rs",
-        ".java",
-        ".kt",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".hpp",
-        ".cs",
-        ".rb",
-        ".php",
-        ".swift",
-        ".scala",
-        ".sh",
-        ".bash",
-        ".zsh",
-        ".sql",
-        ".lua",
-        ".r",
-        ".jl",
-        ".ex",
-        ".exs",
-        ".erl",
-        ".hs",
-        ".ml",
-        ".clj",
-        ".dart",
-        ".vue",
-        ".svelte",
-        ".css",
-        ".scss",
-        ".toml",
-        ".yaml",
-        ".yml",
-        ".json",
-        ".ini",
-        ".cfg",
-        ".xml",
-    ]
-)
-_SNIFF = 8192
-# Control characters other than tab, newline, form feed and carriage return.
-_CONTROL = bytes(set(range(32)) - {8, 9, 10, 12, 13, 27}) + b"\x7f"
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
 
 # Larger files are read and chunked a segment at a time, so memory does not follow them.
 LARGE_FILE = 4 * 1024 * 1024
 SEGMENT_CHARS = 1024 * 1024
 _BLOCK = 1024 * 1024
 _READ_ATTEMPTS = 3
-
-
-class NotText(Exception):
-    """The content is not text ragidx can index; the message is the reason."""
-
-
-class Changed(Exception):
-    """The file changed while it was being read; the message says how."""
-
-
-def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in FORMATS:
-        return FORMATS[suffix]
-    return "code" if suffix in CODE_SUFFIXES else "text"
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """Decode file content to text; returns the text and the encoding used."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding), encoding
-            except UnicodeDecodeError as exc:
-                raise NotText(f"invalid {encoding} after a byte-order mark: {exc.reason}") from exc
-    head = data[:_SNIFF]
-    if b"\x00" in head:
-        raise NotText("binary content (NUL bytes)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        if "\x00" in text:  # past the sniffed head
-            raise NotText("binary content (NUL bytes)")
-        return text, "utf-8"
-    if sum(head.count(c) for c in _CONTROL) > len(head) // 100:
-        raise NotText("binary content (control characters)")
-    return _detect(data)
-
-
-def _detect(data: bytes) -> tuple[str, str]:
-    from charset_normalizer import from_bytes  # only for files that are not UTF-8
-
-    western = _western(data)
-    matches = list(from_bytes(data))
-    if not matches:
-        if western is not None:
-            return western, "cp1252"
-        raise NotText("binary content (no text encoding fits)")
-    best = matches[0]
-    # Detection is unsure on short text (no language recognised: big5 for "Très bien")
-    # and ties Western European code pages that decode it differently (cp1250 turns è into
-    # č); then text that reads as Western European in cp1252 is taken as such.
-    tied = any(
-        m.encoding == "cp1252" and (m.chaos, m.coherence) == (best.chaos, best.coherence)
-        for m in matches
-    )
-    if western is not None and (best.coherence == 0 or tied or str(best) == western):
-        return western, "cp1252"
-    return str(best), best.encoding
-
-
-_WESTERN_EXTRA = frozenset("¡¿«»°€‘’‚“”„–—…·ªº")  # noqa: RUF001 - typographic marks
-
-
-def _western(data: bytes) -> str | None:
-    """`data` in cp1252 if it reads like Western European text, else None.
-
-    There, accented letters are a minority among letters and other non-ASCII characters are
-    typographic punctuation; Cyrillic or Greek bytes read as cp1252 fail both tests.
-    """
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
-    letters = sum(c.isalpha() for c in text)
-    foreign = [c for c in text if ord(c) > 127]
-    accented = sum(c.isalpha() for c in foreign)
-    if accented > 0.4 * letters:
-        return None
-    odd = sum(1 for c in foreign if not c.isalpha() and c not in _WESTERN_EXTRA)
-    return text if odd <= 0.1 * len(foreign) else None
-
-
-def html_to_text(html: str) -> str:
-    """What a browser shows of `html`, as text with Markdown headings."""
-    # html.parser takes longer to import than a re-run of a small tree takes in all: it loads
-    # with the first HTML file.
-    from ragidx.read.html import visible_text
-
-    return visible_text(html)
 
 
 def read_document(info: FileInfo) -> Document:
@@ -212,7 +56,7 @@ def read_document(info: FileInfo) -> Document:
             data = f.read()
             after = os.fstat(f.fileno())
         if _same(before, after) and len(data) == after.st_size:
-            return _document(Path(info.path), data, after)
+            return _document(Source(Path(info.path), data, after.st_mtime_ns))
     raise Changed(_changed(before, after, _READ_ATTEMPTS))
 
 
@@ -227,30 +71,18 @@ def _changed(before: os.stat_result, after: os.stat_result, attempts: int) -> st
     )
 
 
-def _document(path: Path, data: bytes, st: os.stat_result) -> Document:
-    if not data:
+def _document(source: Source) -> Document:
+    if not source.data:
         raise NotText("empty file")
-    text, encoding = decode(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    fmt = detect_format(path)
-    if fmt == "html":
-        text = html_to_text(text)
-    if not text.strip():
+    doc = reader_for(source.path, source.data[:SNIFF_BYTES]).read(source)
+    if not doc.text.strip():
         raise NotText("no text (only whitespace or markup)")
-    return Document(
-        path=path,
-        text=text,
-        format=fmt,
-        encoding=encoding,
-        content_hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
-        size=len(data),
-        mtime_ns=st.st_mtime_ns,
-    )
+    return doc
 
 
 def content_hash(path: str | Path) -> str:
     """The hash `Document.content_hash` holds, computed a block at a time."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = new_hash()
     with open(path, "rb") as f:
         while block := f.read(_BLOCK):
             digest.update(block)
@@ -270,7 +102,7 @@ class SegmentReader:
         self.segment_chars = segment_chars
         self.format = detect_format(path)
         self.encoding = "utf-8"
-        self._digest = hashlib.blake2b(digest_size=16)
+        self._digest = new_hash()
         self._size = 0
         self._stat: os.stat_result | None = None
         self._any_text = False
@@ -317,23 +149,8 @@ class SegmentReader:
             yield "\n"
 
     def _sniff(self) -> str:
-        """The file's encoding: a byte-order mark's, else UTF-8 if all of it decodes as
-        UTF-8, else what detection says of the first block that does not."""
         with open(self.path, "rb") as f:
-            block = f.read(_BLOCK)
-            for bom, encoding in _BOMS:
-                if block.startswith(bom):
-                    return encoding
-            if b"\x00" in block[:_SNIFF]:
-                raise NotText("binary content (NUL bytes)")
-            utf8 = codecs.getincrementaldecoder("utf-8")()
-            while block:
-                try:
-                    utf8.decode(block)  # not final: a block may end inside a character
-                except UnicodeDecodeError:
-                    return decode(block)[1]
-                block = f.read(_BLOCK)
-        return "utf-8"
+            return stream_encoding(f, _BLOCK)
 
     def document(self) -> Document:
         """The file's metadata once every segment is read."""

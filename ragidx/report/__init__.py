@@ -1,4 +1,4 @@
-"""Reporters render pipeline events: Rich on stderr, JSON lines on stdout, or nothing.
+"""Reporters render pipeline events and plain values: Rich on stderr, JSON lines on stdout.
 
 This package and `cli.py` are the only places that import rich.
 """
@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from ragidx.report.base import Reporter, Reporters, display_path
 from ragidx.report.jsonl import JsonLinesReporter
-from ragidx.report.null import NullReporter
 from ragidx.report.rich import RichReporter, markup_escape
 
 __all__ = [
     "JsonLinesReporter",
-    "NullReporter",
     "Reporter",
     "Reporters",
     "RichReporter",

@@ -20,6 +20,7 @@ from ragidx.events import (
 )
 from ragidx.models import FileStatus, RunSummary
 from ragidx.report.base import display_path
+from ragidx.walk.listing import TOO_LARGE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -175,12 +176,19 @@ class RichReporter:
         )
         if show:
             style = _STYLES[event.status]
-            reason = f": {markup_escape(event.reason)}" if event.reason else ""
+            reason = f": {markup_escape(_with_flag(event.reason))}" if event.reason else ""
             shown = markup_escape(display_path(event.path))
             self.console.print(
                 f"[{style}]{event.status.value:>9}[/] {shown}{reason}",
                 highlight=False,
             )
+
+
+def _with_flag(reason: str) -> str:
+    """The core's reason, with the option that changes it where there is one."""
+    if reason.startswith(TOO_LARGE):
+        return f"{reason}; --max-file-size raises the limit"
+    return reason
 
 
 def markup_escape(text: str) -> str:

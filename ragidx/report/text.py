@@ -9,42 +9,42 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ragidx.query.search import SearchHit
 from ragidx.report.base import display_path
 from ragidx.sizes import format_size
 
 if TYPE_CHECKING:
-    from ragidx.store import StoreStats
+    from ragidx.models import StoreStats
+    from ragidx.query.search import SearchHit
 
 __all__ = ["hit_record", "render_hits", "render_stats"]
 
 
 def hit_record(rank: int, hit: SearchHit) -> dict[str, Any]:
-    c = hit.chunk
+    """A hit as `search --json` prints it: one object per line, best first."""
     return {
         "rank": rank,
         "score": round(hit.score, 6),
-        "path": display_path(c.path),
-        "ordinal": c.ordinal,
-        "line_start": c.line_start,
-        "line_end": c.line_end,
-        "heading_path": list(c.heading_path),
+        "path": display_path(hit.path),
+        "ordinal": hit.ordinal,
+        "line_start": hit.line_start,
+        "line_end": hit.line_end,
+        "heading_path": list(hit.heading_path),
         "text_rank": hit.text_rank,
         "vector_rank": hit.vector_rank,
-        "text": c.text,
+        "text": hit.text,
     }
 
 
 def render_hits(console: Console, hits: list[SearchHit]) -> None:
+    """Hits for a person: where each is, its heading path and score, its first lines."""
     if not hits:
         console.print("no matches")
         return
     for rank, hit in enumerate(hits, 1):
-        c = hit.chunk
-        where = f"{display_path(c.path)}:{c.line_start}-{c.line_end}"
-        heading = f"  [dim]{escape(' > '.join(c.heading_path))}[/]" if c.heading_path else ""
+        where = f"{display_path(hit.path)}:{hit.line_start}-{hit.line_end}"
+        heading = f"  [dim]{escape(' > '.join(hit.heading_path))}[/]" if hit.heading_path else ""
         console.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]{heading}  score {hit.score:.4f}")
-        lines = c.text.strip().splitlines()
+        lines = hit.text.strip().splitlines()
         snippet = "\n".join(lines[:4]) + ("\n…" if len(lines) > 4 else "")
         console.print(escape(snippet), style="dim" if console.no_color else None)
         console.print()

@@ -7,10 +7,10 @@ their listings back through a pipe. The walker reads the subtrees in order, so t
 order and results are those of a walk in one process. A helper works ahead only as far as its
 pipe holds, so memory stays bounded.
 
-Helpers import only `ragidx.walk` and what it needs (the package's `__init__` loads its
-public names lazily), in 40 ms. They ignore Ctrl-C and SIGTERM (which
-`timeout` and systemd send to the whole group), the run's to handle; they end when their share
-is walked, and die if their output loses its reader.
+This module is the walk's side; a helper runs `ragidx.walk.helper`, which loads only
+`ragidx.walk` and what it needs (not the store, the embedders or asyncio), in 40 ms. Helpers
+ignore Ctrl-C and SIGTERM (which `timeout` and systemd send to the whole group), the run's to
+handle; they end when their share is walked, and die if their output loses its reader.
 """
 
 from __future__ import annotations
@@ -18,32 +18,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import marshal
-import struct
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from ragidx.errors import WalkError
+from ragidx.walk.listing import WalkItem, decode_listing, receive, send
 
 if TYPE_CHECKING:
     from ragidx.config import WalkConfig
-    from ragidx.walk.walker import WalkItem, _Rules
+    from ragidx.walk.rules import IgnoreRules
 
-__all__ = ["WalkPool", "serve"]
+__all__ = ["WalkPool"]
 
-_BATCH = 2048  # items a helper sends at once
 _PIPE_BYTES = 1 << 20  # how far ahead a helper may work, where the system lets us say
-_FRAME = struct.Struct("<I")
 _BOOT = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 sys.path.insert(0, sys.argv[1])  # where this ragidx is, whether installed or not
-from ragidx.walk.pool import serve
+from ragidx.walk.helper import serve
 serve()
 """
 
@@ -84,7 +81,7 @@ class WalkPool:
         self.close()
 
     def listings(
-        self, subtrees: list[str], rules: list[_Rules], seen_dirs: set[tuple[int, int]]
+        self, subtrees: list[str], rules: list[IgnoreRules], seen_dirs: set[tuple[int, int]]
     ) -> Iterator[list[WalkItem]]:
         """The listings of each subtree in turn, as the walker would have made them."""
         shared = [(rule.base, list(rule.lines)) for rule in rules]
@@ -94,7 +91,7 @@ class WalkPool:
         for n, helper in enumerate(self.helpers):
             assert helper.stdin is not None
             try:
-                _send(helper.stdin, (self.root, self.options, shared, subtrees[n::workers]))
+                send(helper.stdin, (self.root, self.options, shared, subtrees[n::workers]))
                 helper.stdin.close()
             except OSError as exc:  # the helper is gone already
                 raise self._failed(helper) from exc
@@ -104,11 +101,9 @@ class WalkPool:
     def _subtree(
         self, helper: subprocess.Popen[bytes], seen_dirs: set[tuple[int, int]]
     ) -> Iterator[list[WalkItem]]:
-        from ragidx.walk.walker import decode_listing
-
         assert helper.stdout is not None
         while True:
-            batch = _receive(helper.stdout)
+            batch = receive(helper.stdout)
             if batch is None:
                 raise self._failed(helper)
             for listing in batch:
@@ -143,49 +138,6 @@ class WalkPool:
                         stream.close()
         self._files.close()
         self.helpers, self.errors = [], {}
-
-
-def serve() -> None:
-    """A helper: walk the subtrees asked for and send each one's listings, then a None."""
-    from ragidx.config import WalkConfig
-    from ragidx.walk.walker import encode_listing, subtree_listings
-
-    job = _receive(sys.stdin.buffer)
-    if job is None:
-        return
-    root, options, rules, subtrees = job
-    config = WalkConfig(**options)
-    write = sys.stdout.buffer
-    for subtree in subtrees:
-        batch: list[Any] = []
-        size = 0
-        for listing in subtree_listings(root, config, rules, subtree):
-            batch.append(encode_listing(listing))
-            size += len(listing)
-            if size >= _BATCH:
-                _send(write, batch)
-                batch, size = [], 0
-        batch.append(None)
-        _send(write, batch)
-    write.flush()
-
-
-def _send(stream: IO[bytes], value: Any) -> None:
-    data = marshal.dumps(value)
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
-def _receive(stream: IO[bytes]) -> Any:
-    """The next value, or None at the end of the stream."""
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return marshal.loads(data)
 
 
 def _widen(stream: IO[bytes] | None) -> None:

@@ -7,14 +7,15 @@ tree in memory. Entries that are no regular file (links not followed, FIFOs, soc
 devices, symlink loops) come after the files, as `Skipped` with `not_file`: reported, never
 stored, so they leave the directory's stamp as it is.
 
-Rules, in order: default skips (`.git`, hidden entries, `node_modules`, `__pycache__`,
-virtualenvs), then `.gitignore` and `.ragidxignore` files from the root down (deeper files
-win, `!pattern` re-includes), then `--exclude`, then `--include`. Paths given by name (on the
-command line or stdin) bypass the ignore files, as they do in git and ripgrep, but not the
-include and exclude globs or the size cap.
+Rules (`ragidx.walk.rules`), in order: default skips (`.git`, hidden entries, `node_modules`,
+`__pycache__`, virtualenvs), then `.gitignore` and `.ragidxignore` files from the root down
+(deeper files win, `!pattern` re-includes), then `--exclude`, then `--include`. Paths given by
+name (on the command line or stdin) bypass the ignore files, as they do in git and ripgrep,
+but not the include and exclude globs or the size cap.
 
 With `WalkConfig.workers`, the subtrees of the first directory that has two or more are
-walked by helper processes (`walkpool`), with the same rules, in the same order.
+walked by helper processes (`ragidx.walk.pool`, each running `ragidx.walk.helper`), with the
+same rules, in the same order.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ import itertools
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pathspec
 
 from ragidx.config import WalkConfig
 from ragidx.models import FileInfo
-from ragidx.sizes import format_size
+from ragidx.walk.listing import MISSING, DirVisited, Skipped, WalkItem, too_large
+from ragidx.walk.rules import (
+    SKIP_DIRS,
+    Globs,
+    IgnoreRules,
+    ignored,
+    is_virtualenv,
+    load_rules,
+    relative,
+    repo_ancestors,
+)
 
 __all__ = [
     "MISSING",
@@ -41,136 +47,13 @@ __all__ = [
     "Skipped",
     "WalkItem",
     "absolute",
-    "decode_listing",
-    "encode_listing",
     "subtree_listings",
     "walk",
     "walk_listings",
 ]
 
-MISSING = "no such file or directory"
-IGNORE_FILES = (".gitignore", ".ragidxignore")
-SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".hg", ".svn"})
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
 _FORMAT = 0o170000  # the file type bits of st_mode, which stat.S_IFMT() masks
-
-
-@dataclass(frozen=True, slots=True)
-class DirVisited:
-    """The walker entered a directory under a root; its files follow."""
-
-    path: str
-    key: tuple[int, int] | None = None
-    """The directory's (st_dev, st_ino): a walk never enters the same directory twice."""
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A file the walker found but will not index, with the reason."""
-
-    path: Path
-    reason: str
-    size: int = 0
-    mtime_ns: int = 0
-    error: bool = False
-    """True when the file could not be looked at (a failure), not when it was left out."""
-    directory: bool = False
-    """True when a whole directory could not be read: what is under it is unknown."""
-    not_file: bool = False
-    """True for an entry found in a directory that is no regular file (a link not followed,
-    a FIFO, a device, a symlink loop): reported on every run, never stored in the index."""
-
-
-WalkItem = FileInfo | Skipped | DirVisited
-
-
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    base: str
-    lines: tuple[str, ...]
-    spec: pathspec.GitIgnoreSpec
-
-
-class _Filter:
-    def __init__(self, config: WalkConfig) -> None:
-        self.config = config
-        self.include = _spec(config.include) if config.include else None
-        self.exclude = _spec(config.exclude) if config.exclude else None
-
-    def globs_allow(self, rel: str) -> bool:
-        if self.exclude is not None and self.exclude.match_file(rel):
-            return False
-        return self.include is None or self.include.match_file(rel)
-
-    def dir_allowed(self, rel: str) -> bool:
-        # --include selects files, so it never prunes a directory; --exclude may.
-        return self.exclude is None or not self.exclude.match_file(rel + "/")
-
-
-def _ignored(rules: list[_Rules], path: str, is_dir: bool) -> bool:
-    verdict = False
-    for rule in rules:
-        rel = _relative(path, rule.base) + ("/" if is_dir else "")
-        result = rule.spec.check_file(rel).include
-        if result is not None:
-            verdict = result
-    return verdict
-
-
-def _relative(path: str, base: str) -> str:
-    """`path` below `base` in POSIX form; both absolute and normalised, so a slice does."""
-    rel = path[len(base) + 1 :] if base != "/" else path[1:]
-    return rel if os.sep == "/" else rel.replace(os.sep, "/")
-
-
-def _load_rules(directory: Path) -> _Rules | None:
-    lines: list[str] = []
-    for name in IGNORE_FILES:
-        try:
-            lines += (directory / name).read_text(encoding="utf-8", errors="replace").splitlines()
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-    if not lines:
-        return None
-    try:
-        spec = _spec(lines)
-    except ValueError:  # pathspec's pattern errors
-        # As git does, a pattern it cannot read (a lone backslash) is passed over, not the walk.
-        lines = [line for line in lines if _readable_pattern(line)]
-        spec = _spec(lines)
-    return _Rules(str(directory), tuple(lines), spec)
-
-
-def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
-    # pathspec takes longer to import than a no-op run of a small tree without ignore
-    # files or globs takes in all: it loads where rules are.
-    import pathspec
-
-    return pathspec.GitIgnoreSpec.from_lines(lines)
-
-
-def _readable_pattern(line: str) -> bool:
-    try:
-        _spec([line])
-    except ValueError:
-        return False
-    return True
-
-
-def _repo_ancestors(root: Path) -> list[Path]:
-    """The directories from the enclosing git work tree's top down to `root`'s parent.
-
-    Their ignore files apply to `root` as git applies them to a subdirectory. Outside a git
-    work tree only the root's own ignore files count.
-    """
-    if os.path.exists(root / ".git"):
-        return []
-    chain: list[Path] = []
-    for parent in root.parents:
-        chain.append(parent)
-        if os.path.exists(parent / ".git"):
-            return list(reversed(chain))
-    return []
 
 
 def _unreadable(directory: str, exc: OSError) -> Skipped:
@@ -214,18 +97,9 @@ def _walked_already(directory: str) -> str:
     return "directory already walked by another path"
 
 
-def _is_virtualenv(directory: str) -> bool:
-    return os.path.exists(os.path.join(directory, "pyvenv.cfg"))
-
-
-def _too_large(path: Path, st: os.stat_result, cap: int) -> Skipped:
-    reason = f"larger than --max-file-size ({format_size(st.st_size)} > {format_size(cap)})"
-    return Skipped(path, reason, st.st_size, st.st_mtime_ns)
-
-
 class _TreeWalker:
     def __init__(
-        self, root: Path, config: WalkConfig, filt: _Filter, seen_dirs: set[tuple[int, int]]
+        self, root: Path, config: WalkConfig, filt: Globs, seen_dirs: set[tuple[int, int]]
     ) -> None:
         self.root = root
         self.root_str = str(root)
@@ -242,16 +116,16 @@ class _TreeWalker:
     def listings(self) -> Iterator[list[WalkItem]]:
         """Each directory as one list: a `DirVisited`, then its files in name order. Depth
         first, a directory's files before its subdirectories."""
-        rules = [r for r in map(_load_rules, _repo_ancestors(self.root)) if r is not None]
+        rules = [r for r in map(load_rules, repo_ancestors(self.root)) if r is not None]
         return self.below(self.root_str, rules, fan_out=bool(self.config.workers))
 
     def below(
-        self, top: str, rules: list[_Rules], *, fan_out: bool = False
+        self, top: str, rules: list[IgnoreRules], *, fan_out: bool = False
     ) -> Iterator[list[WalkItem]]:
         """The listings of `top` and what is under it. With `fan_out`, the subtrees of the
-        first directory that has two or more go to helper processes (`walkpool`)."""
+        first directory that has two or more go to helper processes (`WalkPool`)."""
         fan_out = fan_out and not self.config.follow_symlinks  # links may join subtrees
-        stack: list[tuple[str, list[_Rules]]] = [(top, rules)]
+        stack: list[tuple[str, list[IgnoreRules]]] = [(top, rules)]
         while stack:
             directory, rules = stack.pop()
             subdirs: list[str] = []
@@ -264,7 +138,8 @@ class _TreeWalker:
                 continue
             stack += ((sub, rules) for sub in reversed(subdirs))
 
-    def _fanned(self, subtrees: list[str], rules: list[_Rules]) -> Iterator[list[WalkItem]]:
+    def _fanned(self, subtrees: list[str], rules: list[IgnoreRules]) -> Iterator[list[WalkItem]]:
+        # The pool loads subprocess and tempfile, which only a walk that fans out needs.
         from ragidx.walk.pool import WalkPool
 
         try:
@@ -277,8 +152,8 @@ class _TreeWalker:
             yield from pool.listings(subtrees, rules, self.seen_dirs)
 
     def _listing(
-        self, directory: str, rules: list[_Rules], subdirs: list[str]
-    ) -> tuple[list[WalkItem], list[_Rules]]:
+        self, directory: str, rules: list[IgnoreRules], subdirs: list[str]
+    ) -> tuple[list[WalkItem], list[IgnoreRules]]:
         """The directory's items, and the ignore rules that hold below it."""
         try:
             fd = os.open(directory, _DIR_FLAGS)
@@ -294,8 +169,8 @@ class _TreeWalker:
             os.close(fd)
 
     def _read(
-        self, directory: str, fd: int, rules: list[_Rules], subdirs: list[str]
-    ) -> tuple[list[WalkItem], list[_Rules]]:
+        self, directory: str, fd: int, rules: list[IgnoreRules], subdirs: list[str]
+    ) -> tuple[list[WalkItem], list[IgnoreRules]]:
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
         if key in self.seen_dirs:
@@ -306,7 +181,7 @@ class _TreeWalker:
         self.seen_dirs.add(key)
         if directory != self.root_str and os.path.exists(os.path.join(directory, ".git")):
             rules = []  # a nested repository has ignore rules of its own
-        own = _load_rules(Path(directory))
+        own = load_rules(Path(directory))
         if own is not None:
             rules = [*rules, own]
         names = os.listdir(fd)
@@ -320,7 +195,7 @@ class _TreeWalker:
         names: list[str],
         directory: str,
         fd: int,
-        rules: list[_Rules],
+        rules: list[IgnoreRules],
         items: list[WalkItem],
         subdirs: list[str],
     ) -> None:
@@ -352,13 +227,13 @@ class _TreeWalker:
             kind = st.st_mode & _FORMAT  # S_ISREG and S_ISDIR without two calls per entry
             if kind == stat.S_IFREG:
                 path = prefix + name
-                if rules and _ignored(rules, path, False):
+                if rules and ignored(rules, path, False):
                     continue
-                if globs and not filt.globs_allow(_relative(path, self.root_str)):
+                if globs and not filt.allow(relative(path, self.root_str)):
                     continue
                 size = st.st_size
                 if size > cap:
-                    add(_too_large(Path(path), st, cap))
+                    add(too_large(Path(path), st, cap))
                 else:
                     add(new(FileInfo, (path, size, st.st_mtime_ns)))
             elif kind == stat.S_IFDIR:
@@ -368,19 +243,19 @@ class _TreeWalker:
                 others.append(Skipped(Path(prefix + name), _not_a_file(kind), not_file=True))
         items += others
 
-    def _selected(self, path: str, rules: list[_Rules]) -> bool:
+    def _selected(self, path: str, rules: list[IgnoreRules]) -> bool:
         """Whether the ignore rules and globs take in an entry that is no file, as a file."""
-        if rules and _ignored(rules, path, False):
+        if rules and ignored(rules, path, False):
             return False
         filt = self.filter
         if filt.include is None and filt.exclude is None:
             return True
-        return filt.globs_allow(_relative(path, self.root_str))
+        return filt.allow(relative(path, self.root_str))
 
-    def _descend(self, path: str, name: str, rules: list[_Rules]) -> bool:
-        if name in SKIP_DIRS or _is_virtualenv(path) or _ignored(rules, path, True):
+    def _descend(self, path: str, name: str, rules: list[IgnoreRules]) -> bool:
+        if name in SKIP_DIRS or is_virtualenv(path) or ignored(rules, path, True):
             return False
-        return self.filter.dir_allowed(_relative(path, self.root_str))
+        return self.filter.dir_allowed(relative(path, self.root_str))
 
 
 def subtree_listings(
@@ -388,56 +263,11 @@ def subtree_listings(
 ) -> Iterator[list[WalkItem]]:
     """A helper's share of a walk: the listings under `top`, inside the walk of `root`, with
     the ignore rules that hold at `top` given as (directory, lines) pairs."""
-    walker = _TreeWalker(Path(root), config, _Filter(config), set())
-    return walker.below(top, [_Rules(base, tuple(lines), _spec(lines)) for base, lines in rules])
+    walker = _TreeWalker(Path(root), config, Globs(config), set())
+    return walker.below(top, [IgnoreRules.from_lines(base, lines) for base, lines in rules])
 
 
-def encode_listing(listing: list[WalkItem]) -> list[tuple[Any, ...]]:
-    """A listing as plain tuples, which `marshal` sends: a file as (path, size, mtime_ns), a
-    directory as (path, dev, ino, 0), a skipped file as its 7 fields."""
-    return [tuple(item) if type(item) is FileInfo else _encode(item) for item in listing]
-
-
-def _encode(item: WalkItem) -> tuple[Any, ...]:
-    if isinstance(item, DirVisited):
-        dev, ino = item.key or (-1, -1)
-        return (item.path, dev, ino, 0)
-    assert isinstance(item, Skipped)
-    return (
-        str(item.path),
-        item.reason,
-        item.size,
-        item.mtime_ns,
-        item.error,
-        item.directory,
-        item.not_file,
-    )
-
-
-def decode_listing(
-    encoded: list[tuple[Any, ...]], seen_dirs: set[tuple[int, int]]
-) -> list[WalkItem]:
-    """`encode_listing` undone; the directories it holds join `seen_dirs`."""
-    if encoded and len(first := encoded[0]) == 4 and set(map(len, encoded[1:])) <= {3}:
-        # A directory and its files, the usual listing: decoded by C loops alone.
-        seen_dirs.add((first[1], first[2]))
-        files = map(tuple.__new__, itertools.repeat(FileInfo), encoded[1:])
-        return [DirVisited(first[0], (first[1], first[2])), *files]
-    return [_decode(item, seen_dirs) for item in encoded]
-
-
-def _decode(item: tuple[Any, ...], seen_dirs: set[tuple[int, int]]) -> WalkItem:
-    if len(item) == 3:
-        return FileInfo(*item)
-    if len(item) == 4:
-        seen_dirs.add(key := (item[1], item[2]))
-        return DirVisited(item[0], key)
-    return Skipped(Path(item[0]), *item[1:])
-
-
-def _named_file(
-    path: Path, st: os.stat_result, config: WalkConfig, filt: _Filter
-) -> WalkItem | None:
+def _named_file(path: Path, st: os.stat_result, config: WalkConfig, filt: Globs) -> WalkItem | None:
     if str(path) in config.skip_paths:
         return None
     if not stat.S_ISREG(st.st_mode):
@@ -445,10 +275,10 @@ def _named_file(
     if filt.include is not None or filt.exclude is not None:
         # Globs of a named file match its path from the working directory, as written.
         rel = os.path.relpath(path)
-        if not filt.globs_allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
+        if not filt.allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
             return None
     if st.st_size > config.max_file_size:
-        return _too_large(path, st, config.max_file_size)
+        return too_large(path, st, config.max_file_size)
     return FileInfo(str(path), st.st_size, st.st_mtime_ns)
 
 
@@ -472,7 +302,7 @@ def walk(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[WalkItem]:
 
 def walk_listings(paths: Iterable[str | Path], config: WalkConfig) -> Iterator[list[WalkItem]]:
     """`walk`, a directory at a time (a path given by name is a list of its own)."""
-    filt = _Filter(config)
+    filt = Globs(config)
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
         path = absolute(raw)

@@ -48,7 +48,7 @@ def test_stats_and_size_cap_show_binary_units(cli: Cli, work: Path) -> None:
     write(work, {"docs/a.md": "# A\n\nalpha\n", "docs/big.txt": "word " * 600})
     result = cli("index", "docs", "--db", "idx.db", "--json", "--max-file-size", "2KiB")
     assert result.files()["docs/big.txt"]["reason"] == (
-        "larger than --max-file-size (2.9 KiB > 2.0 KiB)"
+        "larger than the size limit (2.9 KiB > 2.0 KiB)"
     )
     stats = cli("stats", "--db", "idx.db")
     (line,) = [x for x in stats.stdout.splitlines() if x.strip().startswith("database")]

@@ -1,4 +1,4 @@
-"""Tests for ragidx.read.text: decoding, formats, HTML to text and read_document on real files."""
+"""Tests for ragidx.read: decoding, formats, HTML to text and read_document on real files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ragidx.models import Document, FileInfo
-from ragidx.read.text import NotText, decode, detect_format, html_to_text, read_document
+from ragidx.read import NotText, detect_format, read_document
+from ragidx.read.decode import decode
+from ragidx.read.html import html_to_text
 
 LATIN1_NAMES = {"cp1252", "windows-1252", "latin_1", "latin-1", "iso8859_1", "iso-8859-1"}
 

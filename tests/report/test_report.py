@@ -73,6 +73,16 @@ def test_rich_reporter_without_progress_has_no_bar(work: Path) -> None:
     assert screen.splitlines()[0] == "   failed docs/b.md: read error: [red]boom"
 
 
+def test_rich_reporter_names_the_option_that_lifts_a_skip(work: Path) -> None:
+    """The index holds the core's words; a person is told which option changes the outcome."""
+    out = io.StringIO()
+    reporter = RichReporter(Console(file=out, width=200), progress=False, verbose=True)
+    reason = "larger than the size limit (2.9 KiB > 2.0 KiB)"
+    reporter(FileDone(str(work / "big.txt"), FileStatus.SKIPPED, reason=reason))
+    shown = f"  skipped big.txt: {reason}; --max-file-size raises the limit"
+    assert out.getvalue().splitlines() == [shown]
+
+
 def test_json_lines_reporter(work: Path) -> None:
     out = io.StringIO()
     reporter = JsonLinesReporter(out)

@@ -1,0 +1,113 @@
+"""The reader seam: a reader registered for a new kind of file is the one `read_document`
+uses, and what no reader claims is read as plain text, as before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragidx.models import Document, FileInfo
+from ragidx.read import (
+    NotText,
+    Source,
+    detect_format,
+    read_document,
+    reader_for,
+    readers,
+    register,
+    unregister,
+)
+
+
+class Shouting:
+    """A format of its own: text read in capitals, and claimed by its first bytes too."""
+
+    content_type = "text/x-shout"
+    format = "shout"
+    suffixes: tuple[str, ...] = (".shout",)
+    segmented = False
+
+    def sniff(self, head: bytes) -> bool:
+        return head.startswith(b"SHOUT:")
+
+    def read(self, source: Source) -> Document:
+        if b"\x00" in source.data:
+            raise NotText("not a shout")
+        return source.document(source.data.decode("ascii").upper(), self.format, "ascii")
+
+
+@pytest.fixture
+def shouting() -> Iterator[Shouting]:
+    reader = Shouting()
+    register(reader)
+    try:
+        yield reader
+    finally:
+        unregister(reader.content_type)
+
+
+def _info(path: Path, data: bytes) -> FileInfo:
+    path.write_bytes(data)
+    st = path.stat()
+    return FileInfo(str(path), st.st_size, st.st_mtime_ns)
+
+
+def test_a_registered_reader_reads_its_suffix(tmp_path: Path, shouting: Shouting) -> None:
+    info = _info(tmp_path / "a.shout", b"hello\n")
+    doc = read_document(info)
+    assert (doc.text, doc.format, doc.encoding) == ("HELLO\n", "shout", "ascii")
+    # What every reader's document shares: the hash of the bytes, their size, the mtime.
+    plain = read_document(_info(tmp_path / "a.txt", b"hello\n"))
+    assert doc.content_hash == plain.content_hash and doc.size == plain.size == 6
+    assert doc.mtime_ns == info.mtime_ns and doc.path == Path(info.path)
+    assert detect_format(Path("b.SHOUT")) == "shout"  # endings match in any case
+    assert shouting in readers()
+
+
+def test_its_errors_are_the_files_reason(tmp_path: Path, shouting: Shouting) -> None:
+    with pytest.raises(NotText, match="not a shout"):
+        read_document(_info(tmp_path / "bad.shout", b"a\x00b"))
+
+
+def test_a_reader_may_claim_a_file_by_its_first_bytes(tmp_path: Path, shouting: Shouting) -> None:
+    assert read_document(_info(tmp_path / "NOTES", b"SHOUT: hi\n")).text == "SHOUT: HI\n"
+    # A name that another reader claims wins over the content.
+    assert read_document(_info(tmp_path / "n.md", b"SHOUT: hi\n")).format == "markdown"
+    assert read_document(_info(tmp_path / "OTHER", b"hi\n")).format == "text"
+
+
+def test_a_later_reader_wins_an_ending_until_it_goes(tmp_path: Path) -> None:
+    class Markdownish(Shouting):
+        content_type = "text/x-markdownish"
+        suffixes: tuple[str, ...] = (".md",)
+
+    info = _info(tmp_path / "a.md", b"# hi\n")
+    register(Markdownish())
+    try:
+        assert read_document(info).text == "# HI\n"
+    finally:
+        unregister(Markdownish.content_type)
+    assert read_document(info).format == "markdown"
+    assert reader_for("a.md").content_type == "text/markdown"
+
+
+def test_without_a_reader_of_its_own_a_file_is_plain_text_or_refused(tmp_path: Path) -> None:
+    assert read_document(_info(tmp_path / "notes.unknown", b"words\n")).format == "text"
+    with pytest.raises(NotText, match="binary content"):
+        read_document(_info(tmp_path / "blob.unknown", b"\x00\x01\x02" * 100))
+    with pytest.raises(NotText, match="binary content"):
+        read_document(_info(tmp_path / "blob.shout", b"\x00\x01\x02" * 100))  # not registered
+
+
+def test_the_built_in_readers() -> None:
+    types = {r.content_type: r.format for r in readers()}
+    assert types == {
+        "text/plain": "text",
+        "text/markdown": "markdown",
+        "text/x-rst": "rst",
+        "text/x-source": "code",
+        "text/html": "html",
+    }
+    assert [r.content_type for r in readers() if not r.segmented] == ["text/html"]
