@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email.utils
 import math
 import random
@@ -41,15 +42,21 @@ from tenacity.stop import stop_base
 
 from ragidx.chunk.tokens import estimate_tokens
 from ragidx.embed.adaptive import Adaptive
-from ragidx.embed.base import Vectors, unit_rows, validate_vectors
+from ragidx.embed.base import Auth, EmbedStats, Probe, Server, Vectors, unit_rows, validate_vectors
 from ragidx.embed.defaults import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_DEADLINE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
 )
 from ragidx.embed.limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
-from ragidx.errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from ragidx.embed.options import HttpOptions
+from ragidx.errors import (
+    EmbedError,
+    FatalEmbedError,
+    InvalidVectors,
+    RejectedError,
+    TransientError,
+)
 from ragidx.redact import Redactor, redact_error, url_credentials, without_credentials
 
 __all__ = [
@@ -123,8 +130,9 @@ _LENGTH_WORDS = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class HttpSettings:
-    """Where the server is and how to talk to it. The API key never shows in `repr`.
+class HttpSettings(HttpOptions):
+    """What one client is built with: the options (`HttpOptions`), the server and the model.
+    The API key never shows in `repr`.
 
     A user name and password in `base_url` (`http://user:pw@host/v1`) move to `login`, which
     never shows either: `base_url` is what may be shown and stored. They are sent (as
@@ -134,18 +142,8 @@ class HttpSettings:
 
     base_url: str
     model: str
-    api_key: str | None = field(default=None, repr=False)
     login: tuple[str, str] | None = field(default=None, repr=False)
     dims: int | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    deadline: float = DEFAULT_DEADLINE
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_inputs: int | None = None
-    max_tokens: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    normalize: bool = True
 
     def __post_init__(self) -> None:
         login = url_credentials(self.base_url)
@@ -154,19 +152,14 @@ class HttpSettings:
             object.__setattr__(self, "login", self.login or login)
 
     @property
-    def auth(self) -> str:
+    def auth(self) -> Auth:
         """What authenticates the requests: `bearer` (the API key), `basic` (the login in
         the base URL, where no key is set) or `none`."""
         return "bearer" if self.api_key else "basic" if self.login else "none"
 
 
-@dataclass(slots=True)
-class HttpStats:
-    """What the client did, for progress and summaries."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
+HttpStats = EmbedStats
+"""What the client did (`EmbedStats`, under its former name)."""
 
 
 class HttpEmbedder:
@@ -193,7 +186,7 @@ class HttpEmbedder:
         self.dims = settings.dims or 0
         self.max_inputs = settings.max_inputs or self.default_max_inputs
         self.max_tokens = settings.max_tokens or self.default_max_tokens
-        self.stats = HttpStats()
+        self.stats = EmbedStats()
         self.redact = Redactor.of(keys=[settings.api_key], logins=[settings.login])
         """The step every message from the server or the transport passes through."""
         self._sleep = sleep
@@ -220,8 +213,51 @@ class HttpEmbedder:
         """Turn a decoded JSON answer into vectors; raise KeyError/TypeError/ValueError."""
         raise NotImplementedError
 
+    @property
+    def server(self) -> Server:
+        settings = self.settings
+        unsent = settings.login is not None and settings.auth == "bearer"
+        return Server(without_credentials(settings.base_url), self.url, settings.auth, unsent)
+
+    @property
+    def binding(self) -> dict[str, str]:
+        return {"normalize": "true" if self.settings.normalize else "false"}
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def probe(self, text: str) -> Probe:
+        """`text` sent once: no retry, no pacing, nothing learned for a run (see `Embedder`)."""
+        notes: list[tuple[str, str]] = []
+        started = time.perf_counter()
+        try:
+            response = await self._post(self.payload([text]))
+            if (note := self._fall_back(response)) is not None:
+                notes.append(note)
+                started = time.perf_counter()
+                response = await self._post(self.payload([text]))
+        except EmbedError as exc:
+            return Probe(notes=tuple(notes), error=exc)
+        answer = Probe(
+            notes=tuple(notes),
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        if not 200 <= response.status_code < 300:
+            return dataclasses.replace(answer, error=classify(response))
+        try:
+            vectors = validate_vectors(self.parse(response.json(), 1), 1, 0)
+        except InvalidVectors as exc:  # the shape is right, the numbers are not (zeros, NaN)
+            return dataclasses.replace(answer, error=exc)
+        except (ValueError, KeyError, TypeError, EmbedError) as exc:
+            return dataclasses.replace(answer, unreadable=f"{type(exc).__name__}: {exc}")
+        limits = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
+        return dataclasses.replace(answer, vectors=vectors, rate_limits=limits)
+
+    def _fall_back(self, response: httpx.Response) -> tuple[str, str] | None:
+        """After an answer that shows the server cannot take what this provider asks for,
+        ask as it can from then on, and say so as (name, detail); None for any other."""
+        return None
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not all(t.strip() for t in texts):
