@@ -90,7 +90,7 @@ class WalkConfig:
     skip_paths: frozenset[str] = frozenset()
     """Absolute paths never to index, such as the index database and its WAL."""
     workers: int | None = None
-    """Helper processes that walk the subtrees of a large tree side by side (`walkpool`).
+    """Helper processes that walk the subtrees of a large tree side by side (`ragidx.walk.pool`).
     None lets each run decide (`index` starts them where the index already holds many files
     under the paths given); 0 walks in this process alone."""
 

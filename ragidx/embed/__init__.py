@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ragidx.embed.base import Embedder, Vectors, validate_vectors
+from ragidx.embed.base import (
+    Embedder,
+    EmbedStats,
+    MinimalEmbedder,
+    Offline,
+    Probe,
+    Server,
+    Vectors,
+    closing,
+    complete,
+    validate_vectors,
+)
 from ragidx.embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ragidx.embed.options import EmbedOptions, HttpOptions
 from ragidx.errors import ConfigError
 
 if TYPE_CHECKING:
-    import httpx
-
     from ragidx.embed.hashing import HashEmbedder
     from ragidx.embed.http import HttpEmbedder
     from ragidx.embed.ollama import OllamaEmbedder
@@ -33,14 +41,6 @@ _LAZY = {
 }
 
 
-def as_http(embedder: Embedder) -> HttpEmbedder | None:
-    """The embedder as an `HttpEmbedder`, if it is one (without importing httpx to ask)."""
-    module = sys.modules.get(f"{__name__}.http")
-    if module is not None and isinstance(embedder, module.HttpEmbedder):
-        return embedder  # type: ignore[no-any-return]
-    return None
-
-
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -54,15 +54,22 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "PROVIDERS",
     "EmbedOptions",
+    "EmbedStats",
     "Embedder",
     "HashEmbedder",
     "HttpEmbedder",
+    "HttpOptions",
+    "MinimalEmbedder",
+    "Offline",
     "OllamaEmbedder",
     "OpenAIEmbedder",
+    "Probe",
+    "Server",
     "TEIEmbedder",
     "Vectors",
     "api_key_from_env",
-    "as_http",
+    "closing",
+    "complete",
     "create_embedder",
     "resolve_provider",
     "validate_vectors",
@@ -71,43 +78,7 @@ __all__ = [
 DEFAULT_PROVIDER = "hash"
 
 
-@dataclass(frozen=True, kw_only=True)
-class EmbedOptions:
-    """How to reach an embedding server; the hash embedder needs none of it."""
-
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_inputs: int | None = None
-    max_tokens: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    normalize: bool = True
-    """Scale every vector to unit length (some servers return them unnormalised)."""
-    transport: httpx.AsyncBaseTransport | None = None
-    """Tests pass `httpx.MockTransport` here."""
-
-    def __post_init__(self) -> None:
-        from ragidx.settings import require
-
-        for name, value in (
-            ("base_url", self.base_url),
-            ("timeout", self.timeout),
-            ("max_retries", self.max_retries),
-            ("concurrency", self.concurrency),
-            ("batch_size", self.max_inputs),
-            ("max_batch_tokens", self.max_tokens),
-            ("rpm", self.rpm),
-            ("tpm", self.tpm),
-            ("normalize", self.normalize),
-        ):
-            if value is not None:
-                require(name, value)
-
-
-Factory = Callable[[str | None, int | None, EmbedOptions], Embedder]
+Factory = Callable[[str | None, int | None, EmbedOptions], MinimalEmbedder]
 
 
 def _hash(model: str | None, dims: int | None, options: EmbedOptions) -> Embedder:
@@ -136,18 +107,12 @@ def _http(module: str, name: str) -> Factory:
                 hint="leave --dimensions out: ragidx asks the server",
             )
         settings = HttpSettings(
-            base_url=options.base_url or cls.default_base_url,
-            model=model or cls.default_model,
-            api_key=options.api_key,
-            dims=dims,
-            timeout=options.timeout,
-            max_retries=options.max_retries,
-            concurrency=options.concurrency,
-            max_inputs=options.max_inputs,
-            max_tokens=options.max_tokens,
-            rpm=options.rpm,
-            tpm=options.tpm,
-            normalize=options.normalize,
+            **{
+                **options.http_options(),
+                "base_url": options.base_url or cls.default_base_url,
+                "model": model or cls.default_model,
+                "dims": dims,
+            }
         )
         try:
             return cls(settings, transport=options.transport)
@@ -175,7 +140,8 @@ def create_embedder(
     dims: int | None = None,
     options: EmbedOptions | None = None,
 ) -> Embedder:
-    """Build the embedder registered under `provider`."""
+    """Build the embedder registered under `provider` (`complete`: a factory may give a
+    `MinimalEmbedder`). Raises `ConfigError`."""
     try:
         factory = PROVIDERS[provider]
     except KeyError:
@@ -184,7 +150,7 @@ def create_embedder(
             f"unknown provider {provider!r}", hint=f"choose one of: {known}"
         ) from None
     try:
-        return factory(model, dims, options or EmbedOptions())
+        return complete(factory(model, dims, options or EmbedOptions()))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ragidx.chunk.tokens import space_cjk
-from ragidx.embed.base import Vectors
+from ragidx.embed.base import Offline, Vectors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,7 +95,7 @@ STOP_WORDS = frozenset(
 )
 
 
-class HashEmbedder:
+class HashEmbedder(Offline):
     """Feature-hashing embedder; needs no server and gives the same vector every time."""
 
     provider = "hash"

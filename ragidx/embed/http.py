@@ -11,21 +11,17 @@ the caller splits it. The latency of each answer steers batch sizes and requests
 (`adaptive`). Cancellation is never retried (only `TransientError` is).
 
 Whatever a server sends, memory and time stay bounded: the deadline of an attempt covers the
-body too, and a body is read as it streams, inflated a bounded piece at a time (`body`), up
-to what the batch can need (`answer_limit`); an error's body, to its first few KB.
+body too, which is read as it streams (`ragidx.embed.answer`). What an error means, and how
+long it asks to wait, is `ragidx.embed.refusal`'s to say.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import math
+import dataclasses
 import random
-import re
 import time
-import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,15 +37,24 @@ from tenacity.stop import stop_base
 
 from ragidx.chunk.tokens import estimate_tokens
 from ragidx.embed.adaptive import Adaptive
-from ragidx.embed.base import Vectors, unit_rows, validate_vectors
+from ragidx.embed.answer import ANSWER_CAP, ERROR_BODY, AnswerTooLarge, answer_limit, body
+from ragidx.embed.base import Auth, EmbedStats, Probe, Server, Vectors, unit_rows, validate_vectors
 from ragidx.embed.defaults import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_DEADLINE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
 )
-from ragidx.embed.limiter import AdaptiveConcurrency, RateLimiter, Reading, Unit
-from ragidx.errors import FatalEmbedError, InvalidVectors, RejectedError, TransientError
+from ragidx.embed.limiter import AdaptiveConcurrency, RateLimiter, Unit
+from ragidx.embed.options import HttpOptions
+from ragidx.embed.refusal import classify, parse_duration, retry_after
+from ragidx.embed.refusal import reading as reading_of
+from ragidx.errors import (
+    EmbedError,
+    FatalEmbedError,
+    InvalidVectors,
+    RejectedError,
+    TransientError,
+)
 from ragidx.redact import Redactor, redact_error, url_credentials, without_credentials
 
 __all__ = [
@@ -76,24 +81,6 @@ _SENT = "ragidx.sent"  # request extension: when it left, by the limiter's clock
 
 Sleep = Callable[[float], Awaitable[None]]
 
-# The bytes an answer may take (`answer_limit`). A number is at most 26 characters as a JSON
-# float ("-1.2345678901234567e-308, "), more pretty-printed, under 6 in base64; each vector
-# comes with its own keys ({"object": "embedding", "index": 2047, ...}), the answer with a
-# model name and usage. Vectors of a model not bound yet are taken as wide as any served
-# (16,384: Llama 3.1 405B's hidden size).
-_BYTES_PER_NUMBER = 40
-_BYTES_PER_INPUT = 1024
-_ANSWER_MARGIN = 64 * 1024
-_WIDEST = 16_384
-ANSWER_CAP = 64 * 1024 * 1024
-"""No answer is read past this, whatever the batch: 2,048 vectors of 3,072 numbers in base64
-(OpenAI's largest batch and model, as ragidx asks for them) take 34 MB, and 32 vectors of
-16,384 numbers as JSON floats (the other providers' batch) 21 MB. Reading and parsing one
-takes about three times its size; a batch whose answer would pass the cap is split."""
-ERROR_BODY = 8 * 1024
-"""What is read of an error's body: its message is in the first few hundred bytes."""
-_STEP = 64 * 1024  # inflated at most at a time: a gzip bomb grows a thousandfold
-
 # Tries before a server that has never answered is taken for not running.
 _CONNECT_ATTEMPTS = 3
 _UNREACHABLE = (
@@ -101,30 +88,11 @@ _UNREACHABLE = (
     " or run `ragidx doctor`"
 )
 
-_SIZE_WORDS = (
-    "too many inputs",
-    "batch size",
-    "max_client_batch_size",
-    "too large",
-    "payload too large",
-    "request entity too large",
-    "must have less than",
-    "maximum request size",
-)
-_LENGTH_WORDS = (
-    "maximum context length",
-    "context length",
-    "too long",
-    "input length",
-    "exceeds the maximum",
-    "max_input_length",
-    "longer than",
-)
-
 
 @dataclass(frozen=True, kw_only=True)
-class HttpSettings:
-    """Where the server is and how to talk to it. The API key never shows in `repr`.
+class HttpSettings(HttpOptions):
+    """What one client is built with: the options (`HttpOptions`), the server and the model.
+    The API key never shows in `repr`.
 
     A user name and password in `base_url` (`http://user:pw@host/v1`) move to `login`, which
     never shows either: `base_url` is what may be shown and stored. They are sent (as
@@ -134,18 +102,8 @@ class HttpSettings:
 
     base_url: str
     model: str
-    api_key: str | None = field(default=None, repr=False)
     login: tuple[str, str] | None = field(default=None, repr=False)
     dims: int | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    deadline: float = DEFAULT_DEADLINE
-    concurrency: int = DEFAULT_CONCURRENCY
-    max_inputs: int | None = None
-    max_tokens: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    normalize: bool = True
 
     def __post_init__(self) -> None:
         login = url_credentials(self.base_url)
@@ -154,23 +112,22 @@ class HttpSettings:
             object.__setattr__(self, "login", self.login or login)
 
     @property
-    def auth(self) -> str:
+    def auth(self) -> Auth:
         """What authenticates the requests: `bearer` (the API key), `basic` (the login in
         the base URL, where no key is set) or `none`."""
         return "bearer" if self.api_key else "basic" if self.login else "none"
 
 
-@dataclass(slots=True)
-class HttpStats:
-    """What the client did, for progress and summaries."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
+HttpStats = EmbedStats
+"""What the client did (`EmbedStats`, under its former name)."""
 
 
 class HttpEmbedder:
-    """Base of the HTTP providers: subclasses give `path`, `payload` and `parse`."""
+    """Base of the HTTP providers: subclasses give `path`, `payload` and `parse`.
+
+    Over 250 lines: one request's retries, pacing and answer checks share its state (the
+    limiter, the adaptive sizes, whether the server ever answered). The pacing by the
+    server's budget headers (`_heed`, `_calibrate`) could go beside the limiter next."""
 
     provider: str = "http"
     path: ClassVar[str] = "/"
@@ -193,7 +150,7 @@ class HttpEmbedder:
         self.dims = settings.dims or 0
         self.max_inputs = settings.max_inputs or self.default_max_inputs
         self.max_tokens = settings.max_tokens or self.default_max_tokens
-        self.stats = HttpStats()
+        self.stats = EmbedStats()
         self.redact = Redactor.of(keys=[settings.api_key], logins=[settings.login])
         """The step every message from the server or the transport passes through."""
         self._sleep = sleep
@@ -220,8 +177,51 @@ class HttpEmbedder:
         """Turn a decoded JSON answer into vectors; raise KeyError/TypeError/ValueError."""
         raise NotImplementedError
 
+    @property
+    def server(self) -> Server:
+        settings = self.settings
+        unsent = settings.login is not None and settings.auth == "bearer"
+        return Server(without_credentials(settings.base_url), self.url, settings.auth, unsent)
+
+    @property
+    def binding(self) -> dict[str, str]:
+        return {"normalize": "true" if self.settings.normalize else "false"}
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def probe(self, text: str) -> Probe:
+        """`text` sent once: no retry, no pacing, nothing learned for a run (see `Embedder`)."""
+        notes: list[tuple[str, str]] = []
+        started = time.perf_counter()
+        try:
+            response = await self._post(self.payload([text]))
+            if (note := self._fall_back(response)) is not None:
+                notes.append(note)
+                started = time.perf_counter()
+                response = await self._post(self.payload([text]))
+        except EmbedError as exc:
+            return Probe(notes=tuple(notes), error=exc)
+        answer = Probe(
+            notes=tuple(notes),
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        if not 200 <= response.status_code < 300:
+            return dataclasses.replace(answer, error=classify(response))
+        try:
+            vectors = validate_vectors(self.parse(response.json(), 1), 1, 0)
+        except InvalidVectors as exc:  # the shape is right, the numbers are not (zeros, NaN)
+            return dataclasses.replace(answer, error=exc)
+        except (ValueError, KeyError, TypeError, EmbedError) as exc:
+            return dataclasses.replace(answer, unreadable=f"{type(exc).__name__}: {exc}")
+        limits = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
+        return dataclasses.replace(answer, vectors=vectors, rate_limits=limits)
+
+    def _fall_back(self, response: httpx.Response) -> tuple[str, str] | None:
+        """After an answer that shows the server cannot take what this provider asks for,
+        ask as it can from then on, and say so as (name, detail); None for any other."""
+        return None
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not all(t.strip() for t in texts):
@@ -348,7 +348,7 @@ class HttpEmbedder:
             ("tokens", max(tokens, 1.0), tokens * (took and calibrated)),
         )
         for unit, need, spent in units:
-            reading = _reading(headers, unit)
+            reading = reading_of(headers, unit)
             if reading is not None:
                 self.limiter.heed(unit, reading, spent=spent, need=need, at=sent)
 
@@ -471,244 +471,3 @@ def _client(
         ),
         transport=transport,
     )
-
-
-def answer_limit(inputs: int, dims: int) -> int:
-    """The most bytes an answer of `inputs` vectors of `dims` numbers (0: not known yet) can
-    need, generously, and never more than `ANSWER_CAP`."""
-    need = inputs * ((dims or _WIDEST) * _BYTES_PER_NUMBER + _BYTES_PER_INPUT) + _ANSWER_MARGIN
-    return min(need, ANSWER_CAP)
-
-
-class AnswerTooLarge(Exception):
-    """An answer that passed its limit: `str` says by how much it is known to."""
-
-
-async def body(response: httpx.Response, limit: int) -> httpx.Response:
-    """`response` (opened with `stream`) with its body read, inflated as Content-Encoding
-    says, and counted as it comes: a success past `limit` bytes raises `AnswerTooLarge` at once
-    (before a byte where Content-Length says so); an error's body is cut at `ERROR_BODY`.
-    Raises `httpx.DecodingError` for a body that does not inflate."""
-    success = 200 <= response.status_code < 300
-    cut = limit if success else ERROR_BODY
-    declared = response.headers.get("content-length", "")
-    if success and declared.isdigit() and int(declared) > limit:
-        raise AnswerTooLarge(f"{int(declared):,} bytes announced, at most {limit:,} expected")
-    try:
-        whole = response.content  # built whole (httpx.MockTransport): read and inflated
-    except httpx.ResponseNotRead:
-        pass
-    else:
-        if success and len(whole) > limit:
-            raise AnswerTooLarge(f"over {limit:,} bytes")
-        return response if len(whole) <= cut else _holding(response, whole[:cut])
-    inflate = _Inflate(response.headers.get("content-encoding", ""))
-    parts: list[bytes] = []
-    size = 0
-    async for raw in response.aiter_raw():
-        for piece in inflate.feed(raw):
-            size += len(piece)
-            if size > cut:
-                if success:
-                    raise AnswerTooLarge(f"over {limit:,} bytes")
-                parts.append(piece[: len(piece) - (size - cut)])
-                return _holding(response, b"".join(parts))
-            parts.append(piece)
-    parts.append(inflate.flush())
-    return _holding(response, b"".join(parts))
-
-
-def _holding(response: httpx.Response, content: bytes) -> httpx.Response:
-    """A response like `response`, holding `content` as its (inflated) body."""
-    dropped = {"content-encoding", "content-length", "transfer-encoding"}
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
-    extensions = {
-        k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")
-    }
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=content,
-        request=response.request,
-        extensions=extensions,
-    )
-
-
-class _Inflate:
-    """Content-Encoding undone at most `_STEP` bytes at a time, so a bomb is counted (and
-    stopped) as it grows, never inflated whole in one call as httpx's decoders do."""
-
-    def __init__(self, encoding: str) -> None:
-        codings = [c.strip().lower() for c in encoding.split(",")]
-        codings = [c for c in codings if c not in ("", "identity")]
-        self._deflate = codings == ["deflate"]
-        self._fresh = True
-        self._z: Any = None  # zlib's decompressor type is private
-        if codings in (["gzip"], ["x-gzip"]):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif self._deflate:
-            self._z = zlib.decompressobj(zlib.MAX_WBITS)
-        elif codings:
-            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._z is None:
-            yield data
-            return
-        if self._fresh and self._deflate and data:
-            # Some servers send deflate without zlib's header, as httpx's decoder allows.
-            self._fresh = False
-            try:
-                zlib.decompressobj(zlib.MAX_WBITS).decompress(data[:2])
-            except zlib.error:
-                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-        while data and not self._z.eof:
-            try:
-                piece = self._z.decompress(data, _STEP)
-            except zlib.error as exc:
-                raise httpx.DecodingError(f"the answer does not inflate: {exc}") from None
-            data = self._z.unconsumed_tail
-            if piece:
-                yield piece
-
-    def flush(self) -> bytes:
-        if self._z is None:
-            return b""
-        try:
-            return bytes(self._z.flush())
-        except zlib.error as exc:
-            raise httpx.DecodingError(f"the answer does not inflate: {exc}") from None
-
-
-def classify(response: httpx.Response) -> TransientError | RejectedError | FatalEmbedError:
-    """The error an HTTP failure stands for: retry it, give up on the input, or stop the run."""
-    status = response.status_code
-    message = f"HTTP {status}: {_error_message(response)}"
-    lowered = message.lower()
-    should = response.headers.get("x-should-retry")
-    if 300 <= status < 400:
-        return _redirected(response)
-    if status in (401, 403):
-        return FatalEmbedError(
-            message, kind="auth", hint="check the API key (RAGIDX_API_KEY) and the base URL"
-        )
-    if status == 429 and "insufficient_quota" in lowered:
-        return FatalEmbedError(message, kind="quota", hint="the account has no quota left")
-    wait = retry_after(response.headers)
-    if should == "false":  # the server says a retry would not help, nor would splitting
-        return RejectedError(message, kind="server_error")
-    if status == 500 and "input is too large" in lowered:  # llama.cpp: not transient
-        return RejectedError(message, kind="too_large")
-    if status == 429:
-        return TransientError(message, kind="rate_limited", retry_after=wait)
-    if should == "true" or status in (408, 409) or status >= 500:
-        kind = "timeout" if status == 408 else "server_error"
-        return TransientError(message, kind=kind, retry_after=wait)
-    if status == 413 or any(w in lowered for w in _SIZE_WORDS):
-        return RejectedError(message, kind="too_large")
-    if any(w in lowered for w in _LENGTH_WORDS):
-        return RejectedError(message, kind="too_long")
-    return RejectedError(message, kind="rejected_input")
-
-
-def _redirected(response: httpx.Response) -> FatalEmbedError:
-    """A redirect stops the run: following it would send the key to another address, and
-    every request would be redirected alike."""
-    status = response.status_code
-    where = _redirect_target(response)
-    message = f"HTTP {status}: the server redirects to {where or 'an address it does not give'}"
-    hint = (
-        "set --base-url (RAGIDX_BASE_URL) to the server that answers (where it redirects, if"
-        " you trust that address); ragidx follows no redirect, so the API key goes only to"
-        " the address you give"
-    )
-    return FatalEmbedError(message, kind="redirect", hint=hint)
-
-
-def _redirect_target(response: httpx.Response) -> str | None:
-    """Where a redirect points, made absolute, without user:password, query or fragment (a
-    signed address can hold a token there); None when it does not say."""
-    location = response.headers.get("location", "").strip()
-    if not location:
-        return None
-    try:
-        url = httpx.URL(location)
-        with contextlib.suppress(RuntimeError):  # a response built without its request
-            url = response.request.url.join(url)
-        url = url.copy_with(username=None, password=None, query=None, fragment=None)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return "an address that is not a URL"
-    shown = str(url)
-    return shown if len(shown) <= 200 else shown[:200] + "..."
-
-
-_DURATION = re.compile(
-    r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?"
-)
-
-
-def parse_duration(text: str | None) -> float | None:
-    """Seconds in an OpenAI reset header: `1s`, `6m0s`, `250ms`, `1h2m3.5s`; None if unreadable."""
-    if not text:
-        return None
-    m = _DURATION.fullmatch(text.strip())
-    if not m or not any(m.groups()):
-        return None
-    h, mins, sec, ms = (float(g) if g else 0.0 for g in m.groups())
-    return h * 3600 + mins * 60 + sec + ms / 1000
-
-
-def _reading(headers: httpx.Headers, unit: str) -> Reading | None:
-    """One budget from OpenAI's `x-ratelimit-{limit,remaining,reset}-{unit}`; None if absent."""
-    remaining = _number(headers.get(f"x-ratelimit-remaining-{unit}"))
-    reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
-    if remaining is None or reset is None:
-        return None
-    return Reading(remaining, reset, _number(headers.get(f"x-ratelimit-limit-{unit}")))
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text is not None else math.nan
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds the server asked to wait: `retry-after-ms`, else `Retry-After` (seconds or date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300].strip() or response.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            parts = [str(error.get(k)) for k in ("message", "code", "type") if error.get(k)]
-            return "; ".join(parts) or str(error)[:300]
-        text = str(error)
-        if "error_type" in body:
-            text += f"; {body['error_type']}"
-        return text[:300]
-    return str(body)[:300]

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
 import numpy as np
 
 from ragidx.embed.base import Vectors, matrix
@@ -57,6 +58,12 @@ class OpenAIEmbedder(HttpEmbedder):
         usage = body.get("usage") if isinstance(body, dict) else None
         tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         return tokens if isinstance(tokens, int) and tokens > 0 else None
+
+    def _fall_back(self, response: httpx.Response) -> tuple[str, str] | None:
+        if response.status_code in (400, 422) and "encoding_format" in response.text.lower():
+            self.base64 = False  # as indexing does: ask for floats instead
+            return ("encoding", "the server sends floats, not base64")
+        return None
 
     async def _attempt(self, texts: Sequence[str]) -> Vectors:
         try:

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 
+from ragidx.embed.answer import AnswerTooLarge, body
 from ragidx.embed.base import Vectors, matrix
-from ragidx.embed.http import AnswerTooLarge, HttpEmbedder, body
+from ragidx.embed.http import HttpEmbedder
 
 __all__ = ["TEIEmbedder"]
 

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from ragidx.embed import Embedder, HttpEmbedder, OpenAIEmbedder, Vectors, validate_vectors
+from ragidx.embed import Embedder, MinimalEmbedder, Probe, Server, Vectors, complete
 from ragidx.embed.base import is_unit
-from ragidx.embed.http import classify
 from ragidx.errors import EmbedError, InvalidVectors, StoreError
-from ragidx.redact import Redactor
 from ragidx.report.base import display_path
 from ragidx.store.damage import salvage_hint
 from ragidx.store.repair import inspect_index, salvage
@@ -35,11 +30,12 @@ class Check:
     hint: str | None = None
 
 
-async def diagnose(embedder: Embedder) -> list[Check]:
+async def diagnose(embedder: MinimalEmbedder) -> list[Check]:
     """Send one request with `embedder` and report reachability, latency, dims, limits.
     What the server says is redacted (`ragidx.redact`): it may repeat the request's key."""
+    embedder = complete(embedder)
     checks = await _diagnose(embedder)
-    redact = embedder.redact if isinstance(embedder, HttpEmbedder) else Redactor.of()
+    redact = embedder.redact
     return [
         dataclasses.replace(c, detail=redact(c.detail), hint=c.hint and redact(c.hint))
         for c in checks
@@ -48,92 +44,83 @@ async def diagnose(embedder: Embedder) -> list[Check]:
 
 async def _diagnose(embedder: Embedder) -> list[Check]:
     checks = [Check("provider", True, f"{embedder.provider}, model {embedder.model}")]
-    if not isinstance(embedder, HttpEmbedder):
-        vectors = await embedder.embed([PROBE])
-        return [*checks, Check("dims", True, f"{vectors.shape[1]} (offline, no server needed)")]
-    checks.append(Check("endpoint", True, embedder.url))
-    checks.append(_auth(embedder))
-    started = time.perf_counter()
-    try:
-        response = await embedder._post(embedder.payload([PROBE]))
-        if isinstance(embedder, OpenAIEmbedder) and _refuses_base64(response):
-            embedder.base64 = False  # as indexing does: ask for floats instead
-            checks.append(Check("encoding", True, "the server sends floats, not base64"))
-            started = time.perf_counter()
-            response = await embedder._post(embedder.payload([PROBE]))
-    except EmbedError as exc:
-        if exc.kind == "invalid_response":  # it answered, with a body not worth reading
+    server = embedder.server
+    if server is None:
+        return [*checks, _offline(await embedder.probe(PROBE))]
+    checks.append(Check("endpoint", True, server.url))
+    checks.append(_auth(server))
+    probe = await embedder.probe(PROBE)
+    checks += [Check(name, True, detail) for name, detail in probe.notes]
+    error = probe.error
+    if probe.status is None:  # no answer: `error` says what stood in the way
+        message = error.message if error is not None else "no answer"
+        if error is not None and error.kind == "invalid_response":  # a body not worth reading
             hint = "that is no embedding answer: check --base-url and --provider"
-            return [*checks, Check("answer", False, exc.message, hint)]
-        hint = f"is the server running and reachable at {embedder.settings.base_url}?"
-        return [*checks, Check("reachable", False, exc.message, hint)]
-    latency = time.perf_counter() - started
-    if 300 <= response.status_code < 400:
-        redirect = classify(response)  # reported, never followed (the key would go along)
-        return [*checks, Check("redirect", False, redirect.message, redirect.hint)]
-    checks.append(
-        Check("reachable", True, f"HTTP {response.status_code} in {latency * 1000:.0f} ms")
-    )
-    if response.status_code >= 400:
-        return [*checks, _refusal(embedder, response)]
-    try:
-        vectors = validate_vectors(embedder.parse(response.json(), 1), 1, 0)
-    except InvalidVectors as exc:  # the shape is right, the numbers are not (zeros, NaN)
+            return [*checks, Check("answer", False, message, hint)]
+        hint = f"is the server running and reachable at {server.base_url}?"
+        return [*checks, Check("reachable", False, message, hint)]
+    if error is not None and 300 <= probe.status < 400:  # reported, never followed
+        return [*checks, Check("redirect", False, error.message, error.hint)]
+    checks.append(Check("reachable", True, f"HTTP {probe.status} in {probe.seconds * 1000:.0f} ms"))
+    if error is not None and probe.status >= 400:
+        return [*checks, _refusal(embedder.model, probe.status, error)]
+    if isinstance(error, InvalidVectors):
         hint = "the server's model gives unusable vectors: check the model it serves"
-        return [*checks, Check("answer", False, exc.message, hint)]
-    except (ValueError, KeyError, TypeError, EmbedError) as exc:
+        return [*checks, Check("answer", False, error.message, hint)]
+    if probe.vectors is None:
         hint = "the answer is not the provider's shape: is --provider right for this server?"
-        return [*checks, Check("answer", False, f"{type(exc).__name__}: {exc}", hint)]
-    wanted = embedder.settings.dims
+        return [*checks, Check("answer", False, probe.unreadable or "no vectors", hint)]
+    vectors = probe.vectors
+    wanted = embedder.dims  # --dimensions, where given: the probe binds nothing
     if wanted and vectors.shape[1] != wanted:
         hint = f"the server ignores --dimensions {wanted}: leave it out, or pick a model with it"
         return [*checks, Check("dims", False, f"{vectors.shape[1]}, not {wanted}", hint)]
     checks.append(Check("dims", True, str(vectors.shape[1])))
-    checks.append(_length(embedder, vectors))
-    limits = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
-    if limits:
+    checks.append(_length(embedder.binding.get("normalize") != "false", vectors))
+    if probe.rate_limits:
         shown = ", ".join(
-            f"{k.removeprefix('x-ratelimit-')}={v}" for k, v in sorted(limits.items())
+            f"{k.removeprefix('x-ratelimit-')}={v}" for k, v in sorted(probe.rate_limits.items())
         )
         checks.append(Check("rate limits", True, shown))
     return checks
 
 
-def _auth(embedder: HttpEmbedder) -> Check:
+def _offline(probe: Probe) -> Check:
+    """An embedder without a server: the width of its vectors, or what kept it from one."""
+    if probe.vectors is None:
+        return Check("answer", False, probe.error.message if probe.error else "no vectors")
+    return Check("dims", True, f"{probe.vectors.shape[1]} (offline, no server needed)")
+
+
+def _auth(server: Server) -> Check:
     """Which credential goes out: the API key, else the base URL's user and password."""
-    settings = embedder.settings
-    if settings.auth == "basic":
+    if server.auth == "basic":
         return Check("auth", True, "Basic, the user and password in the base URL")
-    if settings.auth == "none":
+    if server.auth == "none":
         return Check("auth", True, "none: no API key set")
-    ignored = "; the user and password in the base URL are not sent" if settings.login else ""
+    ignored = "; the user and password in the base URL are not sent" if server.unsent_login else ""
     return Check("auth", True, f"Bearer, the API key{ignored}")
 
 
-def _length(embedder: HttpEmbedder, vectors: Vectors) -> Check:
+def _length(normalize: bool, vectors: Vectors) -> Check:
     """Whether the server's vectors are unit length (llama.cpp's, from some builds, are not)."""
     import numpy as np
 
     if is_unit(vectors):
         return Check("vectors", True, "unit length")
     length = float(np.linalg.norm(vectors[0]))
-    done = "scales them to 1" if embedder.settings.normalize else "keeps them (--no-normalize)"
+    done = "scales them to 1" if normalize else "keeps them (--no-normalize)"
     return Check("vectors", True, f"length {length:.4g}, not 1: ragidx {done}")
 
 
-def _refuses_base64(response: httpx.Response) -> bool:
-    return response.status_code in (400, 422) and "encoding_format" in response.text.lower()
-
-
-def _refusal(embedder: HttpEmbedder, response: httpx.Response) -> Check:
-    error = classify(response)
+def _refusal(model: str, status: int, error: EmbedError) -> Check:
     hints = {
         401: "set RAGIDX_API_KEY (or OPENAI_API_KEY for openai) to a valid key",
         403: "the key is not allowed to use this model or endpoint",
         404: "wrong base URL or provider: OpenAI-compatible servers usually want .../v1",
         429: "the server is rate limiting: lower --rpm/--tpm or --concurrency",
     }
-    hint = hints.get(response.status_code, error.hint or f"check --model {embedder.model!r}")
+    hint = hints.get(status, error.hint or f"check --model {model!r}")
     return Check("answer", False, error.message, hint)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from ragidx.embed import Embedder, Vectors, as_http, validate_vectors
+from ragidx.embed import Embedder, Vectors, validate_vectors
 from ragidx.errors import EmbedError, FatalEmbedError, InvalidVectors, PathNotFound
 from ragidx.store import SqliteStore
 
@@ -68,8 +68,7 @@ async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
     except FatalEmbedError:
         raise  # says what is wrong and what to do (a key, a server that is not there)
     except EmbedError as exc:
-        http = as_http(embedder)
-        where = f" from {http.url}" if http is not None else ""
+        where = f" from {embedder.server.url}" if embedder.server is not None else ""
         raise EmbedError(
             f"no usable answer{where} to learn the width of its vectors: {exc.message}",
             kind=exc.kind,

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeVar
 from ragidx.chunk.chunker import Chunker, chunk_document
 from ragidx.chunk.tokens import estimate_tokens
 from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig, LongChunkPolicy
-from ragidx.embed import Embedder, as_http, validate_vectors
+from ragidx.embed import Embedder, MinimalEmbedder, closing, complete, validate_vectors
 from ragidx.embed.base import Vectors, is_vector, stack
 from ragidx.errors import (
     EmbedError,
@@ -67,7 +67,6 @@ from ragidx.read.text import (
     content_hash,
     read_document,
 )
-from ragidx.redact import Redactor, without_credentials
 from ragidx.store import (
     Embeddings,
     FileWrite,
@@ -111,17 +110,20 @@ def _ignore(event: object) -> None:
 
 def index(
     paths: Iterable[str | Path],
-    embedder: Embedder,
+    embedder: MinimalEmbedder,
     config: IndexConfig | None = None,
     on_event: EventSink = _ignore,
 ) -> RunSummary:
-    """Index `paths` (files and directories) into `config.db_path`; blocks until done."""
-    return asyncio.run(run_index(paths, embedder, config or IndexConfig(), on_event))
+    """Index `paths` (files and directories) into `config.db_path`; blocks until done. The
+    embedder is closed (`aclose`) before this returns: its connections belong to the event
+    loop this call runs, which ends with it."""
+    work = run_index(paths, embedder, config or IndexConfig(), on_event)
+    return asyncio.run(closing(embedder, work))
 
 
 async def run_index(
     paths: Iterable[str | Path],
-    embedder: Embedder,
+    embedder: MinimalEmbedder,
     config: IndexConfig,
     on_event: EventSink = _ignore,
     *,
@@ -135,6 +137,7 @@ async def run_index(
     under `paths` if any are given. `stop.request()` ends the run early, losing nothing that
     came back. With `config.dry_run`, nothing is embedded or written.
     """
+    embedder = complete(embedder)
     stopping = (stop or StopSignal()).bind()
     if config.dry_run:
         return await _index(paths, embedder, config, on_event, retry_failed, stopping)
@@ -168,7 +171,7 @@ async def _index(
                 embedder.provider,
                 embedder.model,
                 embedder.dims,
-                _binding(embedder),
+                embedder.binding,
             )
         else:
             await _unless_stopped(_prepare(store, embedder, config), stopping)
@@ -194,8 +197,7 @@ async def _fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSi
     """Chunks no longer than the model reads, where the server says (TEI's `/info`), unless
     the chunk size was given: then it stays, with a warning if it is more. Some servers cut
     what is longer without a word (Infinity), others refuse it. A dry run asks no server."""
-    http = as_http(embedder)
-    limit = await http.input_limit() if http is not None and not config.dry_run else None
+    limit = await embedder.input_limit() if not config.dry_run else None
     if limit is None:
         return config
     chunk = config.chunk
@@ -254,8 +256,8 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
     }
     if not embedder.dims:
         await learn_dims(store, embedder)
-    if (http := as_http(embedder)) is not None:
-        settings["base_url"] = without_credentials(http.settings.base_url)
+    if embedder.server is not None:
+        settings["base_url"] = embedder.server.base_url
     await asyncio.to_thread(
         functools.partial(
             store.claim_manifest,
@@ -263,17 +265,10 @@ async def _prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) 
             embedder.model,
             embedder.dims,
             settings,
-            binding=_binding(embedder),
+            binding=embedder.binding,
         )
     )
     await asyncio.to_thread(store.drop_staged)
-
-
-def _binding(embedder: Embedder) -> dict[str, str]:
-    """Settings that change the vectors, recorded with the vector space and held to it."""
-    if (http := as_http(embedder)) is None:
-        return {}
-    return {"normalize": "true" if http.settings.normalize else "false"}
 
 
 @dataclass(slots=True)
@@ -294,9 +289,8 @@ class _Run:
         self.embedder = embedder
         self.config = config
         self.emit = on_event
-        http = as_http(embedder)
         # Reasons quote servers and exceptions: redacted before they are stored or reported.
-        self.redact = http.redact if http is not None else Redactor.of()
+        self.redact = embedder.redact
         self.chunking = config.chunk.fingerprint
         self.summary = RunSummary(dry_run=config.dry_run)
         self.calls = 0
@@ -312,8 +306,7 @@ class _Run:
         self.max_tokens = config.batch_tokens or embedder.max_tokens
         # Batch sizes follow the server's latency (`embed.adaptive`), under the provider's
         # limits or the size given; a dry run counts full batches, the same every time.
-        http = as_http(embedder)
-        self.adaptive = http.adaptive if http is not None and not config.dry_run else None
+        self.adaptive = embedder.adaptive if not config.dry_run else None
         if self.adaptive is not None:
             given = config.batch_inputs is not None or config.batch_tokens is not None
             self.adaptive.bound(self.max_tokens, fixed=given)
@@ -793,9 +786,8 @@ class _Run:
 
     def _count_requests(self) -> None:
         """Requests as the HTTP client counts them (retries included), else embed calls."""
-        http = as_http(self.embedder)
-        if http is not None and not self.config.dry_run:
-            stats = http.stats
+        stats = self.embedder.stats
+        if stats is not None and not self.config.dry_run:
             self.summary.requests = stats.requests
             self.summary.retries = stats.retries
             self.summary.rate_limited = stats.rate_limited

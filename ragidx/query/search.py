@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ragidx.chunk.tokens import CJK_CHARS
-from ragidx.embed import Embedder, Vectors, as_http, validate_vectors
+from ragidx.embed import Embedder, MinimalEmbedder, Vectors, complete, validate_vectors
 from ragidx.errors import EmbedError
 from ragidx.store import ChunkRow, Store
 
@@ -113,7 +113,7 @@ def _cjk_runs() -> re.Pattern[str]:
 
 async def search(
     store: Store,
-    embedder: Embedder,
+    embedder: MinimalEmbedder,
     query: str,
     *,
     k: int = 5,
@@ -122,6 +122,7 @@ async def search(
 ) -> list[SearchHit]:
     """The `k` best chunks for `query`, best first. Stored vectors that did not survive in
     the file are left out of the ranking, and `on_damaged(path, count)` is told of them."""
+    embedder = complete(embedder)
     text_ranked: list[int] = []
     vector_ranked: list[int] = []
     pool = max(CANDIDATES, k)
@@ -160,10 +161,9 @@ async def _query_vector(embedder: Embedder, query: str) -> Vectors:
     try:
         return validate_vectors(await embedder.embed([query]), 1, embedder.dims)
     except EmbedError as exc:
-        http = as_http(embedder)
         message = exc.message
-        if http is not None and http.url not in message:
-            message = f"{http.url}: {message}"
+        if (server := embedder.server) is not None and server.url not in message:
+            message = f"{server.url}: {message}"
         hint = exc.hint or "is the embedding server up? `ragidx doctor` checks it"
         hint += "; --mode text searches without it"
         raise EmbedError(message, kind=exc.kind, hint=hint) from None

@@ -1,0 +1,289 @@
+"""`ragidx index`: its options parsed into an `IndexConfig` and the embedder's options, the
+run (`ragidx.cli.running.execute`), and its outcome as the exit code."""
+
+# No `from __future__ import annotations` here: typer would evaluate every command's
+# annotations from strings at each start, 10 ms of a re-run that has nothing to do.
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragidx.cli.common import (
+    BaseUrlOption,
+    DbOption,
+    DimensionsOption,
+    JsonOption,
+    ModelOption,
+    NormalizeOption,
+    ProviderOption,
+    TimeoutOption,
+    embedder_for,
+    fail,
+    option,
+    stderr,
+)
+from ragidx.cli.running import effective_settings, execute, paths_to_index, reporter_for
+from ragidx.config import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_EMBED_WORKERS,
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_READERS,
+    Budget,
+    ChunkConfig,
+    IndexConfig,
+    LongChunkPolicy,
+    WalkConfig,
+    default_db_path,
+    missing_db_dir,
+)
+from ragidx.embed import EmbedOptions
+from ragidx.embed.defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ragidx.errors import ConfigError, RagidxError
+from ragidx.settings import conflict, from_env, from_file, from_flag
+
+__all__ = ["index_command"]
+
+PathsArgument = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Files and directories to index; - reads paths from stdin.", show_default=False
+    ),
+]
+NullOption = Annotated[bool, typer.Option("--null", "-0", help="Paths on stdin are NUL-separated.")]
+CoversOption = Annotated[
+    list[Path] | None,
+    option(
+        "--covers",
+        help="The paths given are every file to index under DIR: remove the others.",
+        metavar="DIR",
+        show_default=False,
+    ),
+]
+IncludeOption = Annotated[
+    list[str] | None, option("--include", help="Only files matching this glob.")
+]
+ExcludeOption = Annotated[
+    list[str] | None, option("--exclude", help="Leave out paths matching this glob.")
+]
+MaxFileSizeOption = Annotated[
+    int,
+    option(
+        "--max-file-size",
+        help="Skip larger files (10MiB, 512KiB, bytes)."
+        f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MiB]",
+        show_default=False,
+    ),
+]
+FollowSymlinksOption = Annotated[
+    bool, typer.Option("--follow-symlinks", help="Follow symbolic links (loops are cut).")
+]
+HiddenOption = Annotated[
+    bool, typer.Option("--hidden", help="Index hidden files and directories too.")
+]
+ChunkTokensOption = Annotated[
+    int, option("--chunk-tokens", help="Token budget of one chunk (estimated).")
+]
+ChunkOverlapOption = Annotated[
+    int | None,
+    option(
+        "--chunk-overlap",
+        help=f"Tokens a chunk repeats from the one before. [default: {DEFAULT_CHUNK_OVERLAP},"
+        " or an eighth of --chunk-tokens if less]",
+        show_default=False,
+    ),
+]
+MaxRetriesOption = Annotated[int, option("--max-retries", help="Retries of one request.")]
+ConcurrencyOption = Annotated[int, option("--concurrency", help="Requests in flight at most.")]
+OnLongChunkOption = Annotated[
+    str, option("--on-long-chunk", help="A chunk the model refuses as too long.")
+]
+RpmOption = Annotated[
+    float | None, option("--rpm", help="Requests per minute at most.", show_default=False)
+]
+TpmOption = Annotated[
+    float | None, option("--tpm", help="Tokens per minute at most.", show_default=False)
+]
+BatchSizeOption = Annotated[
+    int | None, option("--batch-size", help="Inputs per embedding request.")
+]
+MaxBatchTokensOption = Annotated[
+    int | None, option("--max-batch-tokens", help="Tokens per embedding request.")
+]
+ReadersOption = Annotated[int, option("--readers", help="Files read and chunked at once.")]
+ResetOption = Annotated[
+    bool, typer.Option("--reset", help="Empty the index first, cached vectors too.")
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Read and chunk only: report what would be sent, the time under --rpm/--tpm"
+        " and the cost; embed and write nothing.",
+    ),
+]
+PricePerMtokOption = Annotated[
+    float | None,
+    option(
+        "--price-per-mtok",
+        help="Price per million tokens, for --dry-run's cost.",
+        show_default=False,
+    ),
+]
+WaitOption = Annotated[
+    bool,
+    typer.Option("--wait/--no-wait", help="Wait while another ragidx writes the index, or refuse."),
+]
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option(
+        "--retry-failed", help="Index again only the files that failed (under PATHS, if given)."
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only errors and failed files.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="A line for every file that changed.")
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+]
+
+
+def index_command(
+    ctx: typer.Context,
+    paths: PathsArgument = None,
+    db: DbOption = None,
+    null: NullOption = False,
+    covers: CoversOption = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
+    max_file_size: MaxFileSizeOption = DEFAULT_MAX_FILE_SIZE,
+    follow_symlinks: FollowSymlinksOption = False,
+    hidden: HiddenOption = False,
+    chunk_tokens: ChunkTokensOption = DEFAULT_CHUNK_TOKENS,
+    chunk_overlap: ChunkOverlapOption = None,
+    provider: ProviderOption = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    dimensions: DimensionsOption = None,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
+    max_retries: MaxRetriesOption = DEFAULT_MAX_RETRIES,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    on_long_chunk: OnLongChunkOption = LongChunkPolicy.SPLIT.value,
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    normalize: NormalizeOption = True,
+    batch_size: BatchSizeOption = None,
+    max_batch_tokens: MaxBatchTokensOption = None,
+    readers: ReadersOption = DEFAULT_READERS,
+    reset: ResetOption = False,
+    dry_run: DryRunOption = False,
+    price_per_mtok: PricePerMtokOption = None,
+    wait: WaitOption = True,
+    retry_failed: RetryFailedOption = False,
+    json_out: JsonOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+    progress: ProgressOption = None,
+) -> None:
+    """Index files and directories into the SQLite index."""
+    if chunk_overlap is None:
+        chunk_overlap = min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
+    if db is not None and not dry_run:
+        _db_dir_exists(ctx, db)
+    _agree(ctx, chunk_tokens, chunk_overlap, max_batch_tokens)
+    try:
+        config = IndexConfig(
+            db_path=db or default_db_path(),
+            walk=WalkConfig(
+                include=tuple(include or ()),
+                exclude=tuple(exclude or ()),
+                max_file_size=max_file_size,
+                follow_symlinks=follow_symlinks,
+                hidden=hidden,
+            ),
+            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
+            readers=readers,
+            embed_workers=concurrency,
+            batch_inputs=batch_size,
+            batch_tokens=max_batch_tokens,
+            reset=reset,
+            on_long_chunk=LongChunkPolicy(on_long_chunk),
+            dry_run=dry_run,
+            budget=Budget(rpm=rpm, tpm=tpm, price_per_mtok=price_per_mtok),
+            wait=wait,
+            grace=timeout,
+            covers=tuple(covers or ()),
+            # A size given (flag or settings file) stays; the default fits the model.
+            fit_chunks=_defaulted(ctx, "chunk_tokens"),
+        )
+        # Every option of the HTTP client, by its name (`HttpOptions`).
+        http = EmbedOptions.from_settings(ctx.params)
+        sources = paths_to_index(paths or [], null=null, retry_failed=retry_failed)
+        embedder = embedder_for(provider, model, dimensions, http, quiet)
+        if embedder.server is None:
+            # The offline embedder is CPU work: more workers only hold more batches in memory.
+            config = dataclasses.replace(config, embed_workers=DEFAULT_EMBED_WORKERS)
+    except RagidxError as exc:
+        fail(exc)
+    if verbose and not quiet:
+        stderr().print(effective_settings(embedder, config, http, ctx.meta.get("settings_file")))
+    reporter = reporter_for(json_out, quiet, verbose, progress)
+    raise typer.Exit(execute(sources, embedder, config, reporter, retry_failed=retry_failed))
+
+
+def _db_dir_exists(ctx: typer.Context, db: Path) -> None:
+    """`fail` where the directory `--db` names for the index does not exist."""
+    if (parent := missing_db_dir(db)) is not None:
+        fail(
+            ConfigError(
+                f"{_source(ctx, 'db', _given_db(ctx, db))}: no directory {parent}"
+                " to hold the index",
+                hint="create it first; only the default .ragidx/ is made for you",
+            )
+        )
+
+
+def _agree(
+    ctx: typer.Context, chunk_tokens: int, chunk_overlap: int, max_batch_tokens: int | None
+) -> None:
+    """`fail` where one size rules out another (`ragidx.settings.conflict`)."""
+    clash = conflict(chunk_tokens, chunk_overlap, max_batch_tokens)
+    if clash is not None:
+        name, reason = clash
+        value = chunk_overlap if name == "chunk_overlap" else max_batch_tokens
+        fail(ConfigError(f"{_source(ctx, name, value)}: {reason}"))
+
+
+def _source(ctx: typer.Context, name: str, value: object) -> str:
+    """Where the value of option `name` came from, in the words of a message."""
+    source = ctx.get_parameter_source(name)
+    option = f"--{name.replace('_', '-')}"
+    if source is not None and source.name == "DEFAULT_MAP" and "settings_file" in ctx.meta:
+        return from_file(ctx.meta["settings_file"], name.replace("_", "-"), value)
+    envvar = next((p.envvar for p in ctx.command.params if p.name == name), None)
+    if source is not None and source.name == "ENVIRONMENT" and isinstance(envvar, str):
+        return from_env(envvar, str(value))
+    return from_flag(option, str(value))
+
+
+def _given_db(ctx: typer.Context, db: Path) -> object:
+    """`--db` as it was written, where that is still at hand."""
+    source = ctx.get_parameter_source("db")
+    if source is not None and source.name == "ENVIRONMENT":
+        return os.environ.get("RAGIDX_DB", db)
+    if source is not None and source.name == "DEFAULT_MAP":
+        return (ctx.default_map or {}).get("db", db)
+    return db
+
+
+def _defaulted(ctx: typer.Context, name: str) -> bool:
+    """Whether an option has its default value, neither given nor from a settings file."""
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
