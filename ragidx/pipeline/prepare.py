@@ -6,8 +6,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from ragidx.embed import Embedder, Vectors, as_http, validate_vectors
+from ragidx.embed import Embedder, Vectors, validate_vectors
 from ragidx.errors import EmbedError, FatalEmbedError, InvalidVectors, PathNotFound
+from ragidx.pipeline.remote import server_url
 from ragidx.store import SqliteStore
 
 __all__ = [
@@ -68,8 +69,8 @@ async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
     except FatalEmbedError:
         raise  # says what is wrong and what to do (a key, a server that is not there)
     except EmbedError as exc:
-        http = as_http(embedder)
-        where = f" from {http.url}" if http is not None else ""
+        url = server_url(embedder)
+        where = f" from {url}" if url is not None else ""
         raise EmbedError(
             f"no usable answer{where} to learn the width of its vectors: {exc.message}",
             kind=exc.kind,
