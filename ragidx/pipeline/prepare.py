@@ -1,14 +1,21 @@
-"""Before a run: which paths, which of them exist, and the vector space's dims."""
+"""Before a run: which paths, which of them exist, the chunk size the model takes, the vector
+space and its dims, and how many helpers the walk gets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import functools
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 
+from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig
 from ragidx.embed import Embedder, Vectors, validate_vectors
-from ragidx.errors import EmbedError, FatalEmbedError, InvalidVectors, PathNotFound
-from ragidx.pipeline.remote import server_url
+from ragidx.errors import EmbedError, FatalEmbedError, Interrupted, InvalidVectors, PathNotFound
+from ragidx.events import ChunkLimit, EventSink
+from ragidx.pipeline import remote
 from ragidx.store import SqliteStore
 
 __all__ = [
@@ -16,11 +23,20 @@ __all__ = [
     "check_named",
     "dedupe",
     "failed_under",
+    "fit_chunks",
     "inside",
     "learn_dims",
     "missing",
+    "prepare",
+    "unless_stopped",
+    "walk_workers",
 ]
 
+
+# A walk fans out to helper processes where the index holds this many files under its paths:
+# 100,000 unchanged files re-run in 0.46 s with two helpers, 0.58 s without (2 cores).
+_FAN_OUT_FILES = 50_000
+_MAX_WALK_WORKERS = 4
 
 DIMS_ASKS = 4
 """Answers asked for at most to find two that agree on the width of the model's vectors."""
@@ -69,7 +85,7 @@ async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
     except FatalEmbedError:
         raise  # says what is wrong and what to do (a key, a server that is not there)
     except EmbedError as exc:
-        url = server_url(embedder)
+        url = remote.server_url(embedder)
         where = f" from {url}" if url is not None else ""
         raise EmbedError(
             f"no usable answer{where} to learn the width of its vectors: {exc.message}",
@@ -120,3 +136,86 @@ def check_named(store: SqliteStore, paths: list[Path]) -> None:
             shown = os.path.relpath(path)
             shown = str(path) if shown.startswith("..") else shown
             raise PathNotFound(f"{shown}: no such file or directory", hint="check the path")
+
+
+async def fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSink) -> IndexConfig:
+    """Chunks no longer than the model reads, where the server says (TEI's `/info`), unless
+    the chunk size was given: then it stays, with a warning if it is more. Some servers cut
+    what is longer without a word (Infinity), others refuse it."""
+    limit = await remote.input_limit(embedder)
+    if limit is None:
+        return config
+    chunk = config.chunk
+    # The model's special tokens ([CLS], [SEP]) count against its limit.
+    fits = max(limit - 2, MIN_CHUNK_TOKENS)
+    if config.fit_chunks and chunk.chunk_tokens > fits:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=True))
+        overlap = min(chunk.chunk_overlap, fits // 8)
+        fitted = ChunkConfig(chunk_tokens=fits, chunk_overlap=overlap)
+        return dataclasses.replace(config, chunk=fitted)
+    if not config.fit_chunks and chunk.chunk_tokens > limit:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=False))
+    return config
+
+
+async def unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> None:
+    """`work`, unless stopping is asked first: then `Interrupted` (the dims probe can take
+    as long as its retries)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted("stopped before indexing began")
+    task.result()
+
+
+async def prepare(store: SqliteStore, embedder: Embedder, config: IndexConfig) -> None:
+    """Settle the vector space (a reset waits for the run's first vectors, see
+    `SqliteStore.reset`), and clear what a killed run left staged."""
+    if config.reset:
+        store.reset(defer=True)
+    settings: dict[str, int | str] = {
+        "chunk_tokens": config.chunk.chunk_tokens,
+        "chunk_overlap": config.chunk.chunk_overlap,
+    }
+    if not embedder.dims:
+        await learn_dims(store, embedder)
+    settings.update(remote.manifest_settings(embedder))
+    await asyncio.to_thread(
+        functools.partial(
+            store.claim_manifest,
+            embedder.provider,
+            embedder.model,
+            embedder.dims,
+            settings,
+            binding=remote.binding(embedder),
+        )
+    )
+    await asyncio.to_thread(store.drop_staged)
+
+
+def walk_workers(store: SqliteStore, roots: list[Path]) -> int:
+    """Helper processes for the walk: one a core (up to 4) where the index already holds
+    enough files under the directories given for the helpers' start (about 50 ms) to pay."""
+    cores = min(_usable_cores(), _MAX_WALK_WORKERS)
+    if cores < 2:
+        return 0
+    held = 0
+    for root in roots:
+        held += store.count_under(str(root), _FAN_OUT_FILES - held)
+        if held >= _FAN_OUT_FILES:
+            return cores
+    return 0
+
+
+def _usable_cores() -> int:
+    # The cores this process may run on (a container's share), where the system says.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
