@@ -178,10 +178,8 @@ class _Stages:
 
     @property
     def failures(self) -> int:
-        return (
-            self.walking.tally.counts[FileStatus.FAILED]
-            + (self.committing.tally.counts[FileStatus.FAILED])
-        )
+        tallies = (self.walking.tally, self.committing.tally)
+        return sum(t.counts[FileStatus.FAILED] for t in tallies)
 
 
 class _Run:
