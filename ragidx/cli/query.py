@@ -26,7 +26,7 @@ from ragidx.embed.defaults import DEFAULT_TIMEOUT
 from ragidx.errors import RagidxError, StoreError
 from ragidx.query.search import SearchMode, search
 from ragidx.report import display_path, markup_escape
-from ragidx.store import SqliteStore
+from ragidx.store import Store
 
 __all__ = ["QueryCommand", "export_command", "search_command"]
 
@@ -119,7 +119,7 @@ def _damaged_notice(path: str, count: int) -> None:
     )
 
 
-def _index_embedder(store: SqliteStore, base_url: str | None, timeout: float) -> Embedder:
+def _index_embedder(store: Store, base_url: str | None, timeout: float) -> Embedder:
     """The embedder the index was built with, to embed queries in the same space."""
     manifest = store.manifest()
     if "provider" not in manifest:

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from ragidx.models import Chunk, Document
 from ragidx.store import FileWrite
 
-__all__ = ["Inflight", "Part", "PendingFile", "Piece", "rebase"]
+__all__ = ["Inflight", "Part", "PendingFile", "Piece", "Ref", "rebase"]
 
 Piece = tuple[Chunk, bytes]
 """A chunk and its embedding key."""
+
+Ref = tuple["Part", int]
+"""A chunk to embed: its part and its place in it."""
 
 
 @dataclass(eq=False, slots=True)
@@ -62,6 +65,11 @@ class Part:
     keys: list[bytes]
     remaining: int = 0
     refitted: dict[int, list[Piece]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Chunks the part will store, refitted chunks counted as their pieces."""
+        return len(self.chunks) + sum(len(p) - 1 for p in self.refitted.values())
 
     def pieces(self, first_ordinal: int) -> list[Piece]:
         """The part's chunks and keys, refitted chunks replaced, numbered from `first_ordinal`."""

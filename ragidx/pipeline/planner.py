@@ -18,7 +18,7 @@ from typing import NamedTuple, cast
 
 from ragidx.models import FileInfo, FileStatus
 from ragidx.pipeline.covered import Covered
-from ragidx.store import FileRecord, SqliteStore, Stamp, listing_digest
+from ragidx.store import FileRecord, Stamp, Store, listing_digest
 from ragidx.walk.walker import MISSING, DirVisited, Skipped, WalkItem
 
 __all__ = ["Done", "Plan", "Planner", "Read", "Unchanged", "Write"]
@@ -66,7 +66,7 @@ Plan = Read | Write | Done | Unchanged
 
 
 class Planner:
-    def __init__(self, store: SqliteStore, chunking: str, covered: Covered | None = None) -> None:
+    def __init__(self, store: Store, chunking: str, covered: Covered | None = None) -> None:
         self.store = store
         self.chunking = chunking
         # The directories a list of paths stands for, and what it named under them.

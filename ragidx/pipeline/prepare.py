@@ -1,31 +1,47 @@
-"""Before a run: which paths, which of them exist, and the vector space's dims."""
+"""Before a run: which paths, which of them exist, the chunk size the model takes, the vector
+space and its dims, and how many helpers the walk gets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import functools
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 
+from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig
 from ragidx.embed import Embedder, Vectors, validate_vectors
-from ragidx.errors import EmbedError, FatalEmbedError, InvalidVectors, PathNotFound
-from ragidx.store import SqliteStore
+from ragidx.errors import EmbedError, FatalEmbedError, Interrupted, InvalidVectors, PathNotFound
+from ragidx.events import ChunkLimit, EventSink
+from ragidx.store import Store
 
 __all__ = [
     "agreed_dims",
     "check_named",
     "dedupe",
     "failed_under",
+    "fit_chunks",
     "inside",
     "learn_dims",
     "missing",
+    "prepare",
+    "unless_stopped",
+    "walk_workers",
 ]
 
+
+# A walk fans out to helper processes where the index holds this many files under its paths:
+# 100,000 unchanged files re-run in 0.46 s with two helpers, 0.58 s without (2 cores).
+_FAN_OUT_FILES = 50_000
+_MAX_WALK_WORKERS = 4
 
 DIMS_ASKS = 4
 """Answers asked for at most to find two that agree on the width of the model's vectors."""
 
 
-async def learn_dims(store: SqliteStore, embedder: Embedder) -> None:
+async def learn_dims(store: Store, embedder: Embedder) -> None:
     """Bind an HTTP model's dims: from the manifest when it names the same model, else from
     the server (`agreed_dims`). The manifest records them once a file stores vectors."""
     manifest = await asyncio.to_thread(store.manifest)
@@ -76,7 +92,7 @@ async def _ask(embedder: Embedder, texts: list[str]) -> Vectors:
         ) from None
 
 
-def failed_under(store: SqliteStore, roots: list[Path] | None) -> list[Path]:
+def failed_under(store: Store, roots: list[Path] | None) -> list[Path]:
     if store.resetting:
         return []  # the index they failed in is on its way out
     failed = [Path(path) for path, _ in store.failed_files()]
@@ -112,9 +128,93 @@ def missing(path: Path) -> bool:
     return False
 
 
-def check_named(store: SqliteStore, paths: list[Path]) -> None:
+def check_named(store: Store, paths: list[Path]) -> None:
     for path in paths:
         if missing(path) and store.lookup(str(path)) is None and not store.dirs_under(str(path)):
             shown = os.path.relpath(path)
             shown = str(path) if shown.startswith("..") else shown
             raise PathNotFound(f"{shown}: no such file or directory", hint="check the path")
+
+
+async def fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSink) -> IndexConfig:
+    """Chunks no longer than the model reads, where the server says (TEI's `/info`), unless
+    the chunk size was given: then it stays, with a warning if it is more. Some servers cut
+    what is longer without a word (Infinity), others refuse it."""
+    limit = await embedder.input_limit()
+    if limit is None:
+        return config
+    chunk = config.chunk
+    # The model's special tokens ([CLS], [SEP]) count against its limit.
+    fits = max(limit - 2, MIN_CHUNK_TOKENS)
+    if config.fit_chunks and chunk.chunk_tokens > fits:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=True))
+        overlap = min(chunk.chunk_overlap, fits // 8)
+        fitted = ChunkConfig(chunk_tokens=fits, chunk_overlap=overlap)
+        return dataclasses.replace(config, chunk=fitted)
+    if not config.fit_chunks and chunk.chunk_tokens > limit:
+        on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=False))
+    return config
+
+
+async def unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> None:
+    """`work`, unless stopping is asked first: then `Interrupted` (the dims probe can take
+    as long as its retries)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise Interrupted("stopped before indexing began")
+    task.result()
+
+
+async def prepare(store: Store, embedder: Embedder, config: IndexConfig) -> None:
+    """Settle the vector space (a reset waits for the run's first vectors, see
+    `SqliteStore.reset`), and clear what a killed run left staged."""
+    if config.reset:
+        store.reset(defer=True)
+    settings: dict[str, int | str] = {
+        "chunk_tokens": config.chunk.chunk_tokens,
+        "chunk_overlap": config.chunk.chunk_overlap,
+    }
+    if not embedder.dims:
+        await learn_dims(store, embedder)
+    if embedder.server is not None:
+        settings["base_url"] = embedder.server.base_url  # for people to read; no login
+    await asyncio.to_thread(
+        functools.partial(
+            store.claim_manifest,
+            embedder.provider,
+            embedder.model,
+            embedder.dims,
+            settings,
+            binding=embedder.binding,
+        )
+    )
+    await asyncio.to_thread(store.drop_staged)
+
+
+def walk_workers(store: Store, roots: list[Path]) -> int:
+    """Helper processes for the walk: one a core (up to 4) where the index already holds
+    enough files under the directories given for the helpers' start (about 50 ms) to pay."""
+    cores = min(_usable_cores(), _MAX_WALK_WORKERS)
+    if cores < 2:
+        return 0
+    held = 0
+    for root in roots:
+        held += store.count_under(str(root), _FAN_OUT_FILES - held)
+        if held >= _FAN_OUT_FILES:
+            return cores
+    return 0
+
+
+def _usable_cores() -> int:
+    # The cores this process may run on (a container's share), where the system says.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

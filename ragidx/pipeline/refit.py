@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeAlias, TypeGuard
 
 from ragidx.chunk.chunker import chunk_text
 from ragidx.chunk.tokens import estimate_tokens
 from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, LongChunkPolicy
+from ragidx.embed.base import Vectors
 from ragidx.errors import EmbedError, RejectedError
 from ragidx.models import Chunk
 
-__all__ = ["LONG_KINDS", "LongChunkPolicy", "Refitted", "refit"]
+__all__ = ["LONG_KINDS", "Answer", "EmbedMany", "LongChunkPolicy", "Refitted", "refit", "too_long"]
 
 LONG_KINDS = frozenset({"too_long", "too_large"})
-EmbedMany = Callable[[list[str]], Awaitable[list[Any]]]
-Refitted = list[tuple[Chunk, Any]]
+Answer: TypeAlias = "Vectors | EmbedError"
+"""What came back for one input: its vector (one row), or why there is none."""
+Refitted: TypeAlias = "list[tuple[Chunk, Vectors | None]]"
+"""A refused chunk's pieces, each with its vector (None: the cache holds it already)."""
+EmbedMany: TypeAlias = "Callable[[list[str]], Awaitable[list[Vectors | EmbedError | None]]]"
+"""Embeds texts: an answer for each, or None for one the cache holds."""
 
 
-def too_long(result: object) -> bool:
+def too_long(result: object) -> TypeGuard[RejectedError]:
+    """Refused as longer than the model takes."""
     return isinstance(result, RejectedError) and result.kind in LONG_KINDS
 
 
@@ -59,6 +65,7 @@ async def _truncate(chunk: Chunk, error: EmbedError, embed: EmbedMany) -> Refitt
 
 
 async def _split(chunk: Chunk, error: EmbedError, embed: EmbedMany) -> Refitted | EmbedError:
+    result: Vectors | EmbedError | Refitted | None
     budget = max(chunk.tokens // 2, MIN_CHUNK_TOKENS)
     pieces = chunk_text(chunk.text, "text", ChunkConfig(chunk_tokens=budget, chunk_overlap=0))
     if len(pieces) < 2:

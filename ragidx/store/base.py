@@ -139,6 +139,11 @@ class Store(Protocol):
         """Release the index; the store is not used after."""
         ...
 
+    def reader(self, *, blank: bool = False) -> Store:
+        """Another handle on the same index, for reads in a worker thread beside this one's
+        writes (`blank`: on an empty index instead, as a reset plans). Close it after."""
+        ...
+
     # -- the manifest and resets ---------------------------------------------------------
 
     def manifest(self) -> dict[str, str]:

@@ -95,6 +95,9 @@ class SqliteStore:
     def close(self) -> None:
         self.conn.close()
 
+    def reader(self, *, blank: bool = False) -> SqliteStore:
+        return type(self).open(Path(":memory:") if blank else self.path)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error."""

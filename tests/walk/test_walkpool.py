@@ -14,7 +14,7 @@ from ragidx.config import IndexConfig, WalkConfig
 from ragidx.embed import HashEmbedder
 from ragidx.errors import ConfigError, WalkError
 from ragidx.events import FileDone, FilesUnchanged
-from ragidx.pipeline import run as pipeline
+from ragidx.pipeline import prepare as pipeline
 from ragidx.pipeline.run import index
 from ragidx.walk.pool import WalkPool
 from ragidx.walk.walker import absolute, walk
