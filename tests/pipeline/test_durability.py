@@ -70,8 +70,10 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 50)
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.05, hang_first=1000, hang_seconds=60)) as server:
-        # Every request hangs: the first Ctrl-C would wait out the 30 s grace period.
-        proc = start(index_args(server.url, db, "--timeout", "30"), tmp_path)
+        # Every request hangs: the first Ctrl-C would wait out the 30 s grace period. Small
+        # batches, so that two requests are in flight (50 files are one batch otherwise).
+        args = index_args(server.url, db, "--timeout", "30", "--batch-size", "4")
+        proc = start(args, tmp_path)
         deadline = time.monotonic() + 30
         while server.counters.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
