@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from helpers import RAGIDX, finish, index_args, make_tree, read_lines, start
 
 from ragidx.testing.server import Faults, serve
@@ -19,6 +20,7 @@ from ragidx.testing.soak import check_index, make_corpus, soak
 DIMS = 32
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     corpus, db = tmp_path / "corpus", tmp_path / "idx.db"
     versions = make_corpus(corpus, 400)
@@ -90,6 +92,7 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.slow
 def test_a_second_index_waits_for_the_first(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 100)
     db = tmp_path / "idx.db"
