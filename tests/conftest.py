@@ -4,6 +4,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import (
@@ -34,11 +35,60 @@ def _untracked() -> set[str] | None:
     return {line[3:] for line in out.splitlines() if line.startswith("??")}
 
 
+INTEGRATION = "tests/integration/"
+_UNTRACKED = pytest.StashKey[set[str] | None]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # What the work tree held before any test ran: taken once, by a run without xdist or by
+    # xdist's controller before it starts a worker (each worker gets it in `workerinput`).
+    if not hasattr(config, "workerinput"):
+        config.stash[_UNTRACKED] = _untracked()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist's controller hands each worker the work tree as it was before the run."""
+    before = node.config.stash.get(_UNTRACKED, None)
+    node.workerinput["ragidx_untracked"] = None if before is None else sorted(before)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist's default `--dist load`, every test is its own unit of work except the
+    integration tests: they share one Infinity server a module, so they go to one worker
+    together, not one server per worker. (`--dist loadgroup` would do this from an
+    `xdist_group` mark, but with pytest 9.2 it no longer groups: pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "load":
+        return None  # a --dist given on the command line is obeyed
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _IntegrationTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "integration" if nodeid.startswith(INTEGRATION) else nodeid
+
+    return _IntegrationTogether(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under xdist, the tests marked slow go out first (each worker collects the same order),
+    # so that none of them starts last and ends the run late. One process keeps file order.
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _work_tree_stays_clean() -> Iterator[None]:
+def _work_tree_stays_clean(pytestconfig: pytest.Config) -> Iterator[None]:
     """Every test writes under its own temporary directory: one that leaves a file in the
-    work tree (an index, a lock) fails the run."""
-    before = _untracked()
+    work tree (an index, a lock) fails the run. Under xdist every worker checks, at its end,
+    against the work tree as it was before any worker started: the last worker to end sees
+    every file a test left."""
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput is None:
+        before = pytestconfig.stash.get(_UNTRACKED, None)
+    else:
+        listed = workerinput.get("ragidx_untracked")
+        before = None if listed is None else set(listed)
     yield
     after = _untracked()
     if before is not None and after is not None:

@@ -66,6 +66,8 @@ class Faults:
     reset_first: int = 0
     hang_first: int = 0
     hang_seconds: float = 30.0
+    """How long a hung request waits before the server drops it (the server stopping ends
+    the wait), and how long a trickled body takes."""
     malformed_first: int = 0
     short_first: int = 0
     nan_first: int = 0
@@ -235,13 +237,26 @@ class Counters:
 
 
 class EmbeddingServer(ThreadingHTTPServer):
+    """The server; `serve` runs one for the duration of a block.
+
+    `server_close` stops it at once: a handler in a fault (a hang, a trickled body) ends when
+    the server stops, not when the fault would have, connections a client left open are shut,
+    and handlers still computing an answer get `STOP_GRACE` seconds to count it (they are
+    daemon threads, so one still running then delays nothing).
+    """
+
     daemon_threads = True
+    block_on_close = False  # server_close joins the handlers itself, after waking them
+    STOP_GRACE = 10.0
 
     def __init__(self, faults: Faults, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.faults = faults
         self.counters = Counters()
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        """Set when the server stops: a fault that waits (hang, trickle) ends on it."""
+        self._handlers: dict[threading.Thread, socket.socket] = {}
         window = faults.budget_window
         self.budgets: dict[str, _Budget | _Window] = {
             unit: _Window(per_minute / 60 * window, window) if window else _Budget(per_minute)
@@ -268,6 +283,38 @@ class EmbeddingServer(ThreadingHTTPServer):
                 headers[f"x-ratelimit-remaining-{unit}"] = str(max(int(remaining), 0))
                 headers[f"x-ratelimit-reset-{unit}"] = _duration(reset)
         return wait, headers
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # As ThreadingMixIn does, but keeping each handler's connection so that stopping
+        # can shut it; the handler forgets itself when it ends.
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self.lock:
+            self._handlers[thread] = request
+        thread.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.lock:
+                self._handlers.pop(threading.current_thread(), None)
+
+    def server_close(self) -> None:
+        """Close the listening socket, wake the handlers waiting in a fault, shut every open
+        connection (a handler reading one sees it end, one writing gets a broken pipe) and
+        wait at most `STOP_GRACE` seconds for the handlers to end."""
+        self.stopping.set()
+        super().server_close()
+        with self.lock:
+            handlers = dict(self._handlers)
+        for connection in handlers.values():
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + self.STOP_GRACE
+        for thread in handlers:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that went away (killed, timed out) is part of the tests, not an error.
@@ -356,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         if n <= faults.hang_first:
-            time.sleep(faults.hang_seconds)
+            self.server.stopping.wait(faults.hang_seconds)
             self.close_connection = True
             return
         try:
@@ -528,7 +575,8 @@ class _Handler(BaseHTTPRequestHandler):
             for i in range(len(data)):
                 self.wfile.write(data[i : i + 1])
                 self.wfile.flush()
-                time.sleep(pause)
+                if self.server.stopping.wait(pause):
+                    return
             return
         self.wfile.write(data)
 

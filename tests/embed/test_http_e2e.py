@@ -240,6 +240,7 @@ def test_doctor_hints(cli: Cli, work: Path, args: list[str], hint: str) -> None:
     assert "fail" in result.stdout and f"hint: {hint}" in " ".join(result.stdout.split())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paced", [False, True])
 def test_a_server_token_budget(cli: Cli, work: Path, paced: bool) -> None:
     write(work, {f"docs/n{i:02d}.md": f"note {i} " + "word " * 30 + "\n" for i in range(16)})

@@ -27,6 +27,7 @@ def tree(work: Path, files: int) -> None:
     write(work, {f"docs/n{i:03d}.md": f"note {i}: {words}\n" for i in range(files)})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("told", [True, False], ids=["told", "headers"])
 @pytest.mark.parametrize(
     ("unit", "window", "files"),

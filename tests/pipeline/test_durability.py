@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from helpers import RAGIDX, finish, index_args, make_tree, read_lines, start
 
 from ragidx.testing.server import Faults, serve
@@ -19,6 +20,7 @@ from ragidx.testing.soak import check_index, make_corpus, soak
 DIMS = 32
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     corpus, db = tmp_path / "corpus", tmp_path / "idx.db"
     versions = make_corpus(corpus, 400)
@@ -70,8 +72,10 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 50)
     db = tmp_path / "idx.db"
     with serve(Faults(dims=DIMS, latency=0.05, hang_first=1000, hang_seconds=60)) as server:
-        # Every request hangs: the first Ctrl-C would wait out the 30 s grace period.
-        proc = start(index_args(server.url, db, "--timeout", "30"), tmp_path)
+        # Every request hangs: the first Ctrl-C would wait out the 30 s grace period. Small
+        # batches, so that two requests are in flight (50 files are one batch otherwise).
+        args = index_args(server.url, db, "--timeout", "30", "--batch-size", "4")
+        proc = start(args, tmp_path)
         deadline = time.monotonic() + 30
         while server.counters.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -88,6 +92,7 @@ def test_second_ctrl_c_quits_at_once(tmp_path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.slow
 def test_a_second_index_waits_for_the_first(tmp_path: Path) -> None:
     make_tree(tmp_path / "corpus", 100)
     db = tmp_path / "idx.db"

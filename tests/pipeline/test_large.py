@@ -210,6 +210,7 @@ def test_a_large_file_in_latin_1_past_its_first_megabyte(cli: Cli, work: Path) -
     assert hits.json_lines()[0]["path"].endswith("old.txt")
 
 
+@pytest.mark.slow
 def test_a_large_file_killed_midway_is_cleaned_up(cli: Cli, work: Path) -> None:
     write(work, {"docs/big.md": _markdown(LARGE_FILE * 2), "docs/small.md": "Paragraph zero\n"})
     assert cli("index", "docs/small.md", "--db", "idx.db").exit_code == 0

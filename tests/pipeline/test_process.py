@@ -58,6 +58,7 @@ def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     proc = start([*RAGIDX, "index", "tree", "--db", str(db), "--json"], big_tree)
@@ -91,6 +92,7 @@ def test_sigint_keeps_committed_files_and_exits_130(big_tree: Path, tmp_path: Pa
     _consistent(db).close()
 
 
+@pytest.mark.slow
 def test_stats_search_export_work_while_index_writes(big_tree: Path, tmp_path: Path) -> None:
     db = tmp_path / "idx.db"
     proc = start([*RAGIDX, "index", "tree", "--db", str(db), "--json"], big_tree)

@@ -50,6 +50,7 @@ def _readers(db: str) -> list[list[str]]:
     ]
 
 
+@pytest.mark.slow
 def test_every_command_survives_a_page_overwritten(indexed: Path, work: Path) -> None:
     good = indexed.read_bytes()
     pages = len(good) // PAGE

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import DIMS, PARAGRAPHS, Cli, db_rows, doc_of, index_with, write
 
 from ragidx.read.text import LARGE_FILE
@@ -42,6 +43,7 @@ def _markdown(size: int) -> str:
     return "# Big\n\n" + "".join(paragraphs)
 
 
+@pytest.mark.slow
 def test_after_a_crash_in_a_big_file_gc_keeps_its_staged_vectors(cli: Cli, work: Path) -> None:
     write(work, {"docs/big.md": _markdown(LARGE_FILE * 2), "docs/small.md": "Paragraph zero\n"})
     write(work, {"extra/gone.md": doc_of(PARAGRAPHS[:12])})
