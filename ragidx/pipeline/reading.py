@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone, ReadDone, failed
 from ragidx.pipeline.pending import Inflight, Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
-from ragidx.read import SegmentReader, content_hash, read_document
+from ragidx.read import SegmentReader, content_hash, read_document, reader_for
 from ragidx.read.text import LARGE_FILE, Changed, NotText
 from ragidx.store import FileWrite
 
@@ -41,8 +40,6 @@ __all__ = ["Reading"]
 
 # Parts of one large file read but not yet staged: a slow answer holds the reader back.
 _OPEN_PARTS = 4
-# HTML is reduced to text as a whole; other formats can be read in segments.
-_WHOLE_ONLY = frozenset({".html", ".htm", ".xhtml"})
 
 _Loaded = tuple[list[Chunk], list[bytes], set[bytes]]
 """A file's or a segment's chunks, their keys, and the keys the cache holds."""
@@ -81,8 +78,8 @@ class Reading:
                     await self._read(task)
 
     async def _read(self, task: Read) -> None:
-        suffix = os.path.splitext(task.info.path)[1].lower()
-        if task.info.size > LARGE_FILE and suffix not in _WHOLE_ONLY:
+        # Only a format whose text is its bytes decoded (not HTML) can be read in segments.
+        if task.info.size > LARGE_FILE and reader_for(task.info.path).segmented:
             await self._read_large(task)
             return
         since = self.inflight.lookup_begins()

@@ -147,7 +147,9 @@ async def _index(
         skip = frozenset((*own, str(absolute(lock_path(config.db_path)))))
         workers = config.walk.workers
         if workers is None:
-            workers = await asyncio.to_thread(walk_workers, store, named or [])
+            workers = await asyncio.to_thread(
+                walk_workers, store, named or [], config.walk.fan_out_files
+            )
         walk_config = dataclasses.replace(
             config.walk, skip_paths=config.walk.skip_paths | skip, workers=workers
         )

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, write
+from helpers import write
 
 from ragidx.config import IndexConfig, WalkConfig
 from ragidx.embed import HashEmbedder
 from ragidx.errors import ConfigError, WalkError
 from ragidx.events import FileDone, FilesUnchanged
-from ragidx.pipeline import prepare as pipeline
+from ragidx.pipeline.prepare import usable_cores, walk_workers
 from ragidx.pipeline.run import index
+from ragidx.store import SqliteStore
 from ragidx.walk.pool import WalkPool
 from ragidx.walk.walker import absolute, walk
 
@@ -177,17 +178,30 @@ def test_the_helpers_walk_from_the_walkers_own_absolute_paths(
 
 
 def test_index_fans_out_where_the_index_already_holds_many_files(
-    cli: Cli, work: Path, handed: list[str], monkeypatch: pytest.MonkeyPatch
+    work: Path, handed: list[str]
+) -> None:
+    if usable_cores() < 2:
+        pytest.skip("one core: the walk never fans out (the unit test below covers the rule)")
+    write(work, {f"docs/{d}/f{i}.md": f"{d} {i}\n" for d in "abc" for i in range(4)})
+    config = IndexConfig(db_path=work / "idx.db", walk=WalkConfig(fan_out_files=12))
+    assert index(["docs"], HashEmbedder(), config).counts["indexed"] == 12
+    assert handed == []  # an empty index: nothing says the tree is large
+    assert index(["docs"], HashEmbedder(), config).counts["unchanged"] == 12
+    assert [Path(p).name for p in handed] == ["a", "b", "c"]
+
+
+def test_the_walk_fans_out_on_two_cores_or_more_where_the_index_holds_enough(
+    work: Path,
 ) -> None:
     write(work, {f"docs/{d}/f{i}.md": f"{d} {i}\n" for d in "abc" for i in range(4)})
-    monkeypatch.setattr(pipeline, "_usable_cores", lambda: 2)
-    monkeypatch.setattr(pipeline, "_FAN_OUT_FILES", 12)
-    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
-    assert handed == []  # an empty index: nothing says the tree is large
-    again = cli("index", "docs", "--db", "idx.db", "--json")
-    assert again.exit_code == 0 and again.summary()["unchanged"] == 12
-    assert [Path(p).name for p in handed] == ["a", "b", "c"]
-    monkeypatch.setattr(pipeline, "_usable_cores", lambda: 1)
-    handed.clear()
-    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
-    assert handed == []  # one core: nothing to gain
+    config = IndexConfig(db_path=work / "idx.db", walk=WalkConfig(workers=0))
+    index(["docs"], HashEmbedder(), config)
+    store = SqliteStore.open(work / "idx.db")
+    try:
+        docs = [absolute("docs")]
+        assert walk_workers(store, docs, fan_out_files=12, cores=2) == 2
+        assert walk_workers(store, docs, fan_out_files=12, cores=8) == 4  # at most 4
+        assert walk_workers(store, docs, fan_out_files=13, cores=2) == 0  # too few files
+        assert walk_workers(store, docs, fan_out_files=12, cores=1) == 0  # nothing to gain
+    finally:
+        store.close()
