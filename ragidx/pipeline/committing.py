@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from ragidx.config import IndexConfig, LongChunkPolicy
 from ragidx.events import EventSink
 from ragidx.models import FileStatus
+from ragidx.pipeline.cache import Inflight
 from ragidx.pipeline.channel import EndOfStream, Receiver
-from ragidx.pipeline.pending import Inflight, Part, PendingFile
+from ragidx.pipeline.pending import Part, PendingFile
 from ragidx.pipeline.tally import Tally
 from ragidx.store import Embeddings, FileWrite, Staged, Store
 from ragidx.store import Write as StoreWrite

@@ -21,6 +21,7 @@ from ragidx.config import IndexConfig
 from ragidx.embed import Embedder, Offline, Vectors
 from ragidx.models import RunSummary
 from ragidx.pipeline.estimate import estimate
+from ragidx.pipeline.prepare import manifest_dims
 from ragidx.store import Embeddings, SqliteStore, Write
 
 __all__ = ["CountingEmbedder", "DryStore", "prepare_dry", "summarise_dry"]
@@ -147,12 +148,7 @@ async def prepare_dry(store: DryStore, embedder: Embedder) -> CountingEmbedder:
     server (0 where no index does: the space is not bound)."""
     counting = CountingEmbedder(embedder)
     if not counting.dims:
-        manifest = await asyncio.to_thread(store.manifest)
-        same = (manifest.get("provider"), manifest.get("model")) == (
-            embedder.provider,
-            embedder.model,
-        )
-        counting.dims = int(manifest["dims"]) if same and "dims" in manifest else 0
+        counting.dims = await manifest_dims(store, embedder) or 0
     binding = embedder.binding
     await asyncio.to_thread(
         store.check_manifest, counting.provider, counting.model, counting.dims, binding

@@ -30,10 +30,10 @@ from ragidx.errors import EmbedError, FatalEmbedError, RejectedError, TransientE
 from ragidx.events import BatchEmbedded, EventSink
 from ragidx.models import Chunk
 from ragidx.pipeline.batcher import Batch, merge, slices
-from ragidx.pipeline.cache import CacheView
+from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone
-from ragidx.pipeline.pending import Inflight, Part, Piece, Ref, rebase
+from ragidx.pipeline.pending import Part, Piece, Ref, rebase
 from ragidx.pipeline.refit import Answer, Refitted, refit, too_long
 from ragidx.store import Embeddings
 

@@ -10,14 +10,13 @@ while it is out (`Inflight`), and chunks with the same key wait for that one ans
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 from dataclasses import dataclass, field
 
 from ragidx.models import Chunk, Document
 from ragidx.store import FileWrite
 
-__all__ = ["Inflight", "Part", "PendingFile", "Piece", "Ref", "rebase"]
+__all__ = ["Part", "PendingFile", "Piece", "Ref", "rebase"]
 
 Piece = tuple[Chunk, bytes]
 """A chunk and its embedding key."""
@@ -80,66 +79,6 @@ class Part:
                     (dataclasses.replace(piece, ordinal=first_ordinal + len(out)), piece_key)
                 )
         return out
-
-
-class Inflight:
-    """Keys out being embedded, with the chunks that wait for each; and keys whose vectors
-    came back but may not be visible to a cache lookup yet.
-
-    A reader looks the cache up in a worker thread, then claims on the loop. A vector
-    committed in between is in neither answer, so commits are numbered (`generation`) and
-    a claim made after a lookup that began at generation `g` counts every key committed
-    since `g` as there. Those keys are forgotten once no lookup that old is open."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[bytes, list[tuple[Part, int]]] = {}
-        self.received: set[bytes] = set()
-        self.generation = 0
-        self._lookups: collections.Counter[int] = collections.Counter()
-        self._recent: dict[bytes, int] = {}
-        self._log: collections.deque[tuple[int, list[bytes]]] = collections.deque()
-
-    def lookup_begins(self) -> int:
-        self._lookups[self.generation] += 1
-        return self.generation
-
-    def lookup_ends(self, generation: int) -> None:
-        self._lookups[generation] -= 1
-        if not self._lookups[generation]:
-            del self._lookups[generation]
-        oldest = min(self._lookups, default=self.generation)
-        while self._log and self._log[0][0] <= oldest:
-            for key in self._log.popleft()[1]:
-                if self._recent.get(key, 0) <= oldest:
-                    self._recent.pop(key, None)
-
-    def claim(self, key: bytes, part: Part, i: int, since: int) -> str:
-        """`send` when the caller must send this chunk; `have` when its vector is here;
-        `wait` when it is on its way (the chunk then waits for it)."""
-        if key in self.received or self._recent.get(key, -1) > since:
-            return "have"
-        part.remaining += 1
-        waiters = self.waiting.get(key)
-        if waiters is not None:
-            waiters.append((part, i))
-            return "wait"
-        self.waiting[key] = [(part, i)]
-        return "send"
-
-    def settle(self, key: bytes, *, received: bool) -> list[tuple[Part, int]]:
-        """The chunks waiting for `key`, the sender's first; with `received`, its vector is
-        here and later chunks need not wait."""
-        if received:
-            self.received.add(key)
-        return self.waiting.pop(key, [])
-
-    def committed(self, keys: list[bytes]) -> None:
-        self.generation += 1
-        self.received.difference_update(keys)
-        if self._lookups:
-            for key in keys:
-                self._recent[key] = self.generation
-            self._log.append((self.generation, keys))
 
 
 def rebase(pieces: list[Piece], origin: Chunk, chunk: Chunk) -> list[Piece]:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig
-from ragidx.embed import Embedder, Vectors, validate_vectors
+from ragidx.embed import Embedder, MinimalEmbedder, Vectors, validate_vectors
 from ragidx.errors import EmbedError, FatalEmbedError, Interrupted, InvalidVectors, PathNotFound
 from ragidx.events import ChunkLimit, EventSink
 from ragidx.store import Store
@@ -25,6 +25,7 @@ __all__ = [
     "fit_chunks",
     "inside",
     "learn_dims",
+    "manifest_dims",
     "missing",
     "prepare",
     "unless_stopped",
@@ -41,13 +42,16 @@ DIMS_ASKS = 4
 
 async def learn_dims(store: Store, embedder: Embedder) -> None:
     """Bind an HTTP model's dims: from the manifest when it names the same model, else from
-    the server (`agreed_dims`). The manifest records them once a file stores vectors."""
+    the server (`agreed_dims`)."""
+    embedder.dims = await manifest_dims(store, embedder) or await agreed_dims(embedder)
+
+
+async def manifest_dims(store: Store, embedder: MinimalEmbedder) -> int | None:
+    """The width the index records for `embedder`'s model, if it names that model. The
+    manifest records it once a file stores vectors."""
     manifest = await asyncio.to_thread(store.manifest)
     same = (manifest.get("provider"), manifest.get("model")) == (embedder.provider, embedder.model)
-    if same and "dims" in manifest:
-        embedder.dims = int(manifest["dims"])
-        return
-    embedder.dims = await agreed_dims(embedder)
+    return int(manifest["dims"]) if same and "dims" in manifest else None
 
 
 async def agreed_dims(embedder: Embedder, asks: int = DIMS_ASKS) -> int:

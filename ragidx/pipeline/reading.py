@@ -27,10 +27,10 @@ from ragidx.chunk.chunker import Chunker, chunk_document
 from ragidx.config import ChunkConfig
 from ragidx.errors import StoreError
 from ragidx.models import Chunk, Document, FileStatus
-from ragidx.pipeline.cache import CacheView
+from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone, ReadDone, failed
-from ragidx.pipeline.pending import Inflight, Part, PendingFile, Ref
+from ragidx.pipeline.pending import Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
 from ragidx.read import SegmentReader, content_hash, read_document, reader_for
 from ragidx.read.text import LARGE_FILE, Changed, NotText

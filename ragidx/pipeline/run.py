@@ -34,13 +34,13 @@ from ragidx.events import EventSink, RunFinished, RunStarted, Stopping, WaitingF
 from ragidx.models import FileStatus, RunSummary
 from ragidx.pipeline.batcher import Batch
 from ragidx.pipeline.batching import Batching
-from ragidx.pipeline.cache import CacheView, Shared
+from ragidx.pipeline.cache import CacheView, Inflight, Shared
 from ragidx.pipeline.channel import channel
 from ragidx.pipeline.committing import GROUP_WEIGHT, Committing, Outcome, weight
 from ragidx.pipeline.dry import CountingEmbedder, DryStore, prepare_dry, summarise_dry
 from ragidx.pipeline.embedding import Embedding
 from ragidx.pipeline.interrupt import StopSignal
-from ragidx.pipeline.pending import Inflight, Ref
+from ragidx.pipeline.pending import Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.prepare import (
     check_named,

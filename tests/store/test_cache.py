@@ -228,7 +228,8 @@ def test_a_lookup_that_misses_a_commit_still_finds_the_vector() -> None:
     """A cache lookup runs in a thread; a vector committed between the lookup and the claim
     is neither in the lookup's answer nor in flight, and must not be sent again."""
     from ragidx.models import Document
-    from ragidx.pipeline.pending import Inflight, Part, PendingFile
+    from ragidx.pipeline.cache import Inflight
+    from ragidx.pipeline.pending import Part, PendingFile
 
     inflight = Inflight()
     doc = Document(Path("a"), "", "text", "utf-8", "h", 0, 0)
