@@ -31,6 +31,7 @@ change move it).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -79,7 +80,7 @@ class Adaptive:
         self.slowed = False  # the budget has been cut to the latency the server shows
         self._sent = 0
         self._changed_at = 0  # requests sent when concurrency last changed
-        self._changed = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[Turn]] = collections.deque()
 
     def bound(self, cap: int, *, fixed: bool = False) -> None:
         """A run starts: its largest batch in tokens; `fixed` starts there (the size was
@@ -92,18 +93,45 @@ class Adaptive:
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:
-        """A request's slot among those in flight; `Turn.sent_at` is set by `start`."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            self._sent += 1
-            turn = Turn(self._sent)
+        """A request's slot among those in flight; `Turn.sent_at` is set by `start`.
+
+        First come, first served: a slot that frees is handed to the request that waited
+        longest, never left for whoever asks next (a worker takes its next batch without an
+        await in between, and would pass a waiting request every time, to the end of a run).
+        """
+        if self._waiters or self.in_flight >= self.limit:
+            waiter: asyncio.Future[Turn] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                turn = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed a slot it will not use: the next one takes it
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+        else:
+            turn = self._grant()
         try:
             yield turn
         finally:
-            async with self._changed:
-                self.in_flight -= 1
-                self._changed.notify_all()
+            self._release()
+
+    def _grant(self) -> Turn:
+        self.in_flight += 1
+        self._sent += 1
+        return Turn(self._sent)
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Slots free under the limit go to the waiting requests, in the order they came."""
+        while self._waiters and self.in_flight < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self._grant())
 
     def holds_back(self, tokens: int) -> bool:
         """Whether a batch of `tokens` would come near the timeout, as the server's answers
@@ -148,4 +176,4 @@ class Adaptive:
             return  # sent before the last change: it does not speak for the new setting
         self.limit = limit
         self._changed_at = self._sent
-        # Waiters see a raised limit when the next request in flight ends.
+        self._hand_over()  # a raised limit lets waiting requests go now

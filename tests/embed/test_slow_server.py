@@ -227,6 +227,32 @@ def test_requests_in_flight_keep_to_the_limit() -> None:
     assert control.in_flight == 0
 
 
+def test_a_request_waiting_for_its_turn_is_not_passed_by_later_ones() -> None:
+    # A worker whose request ends takes its next batch at once, with no await in between:
+    # it must queue behind the request already waiting, not take the slot it just freed.
+    # (Passed every time, a run's third batch waited until the end of the run.)
+    control = Adaptive(timeout=60, ceiling=1, cap=1000)
+    order: list[str] = []
+
+    async def waiting() -> None:
+        async with control.turn():
+            order.append("waiting")
+
+    async def go() -> None:
+        first = control.turn()
+        await first.__aenter__()
+        waiter = asyncio.create_task(waiting())
+        await asyncio.sleep(0)  # it waits for the turn
+        await first.__aexit__(None, None, None)
+        async with control.turn():  # the same worker again, straight away
+            order.append("later")
+        await waiter
+
+    asyncio.run(go())
+    assert order == ["waiting", "later"]
+    assert control.in_flight == 0
+
+
 # -- what a TEI server says its model reads --------------------------------------------------
 
 
