@@ -30,12 +30,12 @@ change move it).
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+from ragidx.embed.limiter import Slots
 
 __all__ = ["Adaptive", "Turn"]
 
@@ -76,11 +76,10 @@ class Adaptive:
         self.cap = cap
         self.budget = min(START_TOKENS, cap)
         self.limit = min(START_REQUESTS, ceiling)
-        self.in_flight = 0
         self.slowed = False  # the budget has been cut to the latency the server shows
         self._sent = 0
         self._changed_at = 0  # requests sent when concurrency last changed
-        self._waiters: collections.deque[asyncio.Future[Turn]] = collections.deque()
+        self._slots: Slots[Turn] = Slots(lambda: self.limit, self._next_turn)
 
     def bound(self, cap: int, *, fixed: bool = False) -> None:
         """A run starts: its largest batch in tokens; `fixed` starts there (the size was
@@ -99,39 +98,19 @@ class Adaptive:
         longest, never left for whoever asks next (a worker takes its next batch without an
         await in between, and would pass a waiting request every time, to the end of a run).
         """
-        if self._waiters or self.in_flight >= self.limit:
-            waiter: asyncio.Future[Turn] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                turn = await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # handed a slot it will not use: the next one takes it
-                elif waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
-        else:
-            turn = self._grant()
+        turn = await self._slots.acquire()
         try:
             yield turn
         finally:
-            self._release()
+            self._slots.release()
 
-    def _grant(self) -> Turn:
-        self.in_flight += 1
+    @property
+    def in_flight(self) -> int:
+        return self._slots.in_flight
+
+    def _next_turn(self) -> Turn:
         self._sent += 1
         return Turn(self._sent)
-
-    def _release(self) -> None:
-        self.in_flight -= 1
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        """Slots free under the limit go to the waiting requests, in the order they came."""
-        while self._waiters and self.in_flight < self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(self._grant())
 
     def holds_back(self, tokens: int) -> bool:
         """Whether a batch of `tokens` would come near the timeout, as the server's answers
@@ -176,4 +155,4 @@ class Adaptive:
             return  # sent before the last change: it does not speak for the new setting
         self.limit = limit
         self._changed_at = self._sent
-        self._hand_over()  # a raised limit lets waiting requests go now
+        self._slots.hand_over()  # a raised limit lets waiting requests go now

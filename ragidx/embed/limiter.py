@@ -23,9 +23,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from itertools import takewhile
 from types import TracebackType
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
-__all__ = ["AdaptiveConcurrency", "RateLimiter", "Reading", "ServerBudget", "TokenBucket"]
+__all__ = [
+    "AdaptiveConcurrency",
+    "RateLimiter",
+    "Reading",
+    "ServerBudget",
+    "Slots",
+    "TokenBucket",
+]
+
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -213,6 +222,53 @@ class RateLimiter:
         return max(waits)
 
 
+class Slots(Generic[T]):
+    """Requests in flight under a limit that may change, served first come, first served.
+
+    A slot that frees goes to the request that waited longest, with what `grant` returns,
+    never to whoever asks next: a worker takes its next batch without an await in between,
+    so with a `Condition` it passed a waiting request at every release, and that request
+    (with the files in its batch) waited from the start of a run to its end.
+    """
+
+    def __init__(self, limit: Callable[[], int], grant: Callable[[], T]) -> None:
+        self.in_flight = 0
+        self._limit = limit
+        self._grant = grant
+        self._waiters: deque[asyncio.Future[T]] = deque()
+
+    async def acquire(self) -> T:
+        """A slot, waiting in line for one; `release` it after."""
+        if not self._waiters and self.in_flight < self._limit():
+            return self._take()
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot it will not use: the next in line takes it
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        self.hand_over()
+
+    def hand_over(self) -> None:
+        """Slots free under the limit (after a release, or the limit rose) go to the waiting
+        requests, in the order they came."""
+        while self._waiters and self.in_flight < self._limit():
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self._take())
+
+    def _take(self) -> T:
+        self.in_flight += 1
+        return self._grant()
+
+
 class AdaptiveConcurrency:
     """Requests in flight, at most `limit`, between 1 and the `ceiling`.
 
@@ -226,13 +282,14 @@ class AdaptiveConcurrency:
     def __init__(self, ceiling: int) -> None:
         self.ceiling = ceiling
         self.limit = float(ceiling)
-        self.in_flight = 0
-        self._changed = asyncio.Condition()
+        self._slots: Slots[None] = Slots(lambda: math.floor(self.limit), lambda: None)
+
+    @property
+    def in_flight(self) -> int:
+        return self._slots.in_flight
 
     async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < math.floor(self.limit))
-            self.in_flight += 1
+        await self._slots.acquire()
 
     async def __aexit__(
         self,
@@ -240,9 +297,7 @@ class AdaptiveConcurrency:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            self._changed.notify_all()
+        self._slots.release()
 
     def overloaded(self) -> None:
         bearing = self.in_flight - 1  # called inside the refused request's slot
@@ -252,4 +307,4 @@ class AdaptiveConcurrency:
         if self.limit < self.ceiling:
             step = 1.0 / (self.limit * self.PROBE_EVERY)
             self.limit = min(float(self.ceiling), self.limit + step)
-            # waiters re-check on the next release
+            self._slots.hand_over()

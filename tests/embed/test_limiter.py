@@ -314,3 +314,52 @@ def test_pacing_uses_the_budget(meaning: str, rpm: float | None) -> None:
     asyncio.run(go())
     assert refused == 0
     assert 400 / clock.now >= 10 * 0.95  # pausing for the whole reset got 57% of this
+
+
+def test_a_request_waiting_for_a_slot_is_served_before_later_ones() -> None:
+    # After an overload leaves one slot, a worker that re-enters straight after its answer
+    # must queue behind the request already waiting, not take the slot it just freed.
+    aimd = AdaptiveConcurrency(2)
+    order: list[str] = []
+
+    async def waiting() -> None:
+        async with aimd:
+            order.append("waiting")
+
+    async def go() -> None:
+        await aimd.__aenter__()
+        await aimd.__aenter__()
+        aimd.overloaded()  # two in flight, one refused: the limit drops to one
+        waiter = asyncio.create_task(waiting())
+        await asyncio.sleep(0)
+        await aimd.__aexit__(None, None, None)
+        await aimd.__aexit__(None, None, None)  # one slot frees: the waiting request's
+        async with aimd:  # the same worker again, straight away
+            order.append("later")
+        await waiter
+
+    asyncio.run(go())
+    assert order == ["waiting", "later"]
+    assert aimd.in_flight == 0
+
+
+def test_a_cancelled_request_gives_its_slot_to_the_next_in_line() -> None:
+    aimd = AdaptiveConcurrency(1)
+    served: list[str] = []
+
+    async def wants(name: str) -> None:
+        async with aimd:
+            served.append(name)
+
+    async def go() -> None:
+        await aimd.__aenter__()
+        first = asyncio.create_task(wants("first"))
+        second = asyncio.create_task(wants("second"))
+        await asyncio.sleep(0)
+        await aimd.__aexit__(None, None, None)  # the slot is handed to `first` ...
+        first.cancel()  # ... which is cancelled before it runs
+        await asyncio.gather(first, second, return_exceptions=True)
+
+    asyncio.run(go())
+    assert served == ["second"]
+    assert aimd.in_flight == 0
