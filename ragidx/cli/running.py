@@ -24,7 +24,6 @@ from ragidx.config import IndexConfig
 from ragidx.embed import Embedder, EmbedOptions, closing
 from ragidx.errors import ConfigError, Interrupted, RagidxError
 from ragidx.pipeline.interrupt import StopSignal
-from ragidx.pipeline.run import run_index
 from ragidx.report import JsonLinesReporter, Reporter, Reporters, RichReporter
 from ragidx.settings import shown
 from ragidx.store import Footprint
@@ -114,6 +113,8 @@ def execute(
     """Run the index, closing the embedder after, and return the exit code: 0 all done, 1
     some files failed, 130 or 143 stopped by a signal. A run that fails before it stores
     anything leaves no index, lock or directory behind; its error goes out through `fail`."""
+    from ragidx.pipeline.run import run_index  # only `index` runs one: others start without it
+
     stop = StopSignal()
     work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
     footprint = None if config.dry_run else Footprint.before(config.db_path)
