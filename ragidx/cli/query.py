@@ -21,12 +21,11 @@ from ragidx.cli.common import (
     open_store,
     stderr,
 )
-from ragidx.embed import Embedder, EmbedOptions, api_key_from_env, closing, create_embedder
+from ragidx.embed import closing
 from ragidx.embed.defaults import DEFAULT_TIMEOUT
-from ragidx.errors import RagidxError, StoreError
-from ragidx.query.search import SearchMode, search
+from ragidx.errors import RagidxError
+from ragidx.query.search import SearchMode, index_embedder, search
 from ragidx.report import display_path, markup_escape
-from ragidx.store import Store
 
 __all__ = ["QueryCommand", "export_command", "search_command"]
 
@@ -94,7 +93,7 @@ def search_command(
     try:
         store = open_store(db)
         try:
-            embedder = _index_embedder(store, base_url, timeout)
+            embedder = index_embedder(store, base_url, timeout, os.environ)
             work = search(store, embedder, query, k=k, mode=mode, on_damaged=_damaged_notice)
             hits = asyncio.run(closing(embedder, work))
         finally:
@@ -116,23 +115,6 @@ def _damaged_notice(path: str, count: int) -> None:
     stderr().print(
         f"warning: {vectors} {markup_escape(display_path(path))} {are} damaged; not ranked"
         " (`ragidx doctor --db INDEX` says more)"
-    )
-
-
-def _index_embedder(store: Store, base_url: str | None, timeout: float) -> Embedder:
-    """The embedder the index was built with, to embed queries in the same space."""
-    manifest = store.manifest()
-    if "provider" not in manifest:
-        raise StoreError(f"the index {store.path} is empty", hint="run `ragidx index PATH` first")
-    provider = manifest["provider"]
-    options = EmbedOptions(
-        base_url=base_url or manifest.get("base_url"),
-        api_key=api_key_from_env(provider, os.environ),
-        timeout=timeout,
-        normalize=manifest.get("normalize", "true") == "true",  # queries as the documents
-    )
-    return create_embedder(
-        provider, model=manifest.get("model"), dims=int(manifest["dims"]), options=options
     )
 
 

@@ -65,24 +65,25 @@ class DryStore(SqliteStore):
     def for_run(cls, config: IndexConfig) -> DryStore:
         """The index at `config.db_path` read-only, or an empty one in memory where there is
         none, or the run resets it (a dry run creates nothing)."""
-        if config.reset or not os.path.exists(config.db_path):
-            store = cls.open(Path(":memory:"))
-        else:
-            store = cls.open(config.db_path, create=False, upgrade=False)
-        dry = cast(DryStore, store)
-        dry._remembered = _Remembered()
-        return dry
+        blank = config.reset or not os.path.exists(config.db_path)
+        return cls._opened(None if blank else config.db_path, _Remembered())
 
     def reader(self, *, blank: bool = False) -> DryStore:
         """Another connection to the same index, for reads in worker threads; it knows what
         this one has remembered. (In memory: another empty index, as for a real run.)"""
-        if blank or str(self.path) == ":memory:":
-            store = DryStore.open(Path(":memory:"))
+        blank = blank or str(self.path) == ":memory:"
+        return self._opened(None if blank else self.path, self._remembered)
+
+    @classmethod
+    def _opened(cls, path: Path | None, remembered: _Remembered) -> DryStore:
+        """The index at `path` as it is (no upgrade), or an empty one in memory for None."""
+        if path is None:
+            store = cls.open(Path(":memory:"))
         else:
-            store = DryStore.open(self.path, create=False, upgrade=False)
-        other = cast(DryStore, store)
-        other._remembered = self._remembered
-        return other
+            store = cls.open(path, create=False, upgrade=False)
+        dry = cast(DryStore, store)
+        dry._remembered = remembered
+        return dry
 
     def cached(self, keys: list[bytes]) -> set[bytes]:
         return super().cached(keys) | self._remembered.which(keys)

@@ -12,15 +12,32 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from ragidx.chunk.tokens import CJK_CHARS
-from ragidx.embed import Embedder, MinimalEmbedder, Vectors, complete, validate_vectors
-from ragidx.errors import EmbedError
+from ragidx.embed import (
+    Embedder,
+    EmbedOptions,
+    MinimalEmbedder,
+    Vectors,
+    api_key_from_env,
+    complete,
+    create_embedder,
+    validate_vectors,
+)
+from ragidx.errors import EmbedError, StoreError
 from ragidx.store import ChunkRow, Store
 
-__all__ = ["MAX_TERMS", "RRF_K", "SearchHit", "SearchMode", "fts_query", "search"]
+__all__ = [
+    "MAX_TERMS",
+    "RRF_K",
+    "SearchHit",
+    "SearchMode",
+    "fts_query",
+    "index_embedder",
+    "search",
+]
 
 RRF_K = 60
 CANDIDATES = 50
@@ -109,6 +126,27 @@ def _phrases(term: str) -> Iterator[str]:
 @functools.cache
 def _cjk_runs() -> re.Pattern[str]:
     return re.compile(f"([{CJK_CHARS}]+)")
+
+
+def index_embedder(
+    store: Store, base_url: str | None, timeout: float, environ: Mapping[str, str]
+) -> Embedder:
+    """The embedder the index was built with, to embed queries in the same space: its
+    provider, model, dims and normalisation from the manifest; the API key from `environ`;
+    `base_url` in place of the recorded one where given."""
+    manifest = store.manifest()
+    if "provider" not in manifest:
+        raise StoreError(f"the index {store.path} is empty", hint="run `ragidx index PATH` first")
+    provider = manifest["provider"]
+    options = EmbedOptions(
+        base_url=base_url or manifest.get("base_url"),
+        api_key=api_key_from_env(provider, environ),
+        timeout=timeout,
+        normalize=manifest.get("normalize", "true") == "true",  # queries as the documents
+    )
+    return create_embedder(
+        provider, model=manifest.get("model"), dims=int(manifest["dims"]), options=options
+    )
 
 
 async def search(
