@@ -154,6 +154,9 @@ class IndexConfig:
     walk: WalkConfig = DEFAULT_WALK
     chunk: ChunkConfig = DEFAULT_CHUNK
     readers: int = DEFAULT_READERS
+    workers: int | None = None
+    """Worker processes that read, chunk and hash; None: the cores this process may use;
+    0: none (a thread of this process does it)."""
     embed_workers: int = DEFAULT_EMBED_WORKERS
     batch_inputs: int | None = None
     batch_tokens: int | None = None
@@ -176,6 +179,8 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         require("readers", self.readers)
+        if self.workers is not None and self.workers != 0:
+            require("workers", self.workers)
         require("concurrency", self.embed_workers)
         for name, value in (
             ("batch_size", self.batch_inputs),

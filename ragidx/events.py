@@ -22,6 +22,7 @@ __all__ = [
     "Stopping",
     "WaitingForIndex",
     "WalkFinished",
+    "WorkersUnavailable",
 ]
 
 
@@ -104,6 +105,14 @@ class WaitingForIndex:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkersUnavailable:
+    """Worker processes could not start here (`reason`): this process reads and chunks
+    every file itself, on one core."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stopping:
     """Stopping was asked: no new work; requests in flight get `grace` seconds to finish."""
 
@@ -124,6 +133,7 @@ Event = (
     | BatchEmbedded
     | ChunkLimit
     | WaitingForIndex
+    | WorkersUnavailable
     | Stopping
     | RunFinished
 )

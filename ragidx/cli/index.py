@@ -114,6 +114,15 @@ MaxBatchTokensOption = Annotated[
     int | None, option("--max-batch-tokens", help="Tokens per embedding request.")
 ]
 ReadersOption = Annotated[int, option("--readers", help="Files read and chunked at once.")]
+WorkersOption = Annotated[
+    int | None,
+    option(
+        "--workers",
+        help="Processes that read, chunk and hash (default: the cores this process may use;"
+        " 0: none, a thread does it).",
+        show_default=False,
+    ),
+]
 ResetOption = Annotated[
     bool, typer.Option("--reset", help="Empty the index first, cached vectors too.")
 ]
@@ -182,6 +191,7 @@ def index_command(
     batch_size: BatchSizeOption = None,
     max_batch_tokens: MaxBatchTokensOption = None,
     readers: ReadersOption = DEFAULT_READERS,
+    workers: WorkersOption = None,
     reset: ResetOption = False,
     dry_run: DryRunOption = False,
     price_per_mtok: PricePerMtokOption = None,
@@ -210,6 +220,7 @@ def index_command(
             ),
             chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
             readers=readers,
+            workers=workers,
             embed_workers=concurrency,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,

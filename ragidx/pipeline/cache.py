@@ -55,9 +55,9 @@ class CacheView:
     cache goes with the reset and answers nothing of this run."""
 
     def __init__(self, embedder: Embedder, writer: Store, reads: Shared) -> None:
-        self.key: Callable[[str], bytes] = functools.partial(
-            embedding_key, embedder.provider, embedder.model, embedder.dims
-        )
+        self.space = (embedder.provider, embedder.model, embedder.dims)
+        """What a key is made of besides the text (the worker processes make keys too)."""
+        self.key: Callable[[str], bytes] = functools.partial(embedding_key, *self.space)
         self._writer = writer
         self._reads = reads
 

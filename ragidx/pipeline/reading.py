@@ -1,16 +1,19 @@
-"""Stage 2, read and chunk: a planned file in, its chunks to embed out.
+"""Stage 2b, read and chunk: a loaded file in, its chunks to embed out.
 
-In: `Read` plans. Out: each chunk that neither the cache nor a request in flight answers
+In: plans with their work under way in the worker processes (`ragidx.pipeline.loading`).
+Out: each chunk that neither the cache nor a request in flight answers
 (`Ref`: its part and its place), to the batcher; to the commit stage, the outcome of a file
 that needs no embedding (unchanged content, not text, unreadable), a `PartDone` for a part
 whose every chunk is answered already, and a `ReadDone` at the end of a large file.
 
-A file up to `LARGE_FILE` is read, chunked and looked up in the cache at once, in a worker
-thread. A larger one is read a segment at a time (`SegmentReader`), one `Part` a segment,
-with at most `_OPEN_PARTS` parts out at once, so a slow answer holds the reader back rather
-than memory growing; the commit stage stages its parts in order.
+A file up to `LARGE_FILE` is read and chunked in a worker process, then looked up in the
+cache in a thread (the index is this process's). A larger one is read a segment at a time
+(`SegmentReader`), in a thread, one `Part` a segment, with at most `_OPEN_PARTS` parts out
+at once, so a slow answer holds the reader back rather than memory growing; the commit
+stage stages its parts in order.
 
-One file's failure (unreadable, not text, changed while read, a bug on an odd file) is that
+One file's failure (unreadable, not text, changed while read, a bug on an odd file, a worker
+that died of it) is that
 file's outcome; a failure of the index (`StoreError`) ends the run. On stop, a reader takes
 no new file, and a large file is left after its current part: what was staged is cleared at
 the next run's start.
@@ -23,17 +26,19 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-from ragidx.chunk.chunker import Chunker, chunk_document
+from ragidx.chunk.chunker import Chunker
 from ragidx.config import ChunkConfig
 from ragidx.errors import StoreError
-from ragidx.models import Chunk, Document, FileStatus
+from ragidx.models import Chunk, FileStatus
 from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone, ReadDone, failed
+from ragidx.pipeline.loading import Loaded, Work
 from ragidx.pipeline.pending import Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
-from ragidx.read import SegmentReader, content_hash, read_document, reader_for
-from ragidx.read.text import LARGE_FILE, Changed, NotText
+from ragidx.pipeline.workers import WorkerDied
+from ragidx.read import SegmentReader, content_hash
+from ragidx.read.text import Changed, NotText
 from ragidx.store import FileWrite
 
 __all__ = ["Reading"]
@@ -70,36 +75,33 @@ class Reading:
         self.reused = 0
         """Chunks the cache, or a request of this run, answered without sending them."""
 
-    async def run(self, plans: Receiver[Read]) -> None:
-        """Read planned files until the plans end; then close this reader's ends."""
-        with plans, self.refs, self.outcomes:
-            async for task in plans:
-                if not self.stopping.is_set():
-                    await self._read(task)
+    async def run(self, loaded: Receiver[Loaded]) -> None:
+        """Take loaded files until they end; then close this reader's ends."""
+        with loaded, self.refs, self.outcomes:
+            async for task, work in loaded:
+                if self.stopping.is_set():
+                    _drop(work)
+                elif work is None:
+                    await self._read_large(task)
+                else:
+                    await self._read(task, work)
 
-    async def _read(self, task: Read) -> None:
-        # Only a format whose text is its bytes decoded (not HTML) can be read in segments.
-        if task.info.size > LARGE_FILE and reader_for(task.info.path).segmented:
-            await self._read_large(task)
-            return
-        since = self.inflight.lookup_begins()
+    async def _read(self, task: Read, work: asyncio.Future[Work]) -> None:
         try:
-            doc, (chunks, keys, hits) = await asyncio.to_thread(self._load, task)
+            doc, chunks, keys = await work
         except Exception as exc:
             await self.outcomes.send(self._unread(task, exc))
             return
-        else:
-            if self._unchanged(task, doc.content_hash):
-                await self.outcomes.send(_touch(str(doc.path), doc.size, doc.mtime_ns))
-                return
+        if chunks is None or keys is None or self._unchanged(task, doc.content_hash):
+            await self.outcomes.send(_touch(str(doc.path), doc.size, doc.mtime_ns))
+            return
+        since = self.inflight.lookup_begins()
+        try:
+            hits = await asyncio.to_thread(self.cache.cached, keys)
             pending = PendingFile(str(doc.path), doc, open_parts=1)
             await self._dispatch(Part(pending, 0, chunks, keys), hits, since)
         finally:
             self.inflight.lookup_ends(since)
-
-    def _load(self, task: Read) -> tuple[Document, _Loaded]:
-        doc = read_document(task.info)
-        return doc, self._keyed(chunk_document(doc, self.chunk))
 
     def _keyed(self, chunks: list[Chunk]) -> _Loaded:
         keys = [self.cache.key(c.input) for c in chunks]
@@ -123,6 +125,8 @@ class Reading:
             )
         if isinstance(exc, Changed):
             return failed(path, f"changed_while_reading: {exc}")
+        if isinstance(exc, WorkerDied):
+            return failed(path, f"worker_died: {exc}")
         if isinstance(exc, OSError):
             return failed(path, f"read_error: {exc.strerror or exc}")
         # A bug on one odd file must not end the run.
@@ -211,6 +215,14 @@ class Reading:
     def _segment(self, segments: Iterator[str], chunker: Chunker) -> _Loaded | None:
         text = next(segments, None)
         return None if text is None else self._keyed(chunker.feed(text))
+
+
+def _drop(work: asyncio.Future[Work] | None) -> None:
+    """Let go of work the run no longer wants (it is stopping)."""
+    if work is not None:
+        work.cancel()
+        if work.done() and not work.cancelled():
+            work.exception()  # taken, so that it is not reported as never retrieved
 
 
 def _touch(path: str, size: int, mtime_ns: int) -> FileWrite:

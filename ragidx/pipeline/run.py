@@ -21,12 +21,14 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import pickle
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragidx import read
 from ragidx.config import IndexConfig
 from ragidx.embed import Embedder, MinimalEmbedder, closing, complete
 from ragidx.errors import RagidxError
@@ -40,6 +42,7 @@ from ragidx.pipeline.committing import GROUP_WEIGHT, Committing, Outcome, weight
 from ragidx.pipeline.dry import CountingEmbedder, DryStore, prepare_dry, summarise_dry
 from ragidx.pipeline.embedding import Embedding
 from ragidx.pipeline.interrupt import StopSignal
+from ragidx.pipeline.loading import Loaded, Loading, loaded_weight, window
 from ragidx.pipeline.pending import Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.prepare import (
@@ -49,10 +52,12 @@ from ragidx.pipeline.prepare import (
     fit_chunks,
     prepare,
     unless_stopped,
+    usable_cores,
     walk_workers,
 )
 from ragidx.pipeline.reading import Reading
 from ragidx.pipeline.walking import Walking
+from ragidx.pipeline.workers import Workers
 from ragidx.store import SqliteStore, Store, lock_path, writer_lock
 from ragidx.walk.walker import absolute
 
@@ -166,6 +171,7 @@ _Job = Callable[[], Coroutine[Any, Any, None]]
 @dataclass(slots=True)
 class _Stages:
     walking: Walking
+    loading: Loading
     readers: list[Reading]
     batching: Batching
     embedding: Embedding
@@ -215,13 +221,17 @@ class _Run:
                 await asyncio.to_thread(functools.partial(self.store.reader, blank=blank))
             )
             reads = Shared(await asyncio.to_thread(self.store.reader))
+            workers = _workers(self.config.workers)
             try:
-                self.stages = self._build(planning, reads, root_list or roots)
+                self.stages = self._build(planning, reads, workers, root_list or roots)
                 await self._flow(self.stages)
             finally:
                 # Worker threads may still be at them after an error: each waits its turn.
                 planning.close()
                 reads.close()
+                if self.stages is not None:
+                    self.stages.loading.cancel()
+                await asyncio.to_thread(workers.close)
             if not self.stopping.is_set():
                 status = "failed" if self.stages.failures else "completed"
         except BaseExceptionGroup as group:
@@ -232,7 +242,9 @@ class _Run:
             await self._finish(summary, status)
         return summary
 
-    def _build(self, planning: Shared, reads: Shared, roots: Iterable[Path]) -> _Stages:
+    def _build(
+        self, planning: Shared, reads: Shared, workers: Workers, roots: Iterable[Path]
+    ) -> _Stages:
         """The stages, and the channels between them: each task holds its own ends."""
         config, stopping, emit = self.config, self.stopping, self.emit
         e = self.embedder
@@ -249,6 +261,7 @@ class _Run:
         committing = Committing(self.store, config, inflight, self.redact, emit)
         committing.run_id = self.run_id
         send_plans, plans = channel[Read](_READ_AHEAD)
+        send_loaded, loaded = channel[Loaded](window(workers.size), loaded_weight)
         send_refs, refs = channel[Ref](max(max_inputs * 2, 64))
         send_batches, batches = channel[Batch[Ref]](config.embed_workers)
         send_outcomes, outcomes = channel[Outcome](_COMMIT_WEIGHT, weight)
@@ -256,8 +269,20 @@ class _Run:
         # depend on timing.
         linger = None if isinstance(e, CountingEmbedder) else _BATCH_LINGER
         # The ends made here are closed once each task has its own (`clone`).
-        with send_plans, plans, send_refs, refs, send_batches, batches, send_outcomes, outcomes:
+        with (
+            send_plans,
+            plans,
+            send_loaded,
+            loaded,
+            send_refs,
+            refs,
+            send_batches,
+            batches,
+            send_outcomes,
+            outcomes,
+        ):
             walking = Walking(config, planning, emit, stopping)
+            loading = Loading(workers, config.chunk, cache.space, stopping, emit)
             readers = [
                 Reading(
                     config.chunk,
@@ -275,14 +300,15 @@ class _Run:
             )
             p = functools.partial
             jobs: list[_Job] = [p(walking.run, roots, send_plans.clone(), send_outcomes.clone())]
-            jobs += [p(reader.run, plans.clone()) for reader in readers]
+            jobs.append(p(loading.run, plans.clone(), send_loaded.clone()))
+            jobs += [p(reader.run, loaded.clone()) for reader in readers]
             jobs.append(p(batching.run, refs.clone()))
             jobs += [
                 p(embedding.run, batches.clone(), send_outcomes.clone())
                 for _ in range(config.embed_workers)
             ]
             jobs.append(p(committing.run, outcomes.clone()))
-        return _Stages(walking, readers, batching, embedding, committing, jobs)
+        return _Stages(walking, loading, readers, batching, embedding, committing, jobs)
 
     async def _flow(self, stages: _Stages) -> None:
         watcher = asyncio.create_task(self._on_stop(stages.embedding))
@@ -330,6 +356,22 @@ class _Run:
                 await asyncio.to_thread(self.store.stamp_dirs)
         self.store.checkpoint()
         self.emit(RunFinished(summary))
+
+
+def _workers(size: int | None) -> Workers:
+    """The run's worker processes, which read with the readers registered here; a thread of
+    this process where a registered reader cannot be handed to another process."""
+    registered = read.readers()
+    try:
+        pickle.dumps(registered)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        size = 0
+    return Workers(
+        usable_cores() if size is None else size,
+        preload=["ragidx.pipeline.loading"],
+        setup=read.restore,
+        setup_args=(registered,),
+    )
 
 
 def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:

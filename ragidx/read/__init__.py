@@ -21,6 +21,7 @@ from ragidx.read.base import (
     reader_for,
     readers,
     register,
+    restore,
     unregister,
 )
 from ragidx.read.text import LARGE_FILE, SegmentReader, content_hash, read_document
@@ -38,5 +39,6 @@ __all__ = [
     "reader_for",
     "readers",
     "register",
+    "restore",
     "unregister",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "reader_for",
     "readers",
     "register",
+    "restore",
     "unregister",
 ]
 
@@ -117,6 +118,15 @@ def register(reader: Reader) -> None:
 def unregister(content_type: str) -> None:
     """Remove the reader of `content_type`; its endings go back to readers registered before."""
     _readers.pop(content_type, None)
+    _index()
+
+
+def restore(registered: list[Reader]) -> None:
+    """Make the registry `registered` (what `readers()` returned), in that order: a worker
+    process reads with the readers its parent registered."""
+    _readers.clear()
+    for reader in registered:
+        _readers[reader.content_type] = reader
     _index()
 
 

@@ -17,6 +17,7 @@ from ragidx.events import (
     Stopping,
     WaitingForIndex,
     WalkFinished,
+    WorkersUnavailable,
 )
 from ragidx.models import FileStatus, RunSummary
 from ragidx.report.base import display_path
@@ -110,6 +111,11 @@ class RichReporter:
             )
         elif isinstance(event, ChunkLimit):
             self._chunk_limit(event)
+        elif isinstance(event, WorkersUnavailable):
+            self.console.print(
+                f"warning: worker processes could not start ({markup_escape(event.reason)});"
+                " reading and chunking in this process"
+            )
         elif isinstance(event, Stopping):
             self.console.print(
                 f"stopping: no new work; requests in flight get {event.grace:g} s to finish,"

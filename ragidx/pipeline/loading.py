@@ -1,0 +1,202 @@
+"""Stage 2a, load: a planned file in, its chunks and their cache keys out, worked out in the
+worker processes, in walk order.
+
+In: `Read` plans. Out: each plan with the work under way for it (`Loaded`), in the order
+the plans came: the readers (`ragidx.pipeline.reading`) take them from there. The output
+channel's size bounds the files submitted and not yet taken, so memory stays bounded however
+fast the walk; the pool takes work first in, first out, so results come in walk order.
+
+A file larger than `LARGE_FILE` that can be read in segments is passed on with no work:
+its reader reads it a segment at a time. On stop, no new file is submitted. Where worker
+processes cannot start, every file is loaded in a thread of this process instead (and a
+`WorkersUnavailable` event says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+from collections.abc import Iterator
+
+from ragidx.chunk.chunker import chunk_document
+from ragidx.config import ChunkConfig
+from ragidx.events import EventSink, WorkersUnavailable
+from ragidx.models import Chunk, Document, FileInfo, FileStatus
+from ragidx.pipeline.channel import EndOfStream, Receiver, Sender
+from ragidx.pipeline.planner import Read
+from ragidx.pipeline.workers import WorkerDied, Workers
+from ragidx.read import read_document, reader_for
+from ragidx.read.text import LARGE_FILE
+from ragidx.store.cache import embedding_key
+
+__all__ = [
+    "Loaded",
+    "Loading",
+    "Space",
+    "Work",
+    "load_file",
+    "load_files",
+    "loaded_weight",
+    "window",
+]
+
+Space = tuple[str, str, int]
+"""The vector space a cache key is in: provider, model, dims."""
+
+Work = tuple[Document, list[Chunk], list[bytes]] | tuple[Document, None, None]
+"""A file read (its text left out: nothing after the chunker needs it), its chunks and
+their cache keys; no chunks when its content is the one given as known."""
+
+Job = tuple[FileInfo, str | None]
+"""A file to load, and the content hash indexed for it under this chunking, if any."""
+
+Loaded = tuple[Read, "asyncio.Future[Work] | None"]
+"""A plan, and its work under way (None: a large file, for its reader to read)."""
+
+# Files go to the workers in small batches: a call costs this process about 0.2 ms of its
+# own (pickling, a pipe, the pool's threads), more than chunking a small file takes.
+_BATCH_FILES = 16
+_BATCH_BYTES = 1024 * 1024
+
+
+def loaded_weight(item: Loaded) -> int:
+    """An item's weight in the channel out of this stage: about the memory its results take
+    (a small file's chunks and inputs, roughly twice its bytes; a large file's none yet)."""
+    task, work = item
+    return 1024 + (task.info.size if work is not None else 0)
+
+
+def window(workers: int) -> int:
+    """The weight of files out at the workers and not yet taken by a reader: two batches
+    a worker keeps each busy while the last batch's results are taken."""
+    return 2 * max(workers, 1) * _BATCH_BYTES
+
+
+def load_files(jobs: list[Job], chunk: ChunkConfig, space: Space) -> list[Work | Exception]:
+    """`load_file` for each job, in a worker process: a file's failure is its own."""
+    out: list[Work | Exception] = []
+    for info, known in jobs:
+        try:
+            out.append(load_file(info, chunk, space, known))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def load_file(info: FileInfo, chunk: ChunkConfig, space: Space, known: str | None) -> Work:
+    """Read, chunk and key one file. Raises what `read_document` raises. `known`: the
+    content hash indexed for the file under this chunking; a file whose content is still
+    that is not chunked again."""
+    doc = read_document(info)
+    bare = dataclasses.replace(doc, text="")
+    if doc.content_hash == known:
+        return bare, None, None
+    chunks = chunk_document(doc, chunk)
+    return bare, chunks, [embedding_key(*space, c.input) for c in chunks]
+
+
+class Loading:
+    """Submits planned files to the workers, in order, in small batches."""
+
+    def __init__(
+        self,
+        workers: Workers,
+        chunk: ChunkConfig,
+        space: Space,
+        stopping: asyncio.Event,
+        emit: EventSink,
+    ) -> None:
+        self.workers = workers
+        self.chunk = chunk
+        self.chunking = chunk.fingerprint
+        self.space = space
+        self.stopping = stopping
+        self.emit = emit
+        self._calls: set[asyncio.Future[list[Work | Exception]]] = set()
+
+    async def run(self, plans: Receiver[Read], out: Sender[Loaded]) -> None:
+        with plans, out:
+            if (reason := await self.workers.start()) is not None:
+                self.emit(WorkersUnavailable(reason))
+            while True:
+                try:
+                    tasks = await plans.receive_many(_BATCH_FILES, _BATCH_FILES)
+                except EndOfStream:
+                    return
+                if self.stopping.is_set():
+                    continue
+                for batch in _batches(tasks):
+                    for task, work in zip(batch, self._submit(batch), strict=True):
+                        await out.send((task, work))
+
+    def _submit(self, batch: list[Read]) -> list[asyncio.Future[Work] | None]:
+        """Each file's work: one call to the workers for the batch's small files."""
+        small = [t for t in batch if not _large(t)]
+        futures = [asyncio.get_running_loop().create_future() for _ in small]
+        if small:
+            jobs = [(t.info, self._known(t)) for t in small]
+            call = asyncio.ensure_future(self._load(jobs))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+            call.add_done_callback(functools.partial(_settle, futures))
+        each = iter(futures)
+        return [None if _large(t) else next(each) for t in batch]
+
+    def cancel(self) -> None:
+        """Give up the calls still out (the run ended early)."""
+        for call in list(self._calls):
+            call.cancel()
+
+    async def _load(self, jobs: list[Job]) -> list[Work | Exception]:
+        try:
+            return await self.workers.call(load_files, jobs, self.chunk, self.space)
+        except WorkerDied as exc:
+            if len(jobs) == 1:
+                return [exc]
+        # The batch killed a worker: which file did is found by loading each alone.
+        return [(await self._load([job]))[0] for job in jobs]
+
+    def _known(self, task: Read) -> str | None:
+        rec = task.record
+        if rec is not None and rec.status == FileStatus.INDEXED and rec.chunking == self.chunking:
+            return rec.content_hash
+        return None
+
+
+def _large(task: Read) -> bool:
+    return task.info.size > LARGE_FILE and reader_for(task.info.path).segmented
+
+
+def _batches(tasks: list[Read]) -> Iterator[list[Read]]:
+    batch: list[Read] = []
+    size = 0
+    for task in tasks:
+        if batch and size + task.info.size > _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(task)
+        size += task.info.size
+    if batch:
+        yield batch
+
+
+def _settle(
+    futures: list[asyncio.Future[Work]], call: asyncio.Future[list[Work | Exception]]
+) -> None:
+    """Hand a batch's results (or its failure) to each file's future."""
+    if call.cancelled():
+        for f in futures:
+            f.cancel()
+        return
+    error = call.exception()
+    results: list[Work | BaseException] = (
+        [error] * len(futures) if error is not None else list(call.result())
+    )
+    for f, result in zip(futures, results, strict=True):
+        if f.done():
+            continue
+        if isinstance(result, BaseException):
+            f.set_exception(result)
+        else:
+            f.set_result(result)
