@@ -1,0 +1,209 @@
+"""Worker processes: the same chunks whatever their number, a worker that dies fails only
+its file, none outlives a killed run, and a machine where none can start still indexes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import RAGIDX, SAMPLE_DOCS, index_args, make_tree, start, write
+
+import ragidx
+from ragidx import read
+from ragidx.config import ChunkConfig, IndexConfig
+from ragidx.embed import HashEmbedder
+from ragidx.events import Event, WorkersUnavailable
+from ragidx.models import Document, FileStatus
+from ragidx.read import NotText, Source
+from ragidx.testing.server import Faults, serve
+
+CHUNK_ROWS = (
+    "SELECT f.path, c.ordinal, c.text, c.char_start, c.char_end, c.line_start, c.line_end,"
+    " c.heading_path FROM chunks c JOIN files f ON f.id = c.file_id ORDER BY f.path, c.ordinal"
+)
+
+
+def _chunks(db: Path, root: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(CHUNK_ROWS).fetchall()
+    finally:
+        conn.close()
+    return [(str(Path(r[0]).relative_to(root)), *r[1:]) for r in rows]
+
+
+def test_the_same_chunks_in_a_thread_one_worker_or_three(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DOCS, docs)
+    # More files than one batch holds, of a size that makes several chunks each.
+    make_tree(docs / "tree", 60, words=400)
+    found = []
+    for workers in (0, 1, 3):
+        db = tmp_path / f"w{workers}.db"
+        config = IndexConfig(
+            db_path=db, workers=workers, chunk=ChunkConfig(chunk_tokens=128, chunk_overlap=16)
+        )
+        summary = ragidx.index([docs], HashEmbedder(), config)
+        assert summary.ok
+        found.append(_chunks(db, docs))
+    assert len(found[0]) > 200
+    assert found[0] == found[1] == found[2]
+
+
+@dataclass(frozen=True)
+class _Fatal:
+    """Reads `.fatal` files by killing the worker process that reads them."""
+
+    content_type: str = "application/x-fatal"
+    format: str = "text"
+    suffixes: tuple[str, ...] = (".fatal",)
+    segmented: bool = False
+
+    def sniff(self, head: bytes) -> bool:
+        return False
+
+    def read(self, source: Source) -> Document:
+        if multiprocessing.parent_process() is None:
+            # Not in a worker (the run fell back to a thread): never kill the test itself.
+            raise NotText("fatal file read outside a worker")
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def fatal_reader() -> Iterator[None]:
+    read.register(_Fatal())
+    try:
+        yield
+    finally:
+        read.unregister(_Fatal.content_type)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fatal_reader")
+def test_a_worker_that_dies_fails_only_its_file(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 40)
+    write(tmp_path / "tree", {"d00/poison.fatal": "any text"})
+    events: list[Event] = []
+    config = IndexConfig(db_path=tmp_path / "idx.db", workers=2)
+    summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config, events.append)
+    assert not any(isinstance(e, WorkersUnavailable) for e in events)
+    counts = summary.counts
+    assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (40, 1)
+    conn = sqlite3.connect(tmp_path / "idx.db")
+    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
+    conn.close()
+    assert [(Path(p).name, e) for p, e in failed] == [
+        ("poison.fatal", "worker_died: worker process killed by SIGKILL")
+    ]
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes under `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_no_worker_outlives_a_killed_run(tmp_path: Path) -> None:
+    make_tree(tmp_path / "corpus", 300)
+    with serve(Faults(dims=32, latency=0.2)) as server:
+        proc = start(index_args(server.url, tmp_path / "idx.db", "--workers", "2"), tmp_path)
+        deadline = time.monotonic() + 30
+        workers: set[int] = set()
+        while len(workers) < 3 and time.monotonic() < deadline:  # the fork server and two
+            time.sleep(0.05)
+            workers = _descendants(proc.pid)
+        assert len(workers) >= 3, workers
+        proc.kill()  # SIGKILL: nothing of the run's own code runs after it
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Reaped only now: until then the run's process is a zombie, which must not hold
+        # its workers back.
+        proc.communicate(timeout=10)
+    assert not [p for p in workers if _alive(p)]
+
+
+def test_where_no_process_can_start_a_thread_reads_every_file(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 20)
+    script = textwrap.dedent(
+        """
+        import multiprocessing, sys
+        from pathlib import Path
+        import ragidx
+        from ragidx.config import IndexConfig
+        from ragidx.embed import HashEmbedder
+
+        if __name__ == "__main__":
+            multiprocessing.set_executable("/nonexistent/python")
+            events = []
+            config = IndexConfig(db_path=Path("idx.db"), workers=2)
+            summary = ragidx.index([Path("tree")], HashEmbedder(), config, events.append)
+            reasons = [e.reason for e in events if type(e).__name__ == "WorkersUnavailable"]
+            counts = {k.value: v for k, v in summary.counts.items()}
+            print(counts["indexed"], counts["failed"], len(reasons), reasons)
+        """
+    )
+    (tmp_path / "run.py").write_text(script)
+    done = subprocess.run(
+        [sys.executable, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    indexed, failed, warned, reasons = done.stdout.split(" ", 3)
+    assert (indexed, failed, warned) == ("20", "0", "1"), done.stdout
+    assert "nonexistent" in reasons or "Error" in reasons, reasons
+
+
+def test_the_cli_warns_when_workers_cannot_start(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 5)
+    code = (
+        "import multiprocessing, sys; multiprocessing.set_executable('/nonexistent/python');"
+        " from ragidx.cli import main; sys.argv = ['ragidx', *sys.argv[1:]]; main()"
+    )
+    if RAGIDX[1:] != ["-m", "ragidx"]:
+        pytest.skip("runs the CLI through the interpreter")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "index", "tree", "--db", "idx.db", "--workers", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning: worker processes could not start (" in done.stderr
+    assert "Traceback" not in done.stderr
