@@ -1,7 +1,8 @@
 """Retrieval quality: recall@5 and MRR of each search mode on a labelled query set.
 
     uv run python bench/retrieval/run.py [--index-args "--one-section-per-chunk"]
-        [--fillers 250] [--url http://127.0.0.1:PORT/v1] [--work DIR] [--by-kind]
+        [--fillers 250] [--url http://127.0.0.1:PORT/v1] [--work DIR] [--by-kind] [--ranks]
+        [--fts-tokenize "porter unicode61 remove_diacritics 2"]
 
 Indexes sample_docs and the generated corpus (`corpus.py`) with all-MiniLM-L6-v2 served by
 Infinity (`ragidx.testing.infinity`, started here unless --url names a running server),
@@ -12,7 +13,10 @@ library's `ragidx.search`.
 A query is answered by one file. Hits are chunks: the file ranking is their paths in
 order, each file at its best chunk. recall@5 counts the queries whose file is among the
 first 5 files; MRR is the mean of 1/rank over the first 10 files (0 beyond). --by-kind adds
-the figures for each kind of query (paraphrase, keyword, identifier, cjk, non-english).
+the figures for each kind of query (paraphrase, keyword, identifier, cjk, non-english);
+--ranks each query's file rank in each mode. --fts-tokenize rebuilds each index's full-text
+table with another FTS5 tokenizer before the queries run (the index's own is
+`unicode61 remove_diacritics 2`), to measure stemming.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import re
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,7 @@ from pathlib import Path
 from corpus import DEFAULT_FILLERS, generate  # bench scripts run with their folder on sys.path
 
 from ragidx import SearchMode, search
+from ragidx.chunk.tokens import space_cjk
 from ragidx.embed import Embedder, closing
 from ragidx.embed.hashing import STOP_WORDS
 from ragidx.query.search import index_embedder
@@ -49,6 +55,7 @@ __all__ = [
     "evaluate",
     "index",
     "load_queries",
+    "retokenize",
     "scores_of",
 ]
 
@@ -125,6 +132,24 @@ def index(root: Path, db: Path, url: str, extra: list[str]) -> dict[str, object]
     return dict(summary)
 
 
+def retokenize(db: Path, tokenize: str) -> None:
+    """Rebuild the full-text table of `db` with the FTS5 tokenizer `tokenize`."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.create_function("space_cjk", 1, space_cjk, deterministic=True)
+        with conn:
+            conn.execute("DROP TABLE chunks_fts")
+            conn.execute(
+                "CREATE VIRTUAL TABLE chunks_fts USING fts5"
+                f" (text, content = '', tokenize = '{tokenize}')"
+            )
+            conn.execute(
+                "INSERT INTO chunks_fts (rowid, text) SELECT id, space_cjk(text) FROM chunks"
+            )
+    finally:
+        conn.close()
+
+
 def evaluate(db: Path, root: Path, url: str, queries: list[Query]) -> dict[SearchMode, Scores]:
     """Each mode's scores for `queries` on the index `db` of the corpus at `root`."""
     return asyncio.run(_evaluate(db, root, url, queries))
@@ -184,6 +209,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="where corpora and indexes go (kept)")
     parser.add_argument("--by-kind", action="store_true", help="figures per kind of query")
     parser.add_argument("--ranks", action="store_true", help="each query's file rank per mode")
+    parser.add_argument("--fts-tokenize", help="rebuild the full-text table with this tokenizer")
     args = parser.parse_args()
 
     work = (args.work or Path(tempfile.mkdtemp(prefix="ragidx-retrieval-"))).resolve()
@@ -198,6 +224,8 @@ def main() -> int:
         return 1
     extra = shlex.split(args.index_args)
     print(f"index: {INDEX} {args.index_args}".rstrip())
+    if args.fts_tokenize:
+        print(f"full-text tokenizer: {args.fts_tokenize}")
     print(f"{'corpus':12} {'queries':>7} {'chunks':>7}  " + "  ".join(f"{m:>15}" for m in MODES))
     print(f"{'':12} {'':>7} {'':>7}  " + "  ".join(f"{'recall@5  MRR':>15}" for _ in MODES))
     with _server(args.url) as url:
@@ -207,6 +235,8 @@ def main() -> int:
             started = time.perf_counter()
             summary = index(roots[corpus], db, url, extra)
             seconds = time.perf_counter() - started
+            if args.fts_tokenize:
+                retokenize(db, args.fts_tokenize)
             chosen = [q for q in queries if q.corpus == corpus]
             scores = evaluate(db, roots[corpus], url, chosen)
             groups = {corpus: list(range(len(chosen)))}

@@ -204,7 +204,8 @@ async def search(
     ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
     rows = store.chunks_by_id(ranked[: k + GONE_SLACK])
     present = _present([rows[cid].path for cid in ranked if cid in rows])
-    best = [cid for cid in ranked if cid in rows and rows[cid].path in present][:k]
+    shown = [cid for cid in ranked if cid in rows and rows[cid].path in present]
+    best = sorted(shown, key=lambda cid: _order(cid, scores, vector_pos, rows[cid]))[:k]
     return [
         SearchHit.of(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
@@ -227,6 +228,17 @@ def fuse(rankings: Sequence[Sequence[tuple[int, float]]]) -> dict[int, float]:
             scaled = (score - low) / spread if spread > 0 else 1.0
             fused[cid] = fused.get(cid, 0.0) + scaled
     return {cid: total / len(rankings) for cid, total in fused.items()}
+
+
+def _order(
+    cid: int, scores: dict[int, float], vector_pos: dict[int, int], row: ChunkRow
+) -> tuple[float, int, str, int]:
+    """Best first. Equal scores are common: first in one ranking and absent from the other
+    scores 0.5 either way. The vector ranking decides those, since it scores every chunk,
+    and a chunk left out of its top is far from the query's meaning, while one the text
+    ranking leaves out only shares no word with it, as a paraphrase does. Then the path, not
+    the id, which follows the order files were stored in and differs between runs."""
+    return -scores[cid], vector_pos.get(cid, len(vector_pos) + 1), row.path, row.ordinal
 
 
 def _featureless(embedder: Embedder, query: str) -> bool:
