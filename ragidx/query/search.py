@@ -201,7 +201,8 @@ async def search(
         SearchMode.HYBRID: [text_ranked, vector_ranked],
     }[mode]
     scores = fuse(searched)
-    ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
+    last = len(vector_pos) + 1
+    ranked = sorted(scores, key=lambda cid: (-scores[cid], vector_pos.get(cid, last), cid))
     rows = store.chunks_by_id(ranked[: k + GONE_SLACK])
     present = _present([rows[cid].path for cid in ranked if cid in rows])
     shown = [cid for cid in ranked if cid in rows and rows[cid].path in present]
