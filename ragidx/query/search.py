@@ -1,8 +1,12 @@
-"""Hybrid retrieval: BM25 over the full-text index fused with vector cosine (RRF).
+"""Hybrid retrieval: BM25 over the full-text index fused with vector cosine by score.
 
-Reciprocal rank fusion scores a chunk `sum(1 / (RRF_K + rank))` over the rankings it appears
-in, so an exact identifier that only BM25 finds and a paraphrase that only the vectors find
-both surface, and agreement between the two ranks highest.
+Each ranking's scores are scaled to [0, 1] over its candidates (min-max) and a chunk scores
+their mean, 0 where a ranking left it out (`fuse`). Scores keep what ranks drop: how far
+apart the candidates are. An identifier that BM25 alone matches, or a paraphrase the vectors
+alone find, still comes first where the other ranking's scores lie close together, and
+agreement ranks highest. Reciprocal rank fusion (k = 60), used before, counted a chunk that
+BM25 placed first for sharing `how` and `my` with a question as much as the answer the
+vectors placed first; bench/retrieval measures both (bench/README.md, "Retrieval quality").
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import functools
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ragidx.chunk.tokens import CJK_CHARS
@@ -30,16 +34,19 @@ from ragidx.errors import EmbedError, StoreError
 from ragidx.store import ChunkRow, Store
 
 __all__ = [
+    "CANDIDATES",
     "MAX_TERMS",
-    "RRF_K",
+    "QUERY_STOP_WORDS",
     "SearchHit",
     "SearchMode",
     "fts_query",
+    "fuse",
     "index_embedder",
     "search",
 ]
 
-RRF_K = 60
+# Each ranking's depth, which is also what its scores are scaled over: deeper lists (100,
+# 200) spread the cosine scale thinner and lowered MRR on sample_docs in bench/retrieval.
 CANDIDATES = 50
 # Hits read beyond `k`, so that files deleted since they were indexed can be left out.
 GONE_SLACK = 20
@@ -47,6 +54,20 @@ GONE_SLACK = 20
 # a tenth of that. A longer query (a pasted paragraph) is matched on its first 64 terms.
 MAX_TERMS = 64
 _TERM = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)*", re.UNICODE)
+
+QUERY_STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is
+    it its itself just me more most my myself no nor not now of off on once only or other our
+    ours ourselves out over own s same she should so some such t than that the their theirs
+    them themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself
+    yourselves""".split()
+)
+"""English function words a full-text query leaves out, unless it holds nothing else: BM25
+ranks a chunk sharing `how`, `my` and `at` with a question above one sharing nothing, and
+in hybrid search that noise outweighed the vectors' answer to a question in other words."""
 
 
 class SearchMode(enum.StrEnum):
@@ -61,7 +82,7 @@ class SearchHit:
 
     Offsets index the text of the file as read (`char_end` exclusive); lines count from 1.
     `text_rank` and `vector_rank` are its places in the full-text and the vector rankings
-    (None where it was not in one); `score` is their reciprocal rank fusion."""
+    (None where it was not in one); `score`, from 0 to 1, is their fusion (`fuse`)."""
 
     path: str
     ordinal: int
@@ -102,8 +123,11 @@ def fts_query(query: str) -> str | None:
     its parts next to each other. A run of CJK characters, written without spaces between
     words, becomes its overlapping pairs: `查看磁盘使用情况` finds `磁盘空间使用情况`, which a
     phrase of all its characters would not, and BM25 ranks the text sharing the most pairs first.
+    English function words (`QUERY_STOP_WORDS`) are left out where other terms remain.
     """
-    phrases = (p for t in _TERM.findall(query) for p in _phrases(t.lower()))
+    found = [t.lower() for t in _TERM.findall(query)]
+    words = [t for t in found if t not in QUERY_STOP_WORDS] or found
+    phrases = (p for t in words for p in _phrases(t))
     terms = list(dict.fromkeys(phrases))[:MAX_TERMS]
     if not terms:
         return None
@@ -161,28 +185,61 @@ async def search(
     """The `k` best chunks for `query`, best first. Stored vectors that did not survive in
     the file are left out of the ranking, and `on_damaged(path, count)` is told of them."""
     embedder = complete(embedder)
-    text_ranked: list[int] = []
-    vector_ranked: list[int] = []
+    text_ranked: list[tuple[int, float]] = []
+    vector_ranked: list[tuple[int, float]] = []
     pool = max(CANDIDATES, k)
     if mode != SearchMode.VECTOR and (match := fts_query(query)):
-        text_ranked = [cid for cid, _ in store.text_search(match, pool)]
+        text_ranked = store.text_search(match, pool)
     if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
         vectors = await _query_vector(embedder, query)
-        ranking = store.vector_search(vectors[0], pool, on_damaged)
-        vector_ranked = [cid for cid, _ in ranking]
-    text_pos = {cid: i + 1 for i, cid in enumerate(text_ranked)}
-    vector_pos = {cid: i + 1 for i, cid in enumerate(vector_ranked)}
-    scores: dict[int, float] = {}
-    for positions in (text_pos, vector_pos):
-        for cid, rank in positions.items():
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
-    ranked = sorted(scores, key=lambda cid: (-scores[cid], cid))
+        vector_ranked = store.vector_search(vectors[0], pool, on_damaged)
+    text_pos = {cid: i + 1 for i, (cid, _) in enumerate(text_ranked)}
+    vector_pos = {cid: i + 1 for i, (cid, _) in enumerate(vector_ranked)}
+    searched = {
+        SearchMode.TEXT: [text_ranked],
+        SearchMode.VECTOR: [vector_ranked],
+        SearchMode.HYBRID: [text_ranked, vector_ranked],
+    }[mode]
+    scores = fuse(searched)
+    last = len(vector_pos) + 1
+    ranked = sorted(scores, key=lambda cid: (-scores[cid], vector_pos.get(cid, last), cid))
     rows = store.chunks_by_id(ranked[: k + GONE_SLACK])
     present = _present([rows[cid].path for cid in ranked if cid in rows])
-    best = [cid for cid in ranked if cid in rows and rows[cid].path in present][:k]
+    shown = [cid for cid in ranked if cid in rows and rows[cid].path in present]
+    best = sorted(shown, key=lambda cid: _order(cid, scores, vector_pos, rows[cid]))[:k]
     return [
         SearchHit.of(rows[cid], scores[cid], text_pos.get(cid), vector_pos.get(cid)) for cid in best
     ]
+
+
+def fuse(rankings: Sequence[Sequence[tuple[int, float]]]) -> dict[int, float]:
+    """Each chunk's fused score from 0 to 1: the mean over `rankings` of its score in each,
+    scaled so the ranking's best candidate counts 1 and its worst 0 (min-max), and 0 in a
+    ranking that left it out. A ranking whose candidates all score alike (a single one, or
+    ties) counts 1 for each. `rankings` are (chunk id, score) pairs, higher scores better;
+    an empty ranking adds nothing but still counts in the mean. No rankings: no scores."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        if not ranking:
+            continue
+        values = [score for _, score in ranking]
+        low, high = min(values), max(values)
+        spread = high - low
+        for cid, score in ranking:
+            scaled = (score - low) / spread if spread > 0 else 1.0
+            fused[cid] = fused.get(cid, 0.0) + scaled
+    return {cid: total / len(rankings) for cid, total in fused.items()}
+
+
+def _order(
+    cid: int, scores: dict[int, float], vector_pos: dict[int, int], row: ChunkRow
+) -> tuple[float, int, str, int]:
+    """Best first. Equal scores are common: first in one ranking and absent from the other
+    scores 0.5 either way. The vector ranking decides those, since it scores every chunk,
+    and a chunk left out of its top is far from the query's meaning, while one the text
+    ranking leaves out only shares no word with it, as a paraphrase does. Then the path, not
+    the id, which follows the order files were stored in and differs between runs."""
+    return -scores[cid], vector_pos.get(cid, len(vector_pos) + 1), row.path, row.ordinal
 
 
 def _featureless(embedder: Embedder, query: str) -> bool:

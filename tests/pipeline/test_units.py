@@ -88,9 +88,10 @@ def test_validate_vectors_rejects_wrong_shapes_and_nan() -> None:
 
 
 def test_fts_query_quotes_terms() -> None:
-    assert (
-        fts_query('TW-E4031 "quoted" OR NOT x*') == '"tw-e4031" OR "quoted" OR "or" OR "not" OR "x"'
-    )
+    assert fts_query('TW-E4031 "quoted" NEAR x*') == '"tw-e4031" OR "quoted" OR "near" OR "x"'
+    # OR and NOT are function words, left out beside other terms, quoted where alone.
+    assert fts_query("TW-E4031 OR NOT x") == '"tw-e4031" OR "x"'
+    assert fts_query("OR NOT") == '"or" OR "not"'
     assert fts_query("compute_backoff_delay") == '"compute_backoff_delay"'
     assert fts_query("   !!! ") is None
 
