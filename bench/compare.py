@@ -680,6 +680,7 @@ def summary(by_latency: dict[float, dict[str, Run]], c: Corpus) -> None:
     for latency, results in by_latency.items():
         ours = results.get("ragidx")
         if ours is None or ours.error is not None:
+            print(f"  {latency * 1000:4.0f} ms: no ragidx run")
             continue
         peers = [
             f"{name} {speedup(ours, peer):.2f}x"
