@@ -15,7 +15,8 @@ back its text exactly. The chunkers:
 
   ragidx     ragidx.chunk.chunk_text(text, "markdown", ChunkConfig(chunk_tokens, chunk_overlap,
              **--ragidx-kw)); its tokens are those of `Chunk.input`, what is sent: the
-             heading path, then the text.
+             heading path, then the text. `--ragidx-kw tokenizer=cl100k_base` passes a
+             ChunkConfig field (a Python literal, else the plain string).
   chars      MarkdownSplitter(--chars, overlap=4 * chunk_overlap): sized by characters.
   tiktoken   MarkdownSplitter.from_tiktoken_model("text-embedding-3-small", chunk_tokens,
              overlap=chunk_overlap): cl100k inside the Rust crate.
