@@ -85,7 +85,7 @@ HiddenOption = Annotated[
     bool, typer.Option("--hidden", help="Index hidden files and directories too.")
 ]
 ChunkTokensOption = Annotated[
-    int, option("--chunk-tokens", help="Token budget of one chunk (estimated).")
+    int, option("--chunk-tokens", help="Token budget of one chunk, its heading path included.")
 ]
 ChunkOverlapOption = Annotated[
     int | None,
@@ -93,6 +93,23 @@ ChunkOverlapOption = Annotated[
         "--chunk-overlap",
         help=f"Tokens a chunk repeats from the one before. [default: {DEFAULT_CHUNK_OVERLAP},"
         " or an eighth of --chunk-tokens if less]",
+        show_default=False,
+    ),
+]
+OneSectionPerChunkOption = Annotated[
+    bool,
+    typer.Option(
+        "--one-section-per-chunk",
+        help="Never pack short sections together: each heading starts a chunk.",
+    ),
+]
+TokenizerOption = Annotated[
+    str | None,
+    option(
+        "--tokenizer",
+        help="Count tokens with cl100k_base, o200k_base, a tokenizer.json (PATH), or the"
+        " estimate. [default: the model's encoding where known, else the estimate]",
+        metavar="NAME|PATH",
         show_default=False,
     ),
 ]
@@ -168,6 +185,8 @@ def index_command(
     hidden: HiddenOption = False,
     chunk_tokens: ChunkTokensOption = DEFAULT_CHUNK_TOKENS,
     chunk_overlap: ChunkOverlapOption = None,
+    one_section_per_chunk: OneSectionPerChunkOption = False,
+    tokenizer: TokenizerOption = None,
     provider: ProviderOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
@@ -208,7 +227,12 @@ def index_command(
                 follow_symlinks=follow_symlinks,
                 hidden=hidden,
             ),
-            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
+            chunk=ChunkConfig(
+                chunk_tokens=chunk_tokens,
+                chunk_overlap=chunk_overlap,
+                pack=not one_section_per_chunk,
+                tokenizer=tokenizer,
+            ),
             readers=readers,
             embed_workers=concurrency,
             batch_inputs=batch_size,
