@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 from ragidx.chunk.tokens import TokenCounter
 
-__all__ = ["Splitter", "gap_tokens", "trim"]
+__all__ = ["Part", "Splitter", "gap_tokens", "trim"]
 
 _SEPARATORS = (
     re.compile(r"\n[ \t]*\n\s*"),  # blank lines: paragraphs
@@ -26,6 +26,9 @@ _NON_SPACE = re.compile(r"\S")
 _Piece = tuple[int, int, int, bool]
 """Start, end, tokens, and whether the text around it is whitespace (a piece cut inside a
 word is not: the count of two such pieces is not that of their join)."""
+
+Part = tuple[int, int, int]
+"""A paragraph's start, end and tokens."""
 
 Measure = Callable[[int, int], int]
 """The exact tokens of the input a chunk of text[start:end] makes (prefix included)."""
@@ -44,15 +47,36 @@ class Splitter:
         self.additive = bool(getattr(counter, "additive", False))
         self.overlap = overlap
 
+    def paragraphs(self, start: int, end: int) -> tuple[list[Part], int]:
+        """The paragraphs of text[start:end] (trimmed) with their tokens, and the tokens of
+        the whole taken as theirs and the blank lines' (exact for the estimate)."""
+        text, count = self.text, self.count
+        parts = [(a, b, count(text[a:b])) for a, b in _split(text, start, end, _SEPARATORS[0])]
+        gaps = sum(gap_tokens(text, parts[k][1], parts[k + 1][0]) for k in range(len(parts) - 1))
+        return parts, sum(p[2] for p in parts) + gaps
+
     def spans(
-        self, start: int, end: int, budget: int, limit: int, measure: Measure
+        self,
+        start: int,
+        end: int,
+        budget: int,
+        limit: int,
+        measure: Measure,
+        paragraphs: list[Part] | None = None,
     ) -> Iterator[tuple[int, int, int]]:
         """Each chunk's start and end within text[start:end], and the tokens of its input:
-        `budget` for its text, `limit` for its input, which `measure` counts exactly. A
-        chunk starts and ends with pieces a reader sees, and holds one not in the chunk
-        before: pieces of markup alone, or with the overlap, make no chunk."""
+        `budget` for its text, `limit` for its input, which `measure` counts exactly;
+        `paragraphs`: the range's, where they were counted. A chunk starts and ends with
+        pieces a reader sees, and holds one not in the chunk before: pieces of markup alone,
+        or with the overlap, make no chunk."""
         budget = max(budget, 1)
-        pieces = self._pieces(*trim(self.text, start, end), 0, budget)
+        if paragraphs is None:
+            pieces = self._pieces(*trim(self.text, start, end), 0, budget)
+        else:
+            pieces = []
+            for a, b, size in paragraphs:
+                fits = size <= budget
+                pieces += [(a, b, size, True)] if fits else self._pieces(a, b, 1, budget, size)
         seen = [bool(_NON_SPACE.search(self.shown, a, b)) for a, b, _, _ in pieces]
         i, last = 0, -1
         while i < len(pieces):

@@ -83,9 +83,7 @@ class _Estimate:
     additive = True
     """Counts add up over text cut at whitespace (see the module docstring): the chunker adds
     the counts of pieces instead of counting their join again."""
-
-    def count(self, text: str) -> int:
-        return estimate_tokens(text)
+    count = staticmethod(estimate_tokens)
 
 
 # bpe_openai refuses a text of a million characters or more, and one of more than 200,000
@@ -103,12 +101,31 @@ class _Bpe:
         import bpe_openai  # type: ignore[import-untyped]  # 0.4 s: only when asked for
 
         self.name = name
-        self._encode: Callable[[str], list[int]] = bpe_openai.get_encoding(name).encode_ordinary
+        encoding = bpe_openai.get_encoding(name)
+        encode: Callable[[str], list[int]] = encoding.encode_ordinary
+        self._count: Callable[[str], int] = lambda text: len(encode(text))
+        # The Rust backend counts without building the list of ids: 25% faster, where it is
+        # there (a private attribute, so checked against the public encoding first).
+        native = getattr(getattr(encoding, "_backend", None), "count", None)
+        if callable(native) and all(native(t) == len(encode(t)) for t in _PROBES):
+            self._count = functools.partial(_native_count, native, encode)
 
     def count(self, text: str) -> int:
         if len(text) <= _BPE_PIECE:
-            return len(self._encode(text))
-        return sum(len(self._encode(piece)) for piece in _pieces(text, _BPE_PIECE))
+            return self._count(text)
+        return sum(self._count(piece) for piece in _pieces(text, _BPE_PIECE))
+
+
+_PROBES = ("hello world", "<|endoftext|> 中文 😀\n\n  x")
+
+
+def _native_count(
+    native: Callable[[str], int], encode: Callable[[str], list[int]], text: str
+) -> int:
+    try:
+        return native(text)
+    except UnicodeEncodeError:  # a lone surrogate, which the public encoding replaces first
+        return len(encode(text))
 
 
 def _pieces(text: str, size: int) -> Iterator[str]:
