@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -98,10 +99,13 @@ class _Bpe:
     additive = False
 
     def __init__(self, name: str) -> None:
-        import bpe_openai  # type: ignore[import-untyped]  # 0.4 s: only when asked for
+        with warnings.catch_warnings():
+            # It reads its tables with importlib.resources.open_binary, deprecated since 3.11.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import bpe_openai  # type: ignore[import-untyped]  # 0.4 s: only when asked for
 
+            encoding = bpe_openai.get_encoding(name)
         self.name = name
-        encoding = bpe_openai.get_encoding(name)
         encode: Callable[[str], list[int]] = encoding.encode_ordinary
         self._count: Callable[[str], int] = lambda text: len(encode(text))
         # The Rust backend counts without building the list of ids: 25% faster, where it is

@@ -32,6 +32,7 @@ from ragidx.config import (
     DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_READERS,
+    TOKENIZER_NAMES,
     Budget,
     ChunkConfig,
     IndexConfig,
@@ -247,6 +248,10 @@ def index_command(
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
+        if tokenizer is not None and tokenizer not in TOKENIZER_NAMES:
+            from ragidx.chunk.tokens import counter
+
+            counter(tokenizer)  # a file that is no tokenizer stops the run here, not per file
         # Every option of the HTTP client, by its name (`HttpOptions`).
         http = EmbedOptions.from_settings(ctx.params)
         sources = paths_to_index(paths or [], null=null, retry_failed=retry_failed)
