@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ragidx.chunk.chunker import Chunker, chunk_document, chunk_text
-from ragidx.chunk.tokens import estimate_tokens
+from ragidx.chunk.tokens import TokenCounter, counter, estimate_tokens
 
-__all__ = ["Chunker", "chunk_document", "chunk_text", "estimate_tokens"]
+__all__ = ["Chunker", "TokenCounter", "chunk_document", "chunk_text", "counter", "estimate_tokens"]

@@ -32,6 +32,7 @@ from ragidx.config import (
     DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_READERS,
+    TOKENIZER_NAMES,
     Budget,
     ChunkConfig,
     IndexConfig,
@@ -85,7 +86,7 @@ HiddenOption = Annotated[
     bool, typer.Option("--hidden", help="Index hidden files and directories too.")
 ]
 ChunkTokensOption = Annotated[
-    int, option("--chunk-tokens", help="Token budget of one chunk (estimated).")
+    int, option("--chunk-tokens", help="Token budget of one chunk, its heading path included.")
 ]
 ChunkOverlapOption = Annotated[
     int | None,
@@ -93,6 +94,23 @@ ChunkOverlapOption = Annotated[
         "--chunk-overlap",
         help=f"Tokens a chunk repeats from the one before. [default: {DEFAULT_CHUNK_OVERLAP},"
         " or an eighth of --chunk-tokens if less]",
+        show_default=False,
+    ),
+]
+OneSectionPerChunkOption = Annotated[
+    bool,
+    typer.Option(
+        "--one-section-per-chunk",
+        help="Never pack short sections together: each heading starts a chunk.",
+    ),
+]
+TokenizerOption = Annotated[
+    str | None,
+    option(
+        "--tokenizer",
+        help="Count tokens with cl100k_base, o200k_base, a tokenizer.json (PATH), or the"
+        " estimate. [default: the model's encoding where known, else the estimate]",
+        metavar="NAME|PATH",
         show_default=False,
     ),
 ]
@@ -177,6 +195,8 @@ def index_command(
     hidden: HiddenOption = False,
     chunk_tokens: ChunkTokensOption = DEFAULT_CHUNK_TOKENS,
     chunk_overlap: ChunkOverlapOption = None,
+    one_section_per_chunk: OneSectionPerChunkOption = False,
+    tokenizer: TokenizerOption = None,
     provider: ProviderOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
@@ -218,7 +238,12 @@ def index_command(
                 follow_symlinks=follow_symlinks,
                 hidden=hidden,
             ),
-            chunk=ChunkConfig(chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap),
+            chunk=ChunkConfig(
+                chunk_tokens=chunk_tokens,
+                chunk_overlap=chunk_overlap,
+                pack=not one_section_per_chunk,
+                tokenizer=tokenizer,
+            ),
             readers=readers,
             workers=workers,
             embed_workers=concurrency,
@@ -234,6 +259,10 @@ def index_command(
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
+        if tokenizer is not None and tokenizer not in TOKENIZER_NAMES:
+            from ragidx.chunk.tokens import counter
+
+            counter(tokenizer)  # a file that is no tokenizer stops the run here, not per file
         # Every option of the HTTP client, by its name (`HttpOptions`).
         http = EmbedOptions.from_settings(ctx.params)
         sources = paths_to_index(paths or [], null=null, retry_failed=retry_failed)

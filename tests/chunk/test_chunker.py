@@ -126,14 +126,17 @@ def configs(draw: st.DrawFn) -> ChunkConfig:
     # Biased towards small budgets so that most documents need several chunks.
     tokens = draw(st.one_of(st.integers(16, 48), st.integers(16, 600)))
     overlap = draw(st.integers(0, tokens // 2 - 1))
-    return ChunkConfig(chunk_tokens=tokens, chunk_overlap=overlap)
+    return ChunkConfig(chunk_tokens=tokens, chunk_overlap=overlap, pack=draw(st.booleans()))
 
 
 fmts = st.sampled_from(FORMATS)
 
 
-def chunk(text: str, fmt: str = "markdown", tokens: int = 512, overlap: int = 0) -> list[Chunk]:
-    return chunk_text(text, fmt, ChunkConfig(chunk_tokens=tokens, chunk_overlap=overlap))
+def chunk(
+    text: str, fmt: str = "markdown", tokens: int = 512, overlap: int = 0, *, pack: bool = False
+) -> list[Chunk]:
+    """One chunk per section by default: the heading examples below show each section."""
+    return chunk_text(text, fmt, ChunkConfig(chunk_tokens=tokens, chunk_overlap=overlap, pack=pack))
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -483,12 +486,18 @@ def test_chunk_config_validation(tokens: int, overlap: int, message: str) -> Non
 
 
 def test_chunk_config_bounds_accepted_and_fingerprint() -> None:
-    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v2:16:7"
-    assert ChunkConfig().fingerprint == "v2:512:64"
+    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v3:16:7:packed:estimate"
+    assert ChunkConfig().fingerprint == "v3:512:64:packed:estimate"
     assert (
         ChunkConfig(chunk_tokens=100, chunk_overlap=49).fingerprint
         != ChunkConfig(chunk_tokens=100, chunk_overlap=48).fingerprint
     )
+    fingerprints = {
+        ChunkConfig(pack=pack, tokenizer=tokenizer).fingerprint
+        for pack in (True, False)
+        for tokenizer in (None, "cl100k_base", "o200k_base")
+    }
+    assert len(fingerprints) == 6  # packing and the tokenizer each re-chunk an index
 
 
 # --- estimate_tokens ------------------------------------------------------------------------
