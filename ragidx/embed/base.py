@@ -4,7 +4,7 @@ know whether it talks to a server."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -192,6 +192,12 @@ class Offline:
 
     async def probe(self, text: str) -> Probe:
         return Probe(vectors=await self.embed([text]))
+
+    def offload(self) -> tuple[Callable[..., Vectors], tuple[Any, ...]] | None:
+        """A module-level function and its first arguments that make `embed`'s vectors in
+        another process, `fn(*args, texts)`, so a run's worker processes share the work;
+        None: only here."""
+        return None
 
 
 def complete(embedder: MinimalEmbedder) -> Embedder:

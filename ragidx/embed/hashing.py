@@ -14,12 +14,13 @@ no word at all (`---`) is taken by its runs of symbols: no vector is all zeros.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ragidx.chunk.tokens import space_cjk
 from ragidx.embed.base import Offline, Vectors
@@ -117,6 +118,9 @@ class HashEmbedder(Offline):
     async def aclose(self) -> None:
         self._words.clear()
 
+    def offload(self) -> tuple[Callable[..., Vectors], tuple[Any, ...]]:
+        return vectors, (self.dims,)
+
     def featureless(self, text: str) -> bool:
         """Whether `text` has no word but stop words: its vector comes from the fallback."""
         return all(w in STOP_WORDS for w in _WORD.findall(space_cjk(text.lower())))
@@ -205,6 +209,17 @@ class HashEmbedder(Offline):
         """The feature's index and sign, from a CRC-32 that is the same in every process."""
         h = zlib.crc32(feature.encode("utf-8"))
         return (h >> 1) % self.dims, -1.0 if h & 1 else 1.0
+
+
+def vectors(dims: int, texts: Sequence[str]) -> Vectors:
+    """`HashEmbedder(dims)`'s vectors of `texts`, by one embedder a process, whose cache of
+    word features lasts: what a worker process runs for a run's `HashEmbedder`."""
+    return _embedder(dims).embed_sync(texts)
+
+
+@functools.cache
+def _embedder(dims: int) -> HashEmbedder:
+    return HashEmbedder(dims)
 
 
 def _symbols(text: str) -> list[str]:

@@ -24,7 +24,7 @@ from typing import TypeAlias, TypeVar
 
 from ragidx.chunk.tokens import estimate_tokens
 from ragidx.config import LongChunkPolicy
-from ragidx.embed import Embedder, validate_vectors
+from ragidx.embed import Embedder, Offline, Vectors, validate_vectors
 from ragidx.embed.base import stack
 from ragidx.errors import EmbedError, FatalEmbedError, RejectedError, TransientError
 from ragidx.events import BatchEmbedded, EventSink
@@ -35,6 +35,7 @@ from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone
 from ragidx.pipeline.pending import Part, Piece, Ref, rebase
 from ragidx.pipeline.refit import Answer, Refitted, refit, too_long
+from ragidx.pipeline.workers import Workers
 from ragidx.store import Embeddings
 
 __all__ = ["Embedding", "Grace"]
@@ -87,6 +88,9 @@ class Embedding:
         emit: EventSink,
     ) -> None:
         self.embedder = embedder
+        self.compute: Callable[[list[str]], Awaitable[Vectors]] = embedder.embed
+        """How a batch's vectors are made: the embedder's `embed`, or its offline work in
+        the worker processes (`offload`)."""
         self.cache = cache
         self.inflight = inflight
         self.policy = policy
@@ -224,12 +228,24 @@ class Embedding:
             return answers
         return await self._send(texts, tokens)
 
+    def offload(self, workers: Workers) -> None:
+        """Make vectors in the worker processes, where the embedder is CPU work that can be
+        done in another process (`Offline.offload`)."""
+        work = self.embedder.offload() if isinstance(self.embedder, Offline) else None
+        if work is not None and workers.size:
+            fn, args = work
+
+            async def compute(texts: list[str]) -> Vectors:
+                return await workers.call(fn, *args, texts)
+
+            self.compute = compute
+
     async def _send(self, texts: list[str], tokens: list[int]) -> list[Answer]:
         """One request; a batch refused for its size or one bad input is halved and sent
         again, until the refusal is pinned on single inputs."""
         self.calls += 1
         try:
-            raw = await self.embedder.embed(texts)
+            raw = await self.compute(texts)
             return list(validate_vectors(raw, len(texts), self.embedder.dims))
         except FatalEmbedError:
             raise

@@ -258,6 +258,7 @@ class _Run:
             e, cache, inflight, config.on_long_chunk, max_inputs, max_tokens, stopping, emit
         )
         embedding.start(fixed_size=given)
+        embedding.offload(workers)
         committing = Committing(self.store, config, inflight, self.redact, emit)
         committing.run_id = self.run_id
         send_plans, plans = channel[Read](_READ_AHEAD)
