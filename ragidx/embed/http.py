@@ -223,7 +223,7 @@ class HttpEmbedder:
         ask as it can from then on, and say so as (name, detail); None for any other."""
         return None
 
-    async def embed(self, texts: Sequence[str]) -> Vectors:
+    async def embed(self, texts: Sequence[str], tokens: Sequence[int] | None = None) -> Vectors:
         if not all(t.strip() for t in texts):
             # Ollama answers "" with zero vectors and others refuse it: never send one.
             raise RejectedError("empty input: nothing to embed", kind="rejected_input")
@@ -255,7 +255,7 @@ class HttpEmbedder:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(texts)
+                    return await self._attempt(texts, tokens)
         except TransientError as exc:
             if not self._answered and exc.kind == "unreachable":
                 # Nothing has ever answered: every file would fail the same way.
@@ -271,9 +271,10 @@ class HttpEmbedder:
         url = httpx.URL(self.settings.base_url.rstrip("/") + self.path)
         return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
 
-    async def _attempt(self, texts: Sequence[str]) -> Vectors:
-        cost = sum(map(estimate_tokens, texts)) if self.limiter.tokens is not None else 0
-        work = cost or sum(map(estimate_tokens, texts))
+    async def _attempt(self, texts: Sequence[str], tokens: Sequence[int] | None) -> Vectors:
+        # The caller's count where it gives one (the one chunks were cut by), else estimated.
+        work = sum(tokens) if tokens is not None else sum(map(estimate_tokens, texts))
+        cost = work if self.limiter.tokens is not None else 0
         async with self.adaptive.turn() as turn, self.concurrency:
             if len(texts) > 1 and self.adaptive.holds_back(work):
                 raise RejectedError(
@@ -290,7 +291,7 @@ class HttpEmbedder:
                     self.adaptive.timed_out(turn, work)
                 raise
             self._answered = True
-            self._heed(response, cost, texts)
+            self._heed(response, cost or work, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
             self.adaptive.answered(turn, work)

@@ -65,11 +65,11 @@ class OpenAIEmbedder(HttpEmbedder):
             return ("encoding", "the server sends floats, not base64")
         return None
 
-    async def _attempt(self, texts: Sequence[str]) -> Vectors:
+    async def _attempt(self, texts: Sequence[str], tokens: Sequence[int] | None) -> Vectors:
         try:
-            return await super()._attempt(texts)
+            return await super()._attempt(texts, tokens)
         except RejectedError as exc:
             if not (self.base64 and "encoding_format" in exc.message.lower()):
                 raise
             self.base64 = False  # this server only speaks floats
-            return await super()._attempt(texts)
+            return await super()._attempt(texts, tokens)

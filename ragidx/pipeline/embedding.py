@@ -20,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
-from ragidx.chunk.tokens import estimate_tokens
-from ragidx.config import LongChunkPolicy
+from ragidx.chunk.tokens import counter
+from ragidx.config import ChunkConfig, LongChunkPolicy
 from ragidx.embed import Embedder, Offline, Vectors, validate_vectors
 from ragidx.embed.base import stack
 from ragidx.errors import EmbedError, FatalEmbedError, RejectedError, TransientError
@@ -37,6 +37,9 @@ from ragidx.pipeline.pending import Part, Piece, Ref, rebase
 from ragidx.pipeline.refit import Answer, Refitted, refit, too_long
 from ragidx.pipeline.workers import Workers
 from ragidx.store import Embeddings
+
+if TYPE_CHECKING:
+    from ragidx.embed import HttpEmbedder
 
 __all__ = ["Embedding", "Grace"]
 
@@ -82,15 +85,17 @@ class Embedding:
         cache: CacheView,
         inflight: Inflight,
         policy: LongChunkPolicy,
+        chunking: ChunkConfig,
         max_inputs: int,
         max_tokens: int,
         stopping: asyncio.Event,
         emit: EventSink,
     ) -> None:
         self.embedder = embedder
-        self.compute: Callable[[list[str]], Awaitable[Vectors]] = embedder.embed
-        """How a batch's vectors are made: the embedder's `embed`, or its offline work in
-        the worker processes (`offload`)."""
+        self.chunking = chunking
+        self.compute: Callable[[list[str], list[int]], Awaitable[Vectors]] = _counted(embedder)
+        """How a batch's vectors are made, from its texts and their tokens: the embedder's
+        `embed`, or its offline work in the worker processes (`offload`)."""
         self.cache = cache
         self.inflight = inflight
         self.policy = policy
@@ -178,7 +183,9 @@ class Embedding:
         answers: list[Answer | Refitted] = list(await self._split(batch.texts, tokens))
         for n, (answer, (part, i)) in enumerate(zip(answers, batch.refs, strict=True)):
             if too_long(answer):
-                answers[n] = await refit(part.chunks[i], answer, self.policy, self._pieces)
+                answers[n] = await refit(
+                    part.chunks[i], answer, self.policy, self._pieces, self.chunking
+                )
         return answers
 
     async def _pieces(self, texts: list[str]) -> list[Answer | None]:
@@ -187,7 +194,8 @@ class Embedding:
         have = await asyncio.to_thread(self.cache.cached, keys)
         have |= {k for k in keys if k in self.inflight.received}
         send = [t for t, k in zip(texts, keys, strict=True) if k not in have]
-        sizes = [estimate_tokens(t) for t in send]
+        count = counter(self.chunking.tokenizer).count
+        sizes = [count(t) for t in send]
         answers = iter(await self._split(send, sizes) if send else [])
         return [None if k in have else next(answers) for k in keys]
 
@@ -235,7 +243,7 @@ class Embedding:
         if work is not None and workers.size:
             fn, args = work
 
-            async def compute(texts: list[str]) -> Vectors:
+            async def compute(texts: list[str], tokens: list[int]) -> Vectors:
                 return await workers.call(fn, *args, texts)
 
             self.compute = compute
@@ -245,7 +253,7 @@ class Embedding:
         again, until the refusal is pinned on single inputs."""
         self.calls += 1
         try:
-            raw = await self.compute(texts)
+            raw = await self.compute(texts, tokens)
             return list(validate_vectors(raw, len(texts), self.embedder.dims))
         except FatalEmbedError:
             raise
@@ -266,3 +274,15 @@ def _settle(part: Part, i: int, result: _Settled, origin: Chunk) -> None:
     elif isinstance(result, EmbedError):
         file = part.file
         file.failure = file.failure or f"{result.kind}: {result.message}"
+
+
+def _counted(embedder: Embedder) -> Callable[[list[str], list[int]], Awaitable[Vectors]]:
+    """`embed`, told the tokens of each text where the embedder paces and sizes requests by
+    them (`--tpm`, the adaptive batch): the run's own count, the one its chunks were cut by."""
+    if embedder.server is not None:  # an `HttpEmbedder`: not imported for offline runs
+        return cast("HttpEmbedder", embedder).embed
+
+    async def embed(texts: list[str], tokens: list[int]) -> Vectors:
+        return await embedder.embed(texts)
+
+    return embed

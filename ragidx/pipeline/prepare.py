@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable
 from pathlib import Path
 
-from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, IndexConfig
+from ragidx.config import MIN_CHUNK_TOKENS, IndexConfig
 from ragidx.embed import Embedder, MinimalEmbedder, Vectors, validate_vectors
 from ragidx.errors import EmbedError, FatalEmbedError, Interrupted, InvalidVectors, PathNotFound
 from ragidx.events import ChunkLimit, EventSink
@@ -151,11 +151,30 @@ async def fit_chunks(embedder: Embedder, config: IndexConfig, on_event: EventSin
     if config.fit_chunks and chunk.chunk_tokens > fits:
         on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=True))
         overlap = min(chunk.chunk_overlap, fits // 8)
-        fitted = ChunkConfig(chunk_tokens=fits, chunk_overlap=overlap)
+        fitted = dataclasses.replace(chunk, chunk_tokens=fits, chunk_overlap=overlap)
         return dataclasses.replace(config, chunk=fitted)
     if not config.fit_chunks and chunk.chunk_tokens > limit:
         on_event(ChunkLimit(limit, chunk.chunk_tokens, fitted=False))
     return config
+
+
+# OpenAI's embedding models, all of which read cl100k_base tokens.
+_CL100K_MODELS = frozenset(
+    {"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"}
+)
+
+
+def pick_tokenizer(embedder: MinimalEmbedder, config: IndexConfig) -> IndexConfig:
+    """Chunks counted in the model's own tokens where it is known (OpenAI's models: cl100k),
+    unless a tokenizer was given; else by the estimate. Chunks are cut, batches sized and
+    `--tpm` paced by this one count."""
+    chunk = config.chunk
+    if chunk.tokenizer is not None:
+        return config
+    name = "estimate"
+    if getattr(embedder, "provider", None) == "openai" and embedder.model in _CL100K_MODELS:
+        name = "cl100k_base"
+    return dataclasses.replace(config, chunk=dataclasses.replace(chunk, tokenizer=name))
 
 
 async def unless_stopped(work: Awaitable[None], stopping: asyncio.Event) -> None:

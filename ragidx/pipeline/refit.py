@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeAlias, TypeGuard
 
 from ragidx.chunk.chunker import chunk_text
-from ragidx.chunk.tokens import estimate_tokens
-from ragidx.config import MIN_CHUNK_TOKENS, ChunkConfig, LongChunkPolicy
+from ragidx.chunk.tokens import counter
+from ragidx.config import DEFAULT_CHUNK, MIN_CHUNK_TOKENS, ChunkConfig, LongChunkPolicy
 from ragidx.embed.base import Vectors
 from ragidx.errors import EmbedError, RejectedError
 from ragidx.models import Chunk
@@ -36,13 +36,18 @@ def too_long(result: object) -> TypeGuard[RejectedError]:
 
 
 async def refit(
-    chunk: Chunk, error: EmbedError, policy: LongChunkPolicy, embed: EmbedMany
+    chunk: Chunk,
+    error: EmbedError,
+    policy: LongChunkPolicy,
+    embed: EmbedMany,
+    chunking: ChunkConfig = DEFAULT_CHUNK,
 ) -> Refitted | EmbedError:
-    """The chunk's replacement pieces with their vectors, or the error that stands."""
+    """The chunk's replacement pieces with their vectors, or the error that stands; pieces
+    are cut and counted as `chunking` cuts and counts (its token counter)."""
     if policy is LongChunkPolicy.TRUNCATE:
-        return await _truncate(chunk, error, embed)
+        return await _truncate(chunk, error, embed, counter(chunking.tokenizer).count)
     if policy is LongChunkPolicy.SPLIT:
-        return await _split(chunk, error, embed)
+        return await _split(chunk, error, embed, chunking)
     return error
 
 
@@ -51,23 +56,29 @@ def _prefix(chunk: Chunk) -> str:
     return chunk.input[: len(chunk.input) - len(chunk.text)]
 
 
-async def _truncate(chunk: Chunk, error: EmbedError, embed: EmbedMany) -> Refitted | EmbedError:
+async def _truncate(
+    chunk: Chunk, error: EmbedError, embed: EmbedMany, count: Callable[[str], int]
+) -> Refitted | EmbedError:
     prefix, body = _prefix(chunk), chunk.text
     while len(body) > 1:
         body = body[: len(body) // 2].rstrip()
         (result,) = await embed([prefix + body])
         if not isinstance(result, EmbedError):
             text = prefix + body
-            return [(dataclasses.replace(chunk, input=text, tokens=estimate_tokens(text)), result)]
+            return [(dataclasses.replace(chunk, input=text, tokens=count(text)), result)]
         if not too_long(result):
             return result
     return error
 
 
-async def _split(chunk: Chunk, error: EmbedError, embed: EmbedMany) -> Refitted | EmbedError:
+async def _split(
+    chunk: Chunk, error: EmbedError, embed: EmbedMany, chunking: ChunkConfig
+) -> Refitted | EmbedError:
     result: Vectors | EmbedError | Refitted | None
     budget = max(chunk.tokens // 2, MIN_CHUNK_TOKENS)
-    pieces = chunk_text(chunk.text, "text", ChunkConfig(chunk_tokens=budget, chunk_overlap=0))
+    halves = dataclasses.replace(chunking, chunk_tokens=budget, chunk_overlap=0)
+    pieces = chunk_text(chunk.text, "text", halves)
+    count = counter(chunking.tokenizer).count
     if len(pieces) < 2:
         return error  # nothing left to split: the model cannot take even this much
     prefix = _prefix(chunk)
@@ -80,14 +91,14 @@ async def _split(chunk: Chunk, error: EmbedError, embed: EmbedMany) -> Refitted 
             char_end=chunk.char_start + p.char_end,
             line_start=chunk.line_start + p.line_start - 1,
             line_end=chunk.line_start + p.line_end - 1,
-            tokens=estimate_tokens(prefix + p.text),
+            tokens=count(prefix + p.text),
         )
         for p in pieces
     ]
     out: Refitted = []
     for sub, result in zip(subs, await embed([s.input for s in subs]), strict=True):
         if too_long(result):
-            result = await _split(sub, result, embed)
+            result = await _split(sub, result, embed, chunking)
         if isinstance(result, EmbedError):
             return result
         out.extend(result if isinstance(result, list) else [(sub, result)])

@@ -50,6 +50,7 @@ from ragidx.pipeline.prepare import (
     dedupe,
     failed_under,
     fit_chunks,
+    pick_tokenizer,
     prepare,
     unless_stopped,
     usable_cores,
@@ -129,6 +130,7 @@ async def _index(
     stopping: asyncio.Event,
 ) -> RunSummary:
     redact = embedder.redact
+    config = pick_tokenizer(embedder, config)
     store: SqliteStore
     if config.dry_run:
         # Asks no server (the chunk size stays), and opens the index read-only.
@@ -255,7 +257,15 @@ class _Run:
         staging = itertools.count(1)
         given = config.batch_inputs is not None or config.batch_tokens is not None
         embedding = Embedding(
-            e, cache, inflight, config.on_long_chunk, max_inputs, max_tokens, stopping, emit
+            e,
+            cache,
+            inflight,
+            config.on_long_chunk,
+            config.chunk,
+            max_inputs,
+            max_tokens,
+            stopping,
+            emit,
         )
         embedding.start(fixed_size=given)
         embedding.offload(workers)
