@@ -118,7 +118,10 @@ class HashEmbedder(Offline):
     async def aclose(self) -> None:
         self._words.clear()
 
-    def offload(self) -> tuple[Callable[..., Vectors], tuple[Any, ...]]:
+    def offload(self) -> tuple[Callable[..., Vectors], tuple[Any, ...]] | None:
+        cls = type(self)
+        if cls.embed is not HashEmbedder.embed or cls.embed_sync is not HashEmbedder.embed_sync:
+            return None  # a subclass that embeds in its own way: only it knows how
         return vectors, (self.dims,)
 
     def featureless(self, text: str) -> bool:

@@ -23,6 +23,7 @@ from ragidx.chunk.chunker import chunk_document
 from ragidx.config import ChunkConfig
 from ragidx.events import EventSink, WorkersUnavailable
 from ragidx.models import Chunk, Document, FileInfo, FileStatus
+from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import EndOfStream, Receiver, Sender
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.workers import WorkerDied, Workers
@@ -33,6 +34,7 @@ from ragidx.store.cache import embedding_key
 __all__ = [
     "Loaded",
     "Loading",
+    "Looked",
     "Space",
     "Work",
     "load_file",
@@ -48,10 +50,15 @@ Work = tuple[Document, list[Chunk], list[bytes]] | tuple[Document, None, None]
 """A file read (its text left out: nothing after the chunker needs it), its chunks and
 their cache keys; no chunks when its content is the one given as known."""
 
+Looked = tuple[Document, list[Chunk], list[bytes], set[bytes], int] | tuple[Document, None, None]
+"""A file's work as a reader takes it: with the keys the cache holds (of its whole batch)
+and the `Inflight` generation its lookup began at, which the reader ends once it has
+claimed its chunks; or, unchanged, none of them."""
+
 Job = tuple[FileInfo, str | None]
 """A file to load, and the content hash indexed for it under this chunking, if any."""
 
-Loaded = tuple[Read, "asyncio.Future[Work] | None"]
+Loaded = tuple[Read, "asyncio.Future[Looked] | None"]
 """A plan, and its work under way (None: a large file, for its reader to read)."""
 
 # Files go to the workers in small batches: a call costs this process about 0.2 ms of its
@@ -103,17 +110,20 @@ class Loading:
         self,
         workers: Workers,
         chunk: ChunkConfig,
-        space: Space,
+        cache: CacheView,
+        inflight: Inflight,
         stopping: asyncio.Event,
         emit: EventSink,
     ) -> None:
         self.workers = workers
+        self.cache = cache
+        self.inflight = inflight
         self.chunk = chunk
         self.chunking = chunk.fingerprint
-        self.space = space
+        self.space = cache.space
         self.stopping = stopping
         self.emit = emit
-        self._calls: set[asyncio.Future[list[Work | Exception]]] = set()
+        self._calls: set[asyncio.Future[list[Looked | Exception]]] = set()
 
     async def run(self, plans: Receiver[Read], out: Sender[Loaded]) -> None:
         with plans, out:
@@ -130,13 +140,13 @@ class Loading:
                     for task, work in zip(batch, self._submit(batch), strict=True):
                         await out.send((task, work))
 
-    def _submit(self, batch: list[Read]) -> list[asyncio.Future[Work] | None]:
+    def _submit(self, batch: list[Read]) -> list[asyncio.Future[Looked] | None]:
         """Each file's work: one call to the workers for the batch's small files."""
         small = [t for t in batch if not _large(t)]
         futures = [asyncio.get_running_loop().create_future() for _ in small]
         if small:
             jobs = [(t.info, self._known(t)) for t in small]
-            call = asyncio.ensure_future(self._load(jobs))
+            call = asyncio.ensure_future(self._looked_up(jobs))
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
             call.add_done_callback(functools.partial(_settle, futures))
@@ -147,6 +157,30 @@ class Loading:
         """Give up the calls still out (the run ended early)."""
         for call in list(self._calls):
             call.cancel()
+
+    async def _looked_up(self, jobs: list[Job]) -> list[Looked | Exception]:
+        """The batch's work, and one cache lookup (a thread hop) for all its chunks."""
+        results = await self._load(jobs)
+        chunked = [r for r in results if not isinstance(r, Exception) and r[1] is not None]
+        keys = [k for r in chunked for k in r[2] or ()]
+        # One generation a file: each file's reader ends its own once it has claimed.
+        begun = [self.inflight.lookup_begins() for _ in chunked]
+        try:
+            hits = await asyncio.to_thread(self.cache.cached, keys) if keys else set()
+        except BaseException:
+            for generation in begun:
+                self.inflight.lookup_ends(generation)
+            raise
+        each = iter(begun)
+        out: list[Looked | Exception] = []
+        for r in results:
+            if isinstance(r, Exception):
+                out.append(r)
+            elif r[1] is None or r[2] is None:
+                out.append((r[0], None, None))
+            else:
+                out.append((r[0], r[1], r[2], hits, next(each)))
+        return out
 
     async def _load(self, jobs: list[Job]) -> list[Work | Exception]:
         try:
@@ -182,7 +216,7 @@ def _batches(tasks: list[Read]) -> Iterator[list[Read]]:
 
 
 def _settle(
-    futures: list[asyncio.Future[Work]], call: asyncio.Future[list[Work | Exception]]
+    futures: list[asyncio.Future[Looked]], call: asyncio.Future[list[Looked | Exception]]
 ) -> None:
     """Hand a batch's results (or its failure) to each file's future."""
     if call.cancelled():
@@ -190,7 +224,7 @@ def _settle(
             f.cancel()
         return
     error = call.exception()
-    results: list[Work | BaseException] = (
+    results: list[Looked | BaseException] = (
         [error] * len(futures) if error is not None else list(call.result())
     )
     for f, result in zip(futures, results, strict=True):

@@ -6,17 +6,16 @@ Out: each chunk that neither the cache nor a request in flight answers
 that needs no embedding (unchanged content, not text, unreadable), a `PartDone` for a part
 whose every chunk is answered already, and a `ReadDone` at the end of a large file.
 
-A file up to `LARGE_FILE` is read and chunked in a worker process, then looked up in the
-cache in a thread (the index is this process's). A larger one is read a segment at a time
-(`SegmentReader`), in a thread, one `Part` a segment, with at most `_OPEN_PARTS` parts out
-at once, so a slow answer holds the reader back rather than memory growing; the commit
-stage stages its parts in order.
+A file up to `LARGE_FILE` is read, chunked and looked up in the cache by the load stage (in
+a worker process, then one thread hop for its batch); here its chunks are claimed. A larger
+one is read a segment at a time (`SegmentReader`), in a thread, one `Part` a segment, with at
+most `_OPEN_PARTS` parts out at once, so a slow answer holds the reader back rather than
+memory growing; the commit stage stages its parts in order.
 
 One file's failure (unreadable, not text, changed while read, a bug on an odd file, a worker
-that died of it) is that
-file's outcome; a failure of the index (`StoreError`) ends the run. On stop, a reader takes
-no new file, and a large file is left after its current part: what was staged is cleared at
-the next run's start.
+that died of it) is that file's outcome; a failure of the index (`StoreError`) ends the run.
+On stop, a reader takes no new file, and a large file is left after its current part: what
+was staged is cleared at the next run's start.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from ragidx.models import Chunk, FileStatus
 from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone, ReadDone, failed
-from ragidx.pipeline.loading import Loaded, Work
+from ragidx.pipeline.loading import Loaded, Looked
 from ragidx.pipeline.pending import Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.workers import WorkerDied
@@ -80,24 +79,27 @@ class Reading:
         with loaded, self.refs, self.outcomes:
             async for task, work in loaded:
                 if self.stopping.is_set():
-                    _drop(work)
+                    self._drop(work)
                 elif work is None:
                     await self._read_large(task)
                 else:
                     await self._read(task, work)
 
-    async def _read(self, task: Read, work: asyncio.Future[Work]) -> None:
+    async def _read(self, task: Read, work: asyncio.Future[Looked]) -> None:
         try:
-            doc, chunks, keys = await work
+            looked = await work
         except Exception as exc:
             await self.outcomes.send(self._unread(task, exc))
             return
-        if chunks is None or keys is None or self._unchanged(task, doc.content_hash):
+        doc = looked[0]
+        if looked[1] is None:
             await self.outcomes.send(_touch(str(doc.path), doc.size, doc.mtime_ns))
             return
-        since = self.inflight.lookup_begins()
+        _, chunks, keys, hits, since = looked
         try:
-            hits = await asyncio.to_thread(self.cache.cached, keys)
+            if self._unchanged(task, doc.content_hash):
+                await self.outcomes.send(_touch(str(doc.path), doc.size, doc.mtime_ns))
+                return
             pending = PendingFile(str(doc.path), doc, open_parts=1)
             await self._dispatch(Part(pending, 0, chunks, keys), hits, since)
         finally:
@@ -106,6 +108,18 @@ class Reading:
     def _keyed(self, chunks: list[Chunk]) -> _Loaded:
         keys = [self.cache.key(c.input) for c in chunks]
         return chunks, keys, self.cache.cached(keys)
+
+    def _drop(self, work: asyncio.Future[Looked] | None) -> None:
+        """Let go of work the run no longer wants (it is stopping)."""
+        if work is None:
+            return
+        work.cancel()
+        # A result already here is taken (an error, so that it is not reported as never
+        # retrieved), and the lookup it began is ended.
+        if work.done() and not work.cancelled() and work.exception() is None:
+            looked = work.result()
+            if looked[1] is not None:
+                self.inflight.lookup_ends(looked[4])
 
     def _unread(self, task: Read, exc: Exception) -> FileWrite:
         """The write for a file that could not be read as text."""
@@ -215,14 +229,6 @@ class Reading:
     def _segment(self, segments: Iterator[str], chunker: Chunker) -> _Loaded | None:
         text = next(segments, None)
         return None if text is None else self._keyed(chunker.feed(text))
-
-
-def _drop(work: asyncio.Future[Work] | None) -> None:
-    """Let go of work the run no longer wants (it is stopping)."""
-    if work is not None:
-        work.cancel()
-        if work.done() and not work.cancelled():
-            work.exception()  # taken, so that it is not reported as never retrieved
 
 
 def _touch(path: str, size: int, mtime_ns: int) -> FileWrite:

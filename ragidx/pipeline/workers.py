@@ -71,6 +71,13 @@ class Workers:
         thread for every call, and return why."""
         if self.size == 0:
             return None
+        from multiprocessing import spawn
+
+        # Checked first: multiprocessing, failing to run it, leaves warnings and tracebacks.
+        executable = os.fsdecode(spawn.get_executable() or "")
+        if not os.access(executable, os.X_OK):
+            self.size = 0
+            return f"cannot run {executable or 'the interpreter'}"
         try:
             pool = self._main()
             await asyncio.wait_for(asyncio.wrap_future(pool.submit(_ping)), _START_SECONDS)
