@@ -142,7 +142,7 @@ class Writer:
         drop_chunks(conn, file_id)
         if w.chunks:
             insert_chunks(conn, file_id, w.chunks, w.keys)
-            index_text(conn, file_id)
+            index_text(conn, file_id, texts=[c.text for c in w.chunks])
 
     def _held(self, conn: sqlite3.Connection) -> bool:
         """Whether any file's vectors may be held: looked up once, then kept up to date."""

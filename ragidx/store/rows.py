@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
+from ragidx.chunk.tokens import space_cjk
 from ragidx.errors import StoreError
 from ragidx.models import Chunk
 from ragidx.store.base import FileWrite
@@ -82,17 +84,14 @@ def insert_chunks(
     )
 
 
-# The text as full-text search indexes it: CJK spaced out (`space_cjk`) by a Python function
-# only where a row holds a character beyond ASCII. Called for every row, the function took
-# the GIL from the writer's thread 36,000 times a run, each a wait behind the event loop.
-_FTS_TEXT = (
-    "CASE WHEN text GLOB '*[^' || char(1) || '-' || char(127) || ']*'"
-    " THEN space_cjk(text) ELSE text END"
-)
-
-
-def index_text(conn: sqlite3.Connection, file_id: int, from_ordinal: int = 0) -> None:
-    """Full-text rows for a file's new chunks; every chunk must have its cached vector."""
+def index_text(
+    conn: sqlite3.Connection,
+    file_id: int,
+    from_ordinal: int = 0,
+    texts: Sequence[str] | None = None,
+) -> None:
+    """Full-text rows for a file's new chunks; every chunk must have its cached vector.
+    `texts`: those chunks' texts in order, where the caller has them at hand."""
     where = "file_id = ? AND ordinal >= ?"
     (missing,) = conn.execute(
         f"SELECT count(*) FROM chunks WHERE {where} AND embedding_id IS NULL",
@@ -101,9 +100,21 @@ def index_text(conn: sqlite3.Connection, file_id: int, from_ordinal: int = 0) ->
     if missing:
         # A bug, never a user's error: refuse to store chunks that search could not find.
         raise StoreError(f"internal error: {missing} chunks without a cached vector")
-    conn.execute(
-        f"INSERT INTO chunks_fts (rowid, text) SELECT id, {_FTS_TEXT} FROM chunks WHERE {where}",
-        (file_id, from_ordinal),
+    # The rows are made here, not by INSERT ... SELECT: reading the text back from the
+    # table took three times as long as indexing it, and `space_cjk` called from SQL takes
+    # the GIL for every row, a wait behind the event loop each time.
+    if texts is None:
+        rows = conn.execute(
+            f"SELECT id, text FROM chunks WHERE {where} ORDER BY ordinal", (file_id, from_ordinal)
+        ).fetchall()
+    else:
+        ids = conn.execute(
+            f"SELECT id FROM chunks WHERE {where} ORDER BY ordinal", (file_id, from_ordinal)
+        ).fetchall()
+        rows = [(i, t) for (i,), t in zip(ids, texts, strict=True)]
+    conn.executemany(
+        "INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)",
+        [(i, space_cjk(t)) for i, t in rows],
     )
 
 
@@ -111,7 +122,7 @@ def drop_chunks(conn: sqlite3.Connection, file_id: int) -> None:
     """Delete a file's chunks, their vectors and their full-text rows."""
     conn.execute(
         "INSERT INTO chunks_fts (chunks_fts, rowid, text)"
-        f" SELECT 'delete', id, {_FTS_TEXT} FROM chunks WHERE file_id = ?",
+        " SELECT 'delete', id, space_cjk(text) FROM chunks WHERE file_id = ?",
         (file_id,),
     )
     conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))

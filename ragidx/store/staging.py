@@ -86,7 +86,7 @@ def stage(conn: sqlite3.Connection, part: Staged) -> None:
     if not part.chunks:
         return
     insert_chunks(conn, file_id, part.chunks, part.keys)
-    index_text(conn, file_id, part.chunks[0].ordinal)
+    index_text(conn, file_id, part.chunks[0].ordinal, [c.text for c in part.chunks])
 
 
 def unstage(conn: sqlite3.Connection, w: FileWrite, staged: int, run_id: int, now: float) -> None:
