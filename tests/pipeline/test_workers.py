@@ -207,3 +207,42 @@ def test_the_cli_warns_when_workers_cannot_start(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "warning: worker processes could not start (" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_at_a_terminal_stops_the_run_and_its_workers(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the workers and the fork
+    server too. The run stops as from one Ctrl-C; no worker says a word or stays."""
+    make_tree(tmp_path / "corpus", 300)
+    db = tmp_path / "idx.db"
+    with serve(Faults(dims=32, latency=0.2)) as server:
+        args = index_args(server.url, db, "--workers", "2", "--batch-size", "8", "--json")
+        proc = subprocess.Popen(
+            args,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own group, as a terminal's foreground job
+        )
+        deadline = time.monotonic() + 30
+        while server.counters.requests < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _descendants(proc.pid)
+        assert len(workers) >= 3, workers
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopping" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in workers if _alive(p)]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    indexed = conn.execute("SELECT count(*) FROM files WHERE status = 'indexed'").fetchone()[0]
+    conn.close()
+    reported = [line for line in out.splitlines() if '"status": "indexed"' in line]
+    assert indexed == len(reported) < 300
