@@ -213,7 +213,7 @@ SETTINGS: dict[str, Setting] = {
     "hidden": _BOOL,
     "chunk_tokens": _int(MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS),
     "chunk_overlap": _int(0, MAX_CHUNK_TOKENS // 2 - 1),
-    "one_section_per_chunk": _BOOL,
+    "pack": _BOOL,
     "tokenizer": Setting(kind=Kind.PATH),  # a name (cl100k_base) or a tokenizer.json's path
     "provider": Setting(kind=Kind.CHOICE, choices=_providers),
     "base_url": Setting(kind=Kind.URL, high=2000),

@@ -1,6 +1,6 @@
 """Retrieval quality: recall@5 and MRR of each search mode on a labelled query set.
 
-    uv run python bench/retrieval/run.py [--index-args "--one-section-per-chunk"]
+    uv run python bench/retrieval/run.py [--index-args=--pack]
         [--fillers 250] [--url http://127.0.0.1:PORT/v1] [--work DIR] [--by-kind] [--ranks]
         [--fts-tokenize "porter unicode61 remove_diacritics 2"]
 

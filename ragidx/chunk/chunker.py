@@ -59,7 +59,7 @@ class Chunker:
             self.prefixes,
             budget=config.chunk_tokens,
             overlap=config.chunk_overlap,
-            pack=config.pack,
+            pack=config.packs,
         )
         chunks: list[Chunk] = []
         starts, ends = _Lines(text), _Lines(text)

@@ -97,11 +97,14 @@ ChunkOverlapOption = Annotated[
         show_default=False,
     ),
 ]
-OneSectionPerChunkOption = Annotated[
-    bool,
-    typer.Option(
-        "--one-section-per-chunk",
-        help="Never pack short sections together: each heading starts a chunk.",
+PackOption = Annotated[
+    bool | None,
+    option(
+        "--pack/--one-section-per-chunk",
+        help="Pack short sections together up to --chunk-tokens, or start a chunk at every"
+        " heading. [default: packed for OpenAI's models (cl100k, o200k), one section a chunk"
+        " otherwise]",
+        show_default=False,
     ),
 ]
 TokenizerOption = Annotated[
@@ -195,7 +198,7 @@ def index_command(
     hidden: HiddenOption = False,
     chunk_tokens: ChunkTokensOption = DEFAULT_CHUNK_TOKENS,
     chunk_overlap: ChunkOverlapOption = None,
-    one_section_per_chunk: OneSectionPerChunkOption = False,
+    pack: PackOption = None,
     tokenizer: TokenizerOption = None,
     provider: ProviderOption = None,
     base_url: BaseUrlOption = None,
@@ -241,7 +244,7 @@ def index_command(
             chunk=ChunkConfig(
                 chunk_tokens=chunk_tokens,
                 chunk_overlap=chunk_overlap,
-                pack=not one_section_per_chunk,
+                pack=pack,
                 tokenizer=tokenizer,
             ),
             readers=readers,

@@ -68,8 +68,8 @@ _BATCH_BYTES = 1024 * 1024
 
 
 def loaded_weight(item: Loaded) -> int:
-    """An item's weight in the channel out of this stage: about the memory its results take
-    (a small file's chunks and inputs, roughly twice its bytes; a large file's none yet)."""
+    """An item's weight in the channel out of this stage, in bytes: a small file's own (its
+    chunks and inputs take about twice that), a large file's none (it is not read yet)."""
     task, work = item
     return 1024 + (task.info.size if work is not None else 0)
 
@@ -127,8 +127,7 @@ class Loading:
 
     async def run(self, plans: Receiver[Read], out: Sender[Loaded]) -> None:
         with plans, out:
-            if (reason := await self.workers.start()) is not None:
-                self.emit(WorkersUnavailable(reason))
+            started = False
             while True:
                 try:
                     tasks = await plans.receive_many(_BATCH_FILES, _BATCH_FILES)
@@ -136,6 +135,10 @@ class Loading:
                     return
                 if self.stopping.is_set():
                     continue
+                if not started:  # not before a file needs reading: a no-op run starts none
+                    started = True
+                    if (reason := await self.workers.start()) is not None:
+                        self.emit(WorkersUnavailable(reason))
                 for batch in _batches(tasks):
                     for task, work in zip(batch, self._submit(batch), strict=True):
                         await out.send((task, work))

@@ -82,7 +82,7 @@ class Workers:
             pool = self._main()
             await asyncio.wait_for(asyncio.wrap_future(pool.submit(_ping)), _START_SECONDS)
         except (OSError, BrokenProcessPool, RuntimeError, TimeoutError) as exc:
-            self.close()
+            await asyncio.to_thread(self.close)
             self.size, self._closed = 0, False
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return None

@@ -126,11 +126,19 @@ def test_cli_tokenizer_and_packing_options(cli: Cli, work: Path) -> None:
     packed = cli("index", "docs", "--db", "p.db", "--json", "--tokenizer", "cl100k_base")
     assert packed.exit_code == 0, packed.stderr
     assert packed.files()["docs/a.md"]["chunks"] == 1
-    single = cli("index", "docs", "--db", "s.db", "--json", "--one-section-per-chunk")
+    single = cli(
+        "index", "docs", "--db", "s.db", "--json", "--tokenizer", "cl100k_base",
+        "--one-section-per-chunk",
+    )  # fmt: skip
     assert single.exit_code == 0, single.stderr
     assert single.files()["docs/a.md"]["chunks"] == 8
     rows = cli("export", "--db", "p.db").json_lines()
     assert [r["heading_path"] for r in rows] == [["Guide"]]
+    # By default only a model's own encoding packs: the estimate keeps a section a chunk.
+    estimated = cli("index", "docs", "--db", "e.db", "--json")
+    assert estimated.files()["docs/a.md"]["chunks"] == 8
+    forced = cli("index", "docs", "--db", "f.db", "--json", "--pack")
+    assert forced.files()["docs/a.md"]["chunks"] == 1
 
 
 def test_cli_refuses_a_missing_tokenizer_file_without_a_traceback(cli: Cli, work: Path) -> None:
@@ -155,7 +163,7 @@ def test_settings_file_keys(cli: Cli, work: Path) -> None:
         work,
         {
             "docs/a.md": "# Guide\n\n" + sections,
-            "ragidx.toml": 'one_section_per_chunk = true\ntokenizer = "o200k_base"\n',
+            "ragidx.toml": 'pack = false\ntokenizer = "o200k_base"\n',
         },
     )
     result = cli("index", "docs", "--db", "i.db", "--json")

@@ -18,6 +18,7 @@ from ragidx.models import Chunk
 
 
 def packed(text: str, tokens: int = 512, overlap: int = 0, **extra: object) -> list[Chunk]:
+    extra.setdefault("pack", True)
     config = ChunkConfig(chunk_tokens=tokens, chunk_overlap=overlap, **extra)  # type: ignore[arg-type]
     return chunk_text(text, "markdown", config)
 
@@ -98,7 +99,7 @@ def test_packing_makes_fewer_fuller_chunks_than_one_section_each() -> None:
 def test_segments_are_packed_apart() -> None:
     first = "# A\n\nalpha\n\n## B\n\nbeta\n\n"
     second = "## C\n\ngamma\n\n# D\n\ndelta\n"
-    chunker = Chunker("markdown", ChunkConfig())
+    chunker = Chunker("markdown", ChunkConfig(pack=True))
     chunks = chunker.feed(first) + chunker.feed(second)
     assert [c.text for c in chunks] == [first.strip(), second.strip()]
     assert [c.heading_path for c in chunks] == [("A",), ()]
