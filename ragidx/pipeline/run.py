@@ -1,17 +1,20 @@
 """The index run: walk -> plan -> read and chunk -> batch -> embed -> commit, wired.
 
-Each stage is a unit of its own module (`walking`, `reading`, `batching`, `embedding`,
-`committing`) with its own state and figures; this module builds them and the bounded
+Each stage is a unit of its own module (`walking`, `loading`, `reading`, `batching`,
+`embedding`, `committing`) with its own state and figures; this module builds them and the bounded
 channels between them, runs them as tasks of one `asyncio.TaskGroup`, hands the stop
 signal on, and adds their figures up into the `RunSummary`:
 
-    roots -> Walking -plans-> Reading (x readers) -refs-> Batching -batches-> Embedding
-    (x embed_workers) -outcomes-> Committing; Walking and Reading send outcomes there too.
+    roots -> Walking -plans-> Loading -loaded-> Reading (x readers) -refs-> Batching
+    -batches-> Embedding (x embed_workers) -outcomes-> Committing; Walking and Reading send
+    outcomes there too.
 
 A slow stage holds the ones before it back, so memory does not grow with the corpus; a
-stage's input ends when every sender of its channel has closed. Blocking work (stat, read,
-decode, chunk, SQLite) runs in worker threads. One file's failure is an event; a store
-failure ends the run. A dry run is the same run with a `CountingEmbedder` and a `DryStore`.
+stage's input ends when every sender of its channel has closed. Reading, decoding, chunking,
+counting and hashing run in worker processes (`workers`, `--workers`), and the hash
+embedder's vectors with them; stat and SQLite run in threads. One file's failure is an
+event; a store failure ends the run. A dry run is the same run with a `CountingEmbedder` and
+a `DryStore`.
 """
 
 from __future__ import annotations
