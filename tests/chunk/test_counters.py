@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, write
+from helpers import DIMS, Cli, db_rows, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -16,6 +16,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from ragidx.chunk.tokens import BPE_ENCODINGS, ESTIMATE, counter, estimate_tokens
 from ragidx.config import TOKENIZER_NAMES, ChunkConfig
 from ragidx.errors import ConfigError
+from ragidx.testing.server import Faults, serve
 
 
 def encoding(name: str) -> Any:
@@ -169,3 +170,25 @@ def test_settings_file_keys(cli: Cli, work: Path) -> None:
     result = cli("index", "docs", "--db", "i.db", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.files()["docs/a.md"]["chunks"] == 8
+
+
+def test_openai_models_are_counted_in_cl100k_and_packed_others_estimated(
+    cli: Cli, work: Path
+) -> None:
+    """Unsaid, the tokenizer follows the model: OpenAI's embedding models read cl100k, so
+    chunks are counted in it and packed; any other model is estimated, a section a chunk."""
+    sections = "".join(f"## Part {i}\n\nShort text number {i}.\n\n" for i in range(8))
+    write(work, {"docs/a.md": "# Guide\n\n" + sections})
+    with serve(Faults(dims=DIMS)) as server:
+        for model, fingerprint, chunks in (
+            ("text-embedding-3-small", "v3:512:64:packed:cl100k_base", 1),
+            ("some-local-model", "v3:512:64:sections:estimate", 8),
+        ):
+            db = f"{model}.db"
+            result = cli(
+                "index", "docs", "--db", db, "--json", "--provider", "openai", "--base-url",
+                f"{server.url}/v1", "--model", model, "--dimensions", str(DIMS),
+            )  # fmt: skip
+            assert result.exit_code == 0, result.stderr
+            assert result.files()["docs/a.md"]["chunks"] == chunks
+            assert db_rows(work / db, "SELECT chunking FROM files") == [(fingerprint,)]

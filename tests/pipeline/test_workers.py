@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import RAGIDX, SAMPLE_DOCS, index_args, make_tree, start, write
+from helpers import RAGIDX, SAMPLE_DOCS, index_args, make_tree, start, stored_vectors, write
 
 import ragidx
 from ragidx import read
@@ -49,17 +49,20 @@ def test_the_same_chunks_in_a_thread_one_worker_or_three(tmp_path: Path) -> None
     shutil.copytree(SAMPLE_DOCS, docs)
     # More files than one batch holds, of a size that makes several chunks each.
     make_tree(docs / "tree", 60, words=400)
-    found = []
+    found, vectors = [], []
     for workers in (0, 1, 3):
         db = tmp_path / f"w{workers}.db"
-        config = IndexConfig(
-            db_path=db, workers=workers, chunk=ChunkConfig(chunk_tokens=128, chunk_overlap=16)
-        )
+        chunk = ChunkConfig(chunk_tokens=128, chunk_overlap=16)
+        config = IndexConfig(db_path=db, workers=workers, chunk=chunk)
         summary = ragidx.index([docs], HashEmbedder(), config)
         assert summary.ok
         found.append(_chunks(db, docs))
+        # The hash embedder's vectors are made in the workers too: the same, bit for bit.
+        vectors.append(sorted((text, v.tobytes()) for _, text, v in stored_vectors(db)))
     assert len(found[0]) > 200
     assert found[0] == found[1] == found[2]
+    assert len(vectors[0]) == len(found[0])
+    assert vectors[0] == vectors[1] == vectors[2]
 
 
 @dataclass(frozen=True)
