@@ -78,6 +78,9 @@ def effective_settings(
     embedder: Embedder, config: IndexConfig, http: EmbedOptions, settings_file: Path | None
 ) -> str:
     """The settings in force, for --verbose. The API key is only said to be set or not."""
+    from ragidx.pipeline.prepare import pick_tokenizer, usable_cores
+
+    chunk = pick_tokenizer(embedder, config).chunk  # as the run will count and cut
     server = embedder.server
     parts = {
         "provider": embedder.provider,
@@ -93,8 +96,11 @@ def effective_settings(
         "tpm": http.tpm,
         "timeout": http.timeout,
         "max_retries": http.max_retries,
-        "chunk_tokens": config.chunk.chunk_tokens,
-        "chunk_overlap": config.chunk.chunk_overlap,
+        "chunk_tokens": chunk.chunk_tokens,
+        "chunk_overlap": chunk.chunk_overlap,
+        "tokenizer": chunk.tokenizer,
+        "pack": chunk.packs,
+        "workers": usable_cores() if config.workers is None else config.workers,
         "on_long_chunk": config.on_long_chunk.value,
         "db": config.db_path,
         "settings_file": settings_file,

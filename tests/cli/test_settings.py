@@ -78,6 +78,8 @@ def test_verbose_shows_settings_but_not_the_key(
     assert result.exit_code == 0
     line = next(x for x in result.stderr.splitlines() if x.startswith("settings:"))
     assert "chunk_tokens=100" in line and "settings_file=" in line and "provider=hash" in line
+    # What the run will count and cut by, as it resolves them: the hash embedder estimates.
+    assert "tokenizer=estimate pack=False workers=" in line
     assert "sk-do-not-print" not in result.stderr
 
 
