@@ -22,7 +22,8 @@ new size is held back unsent (`holds_back`), for the caller to split: it would o
 the timeout, or pass it, and cost the server its turn all the same.
 
 Concurrency starts at two and grows, a request at a time, while answers to batches near the
-current size come within an eighth of the timeout. An answer speaks for the batch it carried,
+current size (or full by their count of inputs, which no batch passes) come within an eighth
+of the timeout. An answer speaks for the batch it carried,
 never for the current size, so the answers to batches sent before a change do not compound
 it; concurrency changes at most once a round (only answers to requests sent after the last
 change move it).
@@ -121,13 +122,15 @@ class Adaptive:
         """The request goes now (after any wait for a rate budget, which is not latency)."""
         turn.sent_at = self.clock()
 
-    def answered(self, turn: Turn, tokens: int) -> None:
-        """A batch of `tokens` came back; its latency steers the next ones."""
+    def answered(self, turn: Turn, tokens: int, *, full: bool = False) -> None:
+        """A batch of `tokens` came back; its latency steers the next ones. `full`: it held
+        as many inputs as a request may, so no batch will be larger, whatever its tokens."""
         seconds = max(self.clock() - turn.sent_at, 1e-6)
         target = self.timeout * TARGET_SHARE
         if seconds < target:
             # Only a batch near the current size says the next ones would be quick too.
-            quick = seconds < self.timeout * FAST_SHARE and 2 * tokens >= self.budget
+            near = full or 2 * tokens >= self.budget
+            quick = seconds < self.timeout * FAST_SHARE and near
             self._resize(max(self.budget, min(GROWTH * tokens, tokens * target / seconds)))
             if quick and self.limit < self.ceiling:
                 self._concurrency(turn, self.limit + 1)

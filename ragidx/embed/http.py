@@ -294,7 +294,7 @@ class HttpEmbedder:
             self._heed(response, cost or work, texts)
             if response.status_code >= 400:
                 raise self._refused(response)
-            self.adaptive.answered(turn, work)
+            self.adaptive.answered(turn, work, full=len(texts) >= self.max_inputs)
             self.concurrency.succeeded()
         return self._read(response, texts, cost)
 

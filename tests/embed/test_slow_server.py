@@ -160,6 +160,29 @@ def test_quick_answers_grow_the_batch_up_to_the_cap() -> None:
     asyncio.run(go())
 
 
+def test_quick_answers_to_batches_full_by_count_bring_more_requests() -> None:
+    """A batch capped by its number of inputs (`--batch-size 64` of short chunks) is far below
+    the token budget, yet no batch will be larger: its quick answers count."""
+    clock = FakeClock()
+    control = Adaptive(timeout=60, ceiling=4, cap=300_000, clock=clock)
+    control.bound(300_000, fixed=True)
+
+    async def go() -> None:
+        async with control.turn() as turn:
+            control.start(turn)
+            clock.now += 0.05
+            control.answered(turn, 20_000)  # not full: far below the size, it says nothing
+        assert control.limit == 2
+        for _ in range(2):
+            async with control.turn() as turn:
+                control.start(turn)
+                clock.now += 0.05
+                control.answered(turn, 20_000, full=True)
+        assert control.limit == 4
+
+    asyncio.run(go())
+
+
 def test_slow_answers_shrink_the_batch_and_the_requests_in_flight() -> None:
     clock = FakeClock()
     control = Adaptive(timeout=60, ceiling=4, cap=300_000, clock=clock)
