@@ -3,7 +3,9 @@
 UTF-8, with or without a byte-order mark, is always decoded as UTF-8. UTF-16 and UTF-32
 with a byte-order mark are decoded as such. Anything else goes through charset detection
 (charset-normalizer) and the encoding it settled on is recorded. Content with NUL bytes
-or control characters that no text holds is binary: `NotText`.
+or control characters that no text holds is binary: `NotText`. So is a document format
+whose bytes can pass for text but are not what a person reads: a PDF (its syntax, and
+streams in ASCII85 or hex, hold no NUL byte), which a reader of its own must read.
 """
 
 from __future__ import annotations
@@ -26,8 +28,20 @@ BOMS = (
 )
 
 
+# A PDF starts with its header (readers accept a little before it; so does this, whitespace).
+# Anywhere else, "%PDF-" is text about PDFs.
+_PDF_HEADER = b"%PDF-"
+_PDF_WITHIN = 1024
+
+
+def _not_a_document(head: bytes) -> None:
+    if head[:_PDF_WITHIN].lstrip().startswith(_PDF_HEADER):
+        raise NotText("a PDF document, not text (no PDF reader yet)")
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Decode file content to text; returns the text and the encoding used."""
+    _not_a_document(data[:_PDF_WITHIN])
     for bom, encoding in BOMS:
         if data.startswith(bom):
             try:
@@ -105,6 +119,7 @@ def stream_encoding(f: BinaryIO, block_size: int) -> str:
     at a time: a byte-order mark's, else UTF-8 if all of it decodes as UTF-8, else what
     detection says of the first block that does not. Raises `NotText` for binary content."""
     block = f.read(block_size)
+    _not_a_document(block)
     for bom, encoding in BOMS:
         if block.startswith(bom):
             return encoding

@@ -380,3 +380,29 @@ def test_nul_bytes_after_the_sniffed_head_are_binary() -> None:
     data = ("plain text line\n" * 1000).encode() + b"\x00\x01\x02"
     with pytest.raises(NotText, match="binary"):
         decode(data)
+
+
+def test_a_pdf_without_a_nul_byte_is_not_read_as_text(tmp_path: Path) -> None:
+    """A PDF whose streams are ASCII85 or hex holds no NUL byte and no control character:
+    its syntax must not reach the index as text, whatever the file's name."""
+    pdf = (
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+        b'4 0 obj\n<< /Filter /ASCII85Decode /Length 20 >>\nstream\n87cURD]i,"Ebo80~>\n'
+        b"endstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    )
+    assert b"\x00" not in pdf
+    for name in ("report.pdf", "report.txt", "report"):
+        with pytest.raises(NotText, match="a PDF document, not text"):
+            read_document(write(tmp_path, name, pdf))
+    # Text about PDFs is text.
+    about = b"# Headers\n\nA PDF begins with %PDF-1.7 and ends with %%EOF.\n"
+    assert "%PDF-1.7" in read_document(write(tmp_path, "about.md", about)).text
+
+
+def test_a_large_pdf_read_in_segments_is_not_text(tmp_path: Path) -> None:
+    from ragidx.read import LARGE_FILE, SegmentReader
+
+    body = b"%PDF-1.7\n" + b"4 0 obj << /Filter /ASCIIHexDecode >> stream\n" + b"0A" * LARGE_FILE
+    info = write(tmp_path, "big.txt", body)
+    with pytest.raises(NotText, match="a PDF document, not text"):
+        list(SegmentReader(Path(info.path)))
