@@ -43,6 +43,7 @@ DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
 DEFAULT_READERS = 4
 DEFAULT_EMBED_WORKERS = 2
 DEFAULT_GRACE = 30.0
+DEFAULT_PARSE_TIMEOUT = 60.0
 
 
 def default_db_path() -> Path:
@@ -192,6 +193,9 @@ class IndexConfig:
     workers: int | None = None
     """Worker processes that read, chunk and hash; None: the cores this process may use;
     0: none (a thread of this process does it)."""
+    parse_timeout: float = DEFAULT_PARSE_TIMEOUT
+    """Seconds a worker process may take to read and chunk one file; past them it is ended
+    and the file fails (`parse_timeout`). No limit without worker processes."""
     embed_workers: int = DEFAULT_EMBED_WORKERS
     batch_inputs: int | None = None
     batch_tokens: int | None = None
@@ -216,6 +220,7 @@ class IndexConfig:
         require("readers", self.readers)
         if self.workers is not None and self.workers != 0:
             require("workers", self.workers)
+        require("parse_timeout", self.parse_timeout)
         require("concurrency", self.embed_workers)
         for name, value in (
             ("batch_size", self.batch_inputs),

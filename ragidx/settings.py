@@ -230,6 +230,7 @@ SETTINGS: dict[str, Setting] = {
     "max_batch_tokens": _int(1, 10_000_000),
     "readers": _int(1, 256),
     "workers": _int(0, 256),
+    "parse_timeout": _number_in(1, 3600),
     "reset": _BOOL,
     "dry_run": _BOOL,
     "price_per_mtok": _number_in(0, 1e6),

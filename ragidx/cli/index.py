@@ -31,6 +31,7 @@ from ragidx.config import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_PARSE_TIMEOUT,
     DEFAULT_READERS,
     TOKENIZER_NAMES,
     Budget,
@@ -135,6 +136,14 @@ MaxBatchTokensOption = Annotated[
     int | None, option("--max-batch-tokens", help="Tokens per embedding request.")
 ]
 ReadersOption = Annotated[int, option("--readers", help="Files read and chunked at once.")]
+ParseTimeoutOption = Annotated[
+    float,
+    option(
+        "--parse-timeout",
+        help="Seconds a worker process may take to read and chunk one file; past them the"
+        " file fails (parse_timeout).",
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     option(
@@ -215,6 +224,7 @@ def index_command(
     max_batch_tokens: MaxBatchTokensOption = None,
     readers: ReadersOption = DEFAULT_READERS,
     workers: WorkersOption = None,
+    parse_timeout: ParseTimeoutOption = DEFAULT_PARSE_TIMEOUT,
     reset: ResetOption = False,
     dry_run: DryRunOption = False,
     price_per_mtok: PricePerMtokOption = None,
@@ -249,6 +259,7 @@ def index_command(
             ),
             readers=readers,
             workers=workers,
+            parse_timeout=parse_timeout,
             embed_workers=concurrency,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,

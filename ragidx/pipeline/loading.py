@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import multiprocessing
+import signal
 from collections.abc import Iterator
 
 from ragidx.chunk.chunker import chunk_document
@@ -35,6 +37,7 @@ __all__ = [
     "Loaded",
     "Loading",
     "Looked",
+    "ParseTimeout",
     "Space",
     "Work",
     "load_file",
@@ -80,15 +83,29 @@ def window(workers: int) -> int:
     return 2 * max(workers, 1) * _BATCH_BYTES
 
 
-def load_files(jobs: list[Job], chunk: ChunkConfig, space: Space) -> list[Work | Exception]:
-    """`load_file` for each job, in a worker process: a file's failure is its own."""
+def load_files(
+    jobs: list[Job], chunk: ChunkConfig, space: Space, limit: float | None = None
+) -> list[Work | Exception]:
+    """`load_file` for each job: a file's failure is its own. In a worker process, `limit`
+    seconds a file: past them SIGALRM ends the process (a parser stuck in C code answers
+    no Python signal handler), and the run fails the file (`ParseTimeout`)."""
+    timed = limit if multiprocessing.parent_process() is not None else None
     out: list[Work | Exception] = []
     for info, known in jobs:
+        if timed is not None:
+            signal.setitimer(signal.ITIMER_REAL, timed)
         try:
             out.append(load_file(info, chunk, space, known))
         except Exception as exc:
             out.append(exc)
+        finally:
+            if timed is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
     return out
+
+
+class ParseTimeout(Exception):
+    """Reading and chunking a file took longer than the run's `parse_timeout`."""
 
 
 def load_file(info: FileInfo, chunk: ChunkConfig, space: Space, known: str | None) -> Work:
@@ -114,6 +131,7 @@ class Loading:
         inflight: Inflight,
         stopping: asyncio.Event,
         emit: EventSink,
+        limit: float | None = None,
     ) -> None:
         self.workers = workers
         self.cache = cache
@@ -123,6 +141,8 @@ class Loading:
         self.space = cache.space
         self.stopping = stopping
         self.emit = emit
+        self.limit = limit
+        """Seconds a worker may take over one file (`IndexConfig.parse_timeout`)."""
         self._calls: set[asyncio.Future[list[Looked | Exception]]] = set()
 
     async def run(self, plans: Receiver[Read], out: Sender[Loaded]) -> None:
@@ -187,9 +207,11 @@ class Loading:
 
     async def _load(self, jobs: list[Job]) -> list[Work | Exception]:
         try:
-            return await self.workers.call(load_files, jobs, self.chunk, self.space)
+            return await self.workers.call(load_files, jobs, self.chunk, self.space, self.limit)
         except WorkerDied as exc:
             if len(jobs) == 1:
+                if exc.signal == signal.SIGALRM and self.limit is not None:
+                    return [ParseTimeout(f"reading and chunking took over {self.limit:g} s")]
                 return [exc]
         # The batch killed a worker: which file did is found by loading each alone.
         return [(await self._load([job]))[0] for job in jobs]

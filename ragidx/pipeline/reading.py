@@ -32,7 +32,7 @@ from ragidx.models import Chunk, FileStatus
 from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import Receiver, Sender
 from ragidx.pipeline.committing import Outcome, PartDone, ReadDone, failed
-from ragidx.pipeline.loading import Loaded, Looked
+from ragidx.pipeline.loading import Loaded, Looked, ParseTimeout
 from ragidx.pipeline.pending import Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.workers import WorkerDied
@@ -139,6 +139,8 @@ class Reading:
             )
         if isinstance(exc, Changed):
             return failed(path, f"changed_while_reading: {exc}")
+        if isinstance(exc, ParseTimeout):
+            return failed(path, f"parse_timeout: {exc}")
         if isinstance(exc, WorkerDied):
             return failed(path, f"worker_died: {exc}")
         if isinstance(exc, OSError):

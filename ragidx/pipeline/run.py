@@ -297,7 +297,9 @@ class _Run:
             outcomes,
         ):
             walking = Walking(config, planning, emit, stopping)
-            loading = Loading(workers, config.chunk, cache, inflight, stopping, emit)
+            loading = Loading(
+                workers, config.chunk, cache, inflight, stopping, emit, config.parse_timeout
+            )
             readers = [
                 Reading(
                     config.chunk,

@@ -40,7 +40,12 @@ _START_SECONDS = 30.0
 
 
 class WorkerDied(Exception):
-    """A worker process died running this call (twice: once among others, once alone)."""
+    """A worker process died running this call (twice: once among others, once alone).
+    `signal`: the signal that ended it, where one did and it can be told."""
+
+    def __init__(self, reason: str, signal: int | None = None) -> None:
+        super().__init__(reason)
+        self.signal = signal
 
 
 class Workers:
@@ -105,9 +110,9 @@ class Workers:
                 return await asyncio.wrap_future(alone.submit(fn, *args))
             except BrokenProcessPool:
                 self._alone = None
-                reason = _death(alone)
+                reason, signum = _death(alone)
                 alone.shutdown(wait=False, cancel_futures=True)
-                raise WorkerDied(reason) from None
+                raise WorkerDied(reason, signum) from None
 
     def close(self) -> None:
         """End the processes; calls not yet started are cancelled. Blocks until they exit:
@@ -156,17 +161,17 @@ def _quiet_tracker() -> None:
         resource_tracker.ensure_running()
 
 
-def _death(pool: concurrent.futures.ProcessPoolExecutor) -> str:
-    """How the broken pool's process ended, where it can be told."""
+def _death(pool: concurrent.futures.ProcessPoolExecutor) -> tuple[str, int | None]:
+    """How the broken pool's process ended, where it can be told, and the signal that did."""
     processes = getattr(pool, "_processes", None) or {}
     for process in list(processes.values()):
         code = process.exitcode
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
-                return f"worker process killed by {signal.Signals(-code).name}"
+                return f"worker process killed by {signal.Signals(-code).name}", -code
         if code is not None:
-            return f"worker process exited with status {code}"
-    return "worker process died"
+            return f"worker process exited with status {code}", None
+    return "worker process died", None
 
 
 def _ping() -> None:
@@ -176,6 +181,8 @@ def _ping() -> None:
 def _init(parent: int, setup: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
     """Runs first in each worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A call's time limit (`signal.setitimer` by the caller's function) ends the process.
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     threading.Thread(target=_watch, args=(parent,), daemon=True, name="ragidx-parent").start()
     if setup is not None:
         setup(*args)

@@ -249,3 +249,42 @@ def test_ctrl_c_at_a_terminal_stops_the_run_and_its_workers(tmp_path: Path) -> N
     conn.close()
     reported = [line for line in out.splitlines() if '"status": "indexed"' in line]
     assert indexed == len(reported) < 300
+
+
+@dataclass(frozen=True)
+class _Stuck:
+    """Reads `.stuck` files by never coming back, as a parser caught in a loop."""
+
+    content_type: str = "application/x-stuck"
+    format: str = "text"
+    suffixes: tuple[str, ...] = (".stuck",)
+    segmented: bool = False
+
+    def sniff(self, head: bytes) -> bool:
+        return False
+
+    def read(self, source: Source) -> Document:
+        if multiprocessing.parent_process() is None:
+            raise NotText("stuck file read outside a worker")  # never hang the test itself
+        time.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.slow
+def test_a_file_that_hangs_its_parser_fails_with_parse_timeout(tmp_path: Path) -> None:
+    read.register(_Stuck())
+    try:
+        make_tree(tmp_path / "tree", 30)
+        write(tmp_path / "tree", {"d01/forever.stuck": "any text"})
+        config = IndexConfig(db_path=tmp_path / "idx.db", workers=2, parse_timeout=1)
+        summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config)
+    finally:
+        read.unregister(_Stuck.content_type)
+    counts = summary.counts
+    assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (30, 1)
+    conn = sqlite3.connect(tmp_path / "idx.db")
+    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
+    conn.close()
+    assert [(Path(p).name, r) for p, r in failed] == [
+        ("forever.stuck", "parse_timeout: reading and chunking took over 1 s")
+    ]
