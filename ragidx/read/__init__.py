@@ -2,15 +2,16 @@
 
 `read_document` picks the reader registered for the file (`base.py`: the `Reader` seam and its
 registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
-(`html.py`). Encodings are decided in one place (`decode.py`). A file too large to hold is
-read a segment at a time (`SegmentReader`). A new format is a module that registers its
-reader, imported here.
+(`html.py`), PDF (`pdf.py`). Encodings are decided in one place (`decode.py`). A file too
+large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
+registers its reader, imported here.
 """
 
 from __future__ import annotations
 
 # The built-in readers register themselves as they are imported.
 from ragidx.read import html as html
+from ragidx.read import pdf as pdf
 from ragidx.read import plain as plain
 from ragidx.read.base import (
     Changed,

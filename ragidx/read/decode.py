@@ -5,7 +5,8 @@ with a byte-order mark are decoded as such. Anything else goes through charset d
 (charset-normalizer) and the encoding it settled on is recorded. Content with NUL bytes
 or control characters that no text holds is binary: `NotText`. So is a document format
 whose bytes can pass for text but are not what a person reads: a PDF (its syntax, and
-streams in ASCII85 or hex, hold no NUL byte), which a reader of its own must read.
+streams in ASCII85 or hex, hold no NUL byte), which `ragidx.read.pdf` reads where the file's
+name or its first bytes say so.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _PDF_WITHIN = 1024
 
 def _not_a_document(head: bytes) -> None:
     if head[:_PDF_WITHIN].lstrip().startswith(_PDF_HEADER):
-        raise NotText("a PDF document, not text (no PDF reader yet)")
+        raise NotText("a PDF document, not text (named .pdf, it is read as a PDF)")
 
 
 def decode(data: bytes) -> tuple[str, str]:

@@ -104,10 +104,14 @@ def test_without_a_reader_of_its_own_a_file_is_plain_text_or_refused(tmp_path: P
 def test_the_built_in_readers() -> None:
     types = {r.content_type: r.format for r in readers()}
     assert types == {
+        "application/pdf": "markdown",
         "text/plain": "text",
         "text/markdown": "markdown",
         "text/x-rst": "rst",
         "text/x-source": "code",
         "text/html": "html",
     }
-    assert [r.content_type for r in readers() if not r.segmented] == ["text/html"]
+    assert [r.content_type for r in readers() if not r.segmented] == [
+        "text/html",
+        "application/pdf",
+    ]

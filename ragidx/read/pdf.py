@@ -1,0 +1,96 @@
+"""PDF: the text of each page in reading order, through PDFium (`pypdfium2`).
+
+Pages are joined by a blank line. The outline (bookmarks), where there is one, becomes
+Markdown headings at the start of the pages they point to, so chunks carry it as their
+heading path; a line of the page text that Markdown would read as a heading is escaped.
+An encrypted PDF without a password is skipped (`encrypted`), one without a text layer (a
+scan) likewise (`no text layer`); attachments and annotations are not read. Parsing runs
+in the run's worker processes, under `--parse-timeout`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ragidx.models import Document
+from ragidx.read.base import NotText, Source, register
+
+__all__ = ["PdfReader"]
+
+# An outline is the document's; a hostile one is bounded.
+_MAX_OUTLINE = 10_000
+_MAX_TITLE = 200
+_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+# Lines Markdown would take for headings: ATX (`# x`) and setext underlines (`---`, `===`).
+_HEADING_LIKE = re.compile(r"^( {0,3})(#|=+[ \t]*$|-+[ \t]*$)", re.M)
+
+
+class PdfReader:
+    content_type = "application/pdf"
+    format = "markdown"
+    suffixes: tuple[str, ...] = (".pdf",)
+    segmented = False
+
+    def sniff(self, head: bytes) -> bool:
+        return head[:1024].lstrip().startswith(b"%PDF-")
+
+    def read(self, source: Source) -> Document:
+        import pypdfium2 as pdfium  # type: ignore[import-untyped]  # where a PDF is read
+
+        try:
+            pdf = pdfium.PdfDocument(source.data)
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) == _PASSWORD_ERROR:
+                raise NotText("encrypted") from None
+            raise NotText(f"not a readable PDF ({_reason(exc)})") from None
+        try:
+            headings = _outline(pdf)
+            pages, seen = [], False
+            for index in range(len(pdf)):
+                page = pdf[index]
+                try:
+                    text_page = page.get_textpage()
+                    try:
+                        text = text_page.get_text_range()
+                    finally:
+                        text_page.close()
+                finally:
+                    page.close()
+                text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+                seen = seen or bool(text.strip())
+                heads = "".join(
+                    f"{'#' * level} {title}\n\n" for level, title in headings.get(index, [])
+                )
+                pages.append(heads + _HEADING_LIKE.sub(r"\1\\\2", text))
+        except pdfium.PdfiumError as exc:
+            raise NotText(f"not a readable PDF ({_reason(exc)})") from None
+        finally:
+            pdf.close()
+        if not seen:
+            raise NotText("no text layer")
+        return source.document("\n\n".join(p for p in pages if p), self.format, "pdf")
+
+
+def _outline(pdf: Any) -> dict[int, list[tuple[int, str]]]:
+    """Outline titles by the page they point to, with their Markdown level (1-6)."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    for n, bookmark in enumerate(pdf.get_toc(max_depth=6)):
+        if n >= _MAX_OUTLINE:
+            break
+        dest = bookmark.get_dest()
+        index = dest.get_index() if dest is not None else None
+        title = " ".join((bookmark.get_title() or "").split())[:_MAX_TITLE]
+        if index is None or not title:
+            continue
+        found.setdefault(index, []).append((min(bookmark.level + 1, 6), title))
+    return found
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    inner = re.search(r"\(PDFium: ([^)]*)\)", text)
+    return inner.group(1) if inner else text[:120]
+
+
+register(PdfReader())
