@@ -134,6 +134,8 @@ class HttpEmbedder:
     default_base_url: ClassVar[str] = "http://localhost"
     default_model: ClassVar[str] = "default"
     default_max_inputs: ClassVar[int] = 32
+    takes_tokens: ClassVar[bool] = True
+    """`embed(texts, tokens)` takes each text's count, the one the run cut its chunks by."""
     default_max_tokens: ClassVar[int] = 16_384
 
     def __init__(

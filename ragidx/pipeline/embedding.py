@@ -279,7 +279,8 @@ def _settle(part: Part, i: int, result: _Settled, origin: Chunk) -> None:
 def _counted(embedder: Embedder) -> Callable[[list[str], list[int]], Awaitable[Vectors]]:
     """`embed`, told the tokens of each text where the embedder paces and sizes requests by
     them (`--tpm`, the adaptive batch): the run's own count, the one its chunks were cut by."""
-    if embedder.server is not None:  # an `HttpEmbedder`: not imported for offline runs
+    # Asked of the class, not by isinstance: the HTTP module is not loaded for offline runs.
+    if getattr(type(embedder), "takes_tokens", False):
         return cast("HttpEmbedder", embedder).embed
 
     async def embed(texts: list[str], tokens: list[int]) -> Vectors:
