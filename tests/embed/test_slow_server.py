@@ -132,11 +132,13 @@ def test_a_timed_out_batch_is_left_to_the_caller_and_a_single_input_is_retried()
 # -- the controller, on a fake clock ---------------------------------------------------------
 
 
-async def answer(control: Adaptive, clock: FakeClock, tokens: int, seconds: float) -> None:
+async def answer(
+    control: Adaptive, clock: FakeClock, tokens: int, seconds: float, *, full: bool = False
+) -> None:
     async with control.turn() as turn:
         control.start(turn)
         clock.now += seconds
-        control.answered(turn, tokens)
+        control.answered(turn, tokens, full=full)
 
 
 def test_quick_answers_grow_the_batch_up_to_the_cap() -> None:
@@ -168,16 +170,10 @@ def test_quick_answers_to_batches_full_by_count_bring_more_requests() -> None:
     control.bound(300_000, fixed=True)
 
     async def go() -> None:
-        async with control.turn() as turn:
-            control.start(turn)
-            clock.now += 0.05
-            control.answered(turn, 20_000)  # not full: far below the size, it says nothing
+        await answer(control, clock, 20_000, 0.05)  # not full: far below the size, it says nothing
         assert control.limit == 2
         for _ in range(2):
-            async with control.turn() as turn:
-                control.start(turn)
-                clock.now += 0.05
-                control.answered(turn, 20_000, full=True)
+            await answer(control, clock, 20_000, 0.05, full=True)
         assert control.limit == 4
 
     asyncio.run(go())

@@ -9,14 +9,11 @@ they fail.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ import pytest
 from helpers import RAGIDX, SAMPLE_DOCS
 
 from ragidx.embed.hashing import STOP_WORDS
-from ragidx.testing.infinity import DIMS, MODEL, PORT, USE, Unavailable, serve
+from ragidx.testing.infinity import DIMS, MODEL, PORT, USE
 
 pytestmark = pytest.mark.integration
 
@@ -43,20 +40,6 @@ QUERIES = {
     "which interpreters are compatible": "docs/installation.md",
     "embedded engine or remote cache": "docs/guides/storage-backends.md",
 }
-
-
-@pytest.fixture(scope="module")
-def infinity() -> Iterator[str]:
-    """The server's base URL, `http://127.0.0.1:<port>/v1`."""
-    stack = contextlib.ExitStack()
-    try:
-        url = stack.enter_context(serve())
-    except Unavailable as exc:
-        if os.environ.get("RAGIDX_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(f"Infinity is required here (RAGIDX_REQUIRE_INTEGRATION=1): {exc}")
-        pytest.skip(f"Infinity is not available here: {exc}")
-    with stack:
-        yield url
 
 
 def run(command: str, url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:

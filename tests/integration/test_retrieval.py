@@ -9,13 +9,10 @@ as tests/integration/test_infinity.py is.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
-import os
 import shutil
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -23,7 +20,6 @@ import pytest
 from helpers import ROOT, SAMPLE_DOCS
 
 from ragidx import SearchMode
-from ragidx.testing.infinity import Unavailable, serve
 
 pytestmark = pytest.mark.integration
 
@@ -48,19 +44,6 @@ def _bench() -> ModuleType:
         return module
     finally:
         sys.path.remove(str(BENCH))
-
-
-@pytest.fixture(scope="module")
-def infinity() -> Iterator[str]:
-    stack = contextlib.ExitStack()
-    try:
-        url = stack.enter_context(serve())
-    except Unavailable as exc:
-        if os.environ.get("RAGIDX_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(f"Infinity is required here (RAGIDX_REQUIRE_INTEGRATION=1): {exc}")
-        pytest.skip(f"Infinity is not available here: {exc}")
-    with stack:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ its file, none outlives a killed run, and a machine where none can start still i
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,33 +66,56 @@ def test_the_same_chunks_in_a_thread_one_worker_or_three(tmp_path: Path) -> None
     assert vectors[0] == vectors[1] == vectors[2]
 
 
-@dataclass(frozen=True)
-class _Fatal:
-    """Reads `.fatal` files by killing the worker process that reads them."""
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
-    content_type: str = "application/x-fatal"
+
+def _hang() -> None:
+    time.sleep(3600)  # a parser caught in a loop
+
+
+@dataclass(frozen=True)
+class _InWorker:
+    """Reads files of `suffix` by doing `act` in the worker process that reads them: kill
+    it, or never come back. Registered for a test, handed to the workers with the run."""
+
+    suffix: str
+    act: Callable[[], None]
     format: str = "text"
-    suffixes: tuple[str, ...] = (".fatal",)
     segmented: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return f"application/x-test{self.suffix}"
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return (self.suffix,)
 
     def sniff(self, head: bytes) -> bool:
         return False
 
     def read(self, source: Source) -> Document:
         if multiprocessing.parent_process() is None:
-            # Not in a worker (the run fell back to a thread): never kill the test itself.
-            raise NotText("fatal file read outside a worker")
-        os.kill(os.getpid(), signal.SIGKILL)
+            # Not in a worker (the run fell back to a thread): never kill or hang the test.
+            raise NotText(f"{self.suffix} file read outside a worker")
+        self.act()
         raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _registered(reader: _InWorker) -> Iterator[None]:
+    read.register(reader)
+    try:
+        yield
+    finally:
+        read.unregister(reader.content_type)
 
 
 @pytest.fixture
 def fatal_reader() -> Iterator[None]:
-    read.register(_Fatal())
-    try:
+    with _registered(_InWorker(".fatal", _kill_self)):
         yield
-    finally:
-        read.unregister(_Fatal.content_type)
 
 
 @pytest.mark.slow
@@ -251,35 +275,13 @@ def test_ctrl_c_at_a_terminal_stops_the_run_and_its_workers(tmp_path: Path) -> N
     assert indexed == len(reported) < 300
 
 
-@dataclass(frozen=True)
-class _Stuck:
-    """Reads `.stuck` files by never coming back, as a parser caught in a loop."""
-
-    content_type: str = "application/x-stuck"
-    format: str = "text"
-    suffixes: tuple[str, ...] = (".stuck",)
-    segmented: bool = False
-
-    def sniff(self, head: bytes) -> bool:
-        return False
-
-    def read(self, source: Source) -> Document:
-        if multiprocessing.parent_process() is None:
-            raise NotText("stuck file read outside a worker")  # never hang the test itself
-        time.sleep(3600)
-        raise AssertionError("unreachable")
-
-
 @pytest.mark.slow
 def test_a_file_that_hangs_its_parser_fails_with_parse_timeout(tmp_path: Path) -> None:
-    read.register(_Stuck())
-    try:
-        make_tree(tmp_path / "tree", 30)
-        write(tmp_path / "tree", {"d01/forever.stuck": "any text"})
-        config = IndexConfig(db_path=tmp_path / "idx.db", workers=2, parse_timeout=1)
+    make_tree(tmp_path / "tree", 30)
+    write(tmp_path / "tree", {"d01/forever.stuck": "any text"})
+    config = IndexConfig(db_path=tmp_path / "idx.db", workers=2, parse_timeout=1)
+    with _registered(_InWorker(".stuck", _hang)):
         summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config)
-    finally:
-        read.unregister(_Stuck.content_type)
     counts = summary.counts
     assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (30, 1)
     conn = sqlite3.connect(tmp_path / "idx.db")

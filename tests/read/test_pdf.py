@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from helpers import file_info
 
 import ragidx
 from ragidx.chunk import chunk_document
 from ragidx.config import ChunkConfig, IndexConfig
 from ragidx.embed import HashEmbedder
-from ragidx.models import FileInfo, FileStatus
+from ragidx.models import FileStatus
 from ragidx.query.search import search
 from ragidx.read import NotText, read_document
 from ragidx.store import SqliteStore
@@ -42,14 +43,8 @@ def _pdf(outline: bool = True, encrypt: bool = False, text: bool = True) -> byte
     return bytes(pdf.output())
 
 
-def _info(path: Path, data: bytes) -> FileInfo:
-    path.write_bytes(data)
-    st = path.stat()
-    return FileInfo(str(path), st.st_size, st.st_mtime_ns)
-
-
 def test_every_sentence_comes_back_once_in_order_under_its_outline(tmp_path: Path) -> None:
-    doc = read_document(_info(tmp_path / "report.pdf", _pdf()))
+    doc = read_document(file_info(tmp_path / "report.pdf", _pdf()))
     assert doc.format == "markdown"
     flat = [s for lines in SENTENCES for s in lines if s.startswith("Page")]
     positions = [doc.text.find(s) for s in flat]
@@ -76,7 +71,7 @@ def test_every_sentence_comes_back_once_in_order_under_its_outline(tmp_path: Pat
 )
 def test_unreadable_pdfs_say_why(tmp_path: Path, data: bytes, reason: str) -> None:
     with pytest.raises(NotText, match=reason):
-        read_document(_info(tmp_path / "x.pdf", data))
+        read_document(file_info(tmp_path / "x.pdf", data))
 
 
 def test_a_run_indexes_a_pdf_and_search_finds_it(tmp_path: Path) -> None:

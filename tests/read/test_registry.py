@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import file_info
 
-from ragidx.models import Document, FileInfo
+from ragidx.models import Document
 from ragidx.read import (
     NotText,
     Source,
@@ -48,18 +49,12 @@ def shouting() -> Iterator[Shouting]:
         unregister(reader.content_type)
 
 
-def _info(path: Path, data: bytes) -> FileInfo:
-    path.write_bytes(data)
-    st = path.stat()
-    return FileInfo(str(path), st.st_size, st.st_mtime_ns)
-
-
 def test_a_registered_reader_reads_its_suffix(tmp_path: Path, shouting: Shouting) -> None:
-    info = _info(tmp_path / "a.shout", b"hello\n")
+    info = file_info(tmp_path / "a.shout", b"hello\n")
     doc = read_document(info)
     assert (doc.text, doc.format, doc.encoding) == ("HELLO\n", "shout", "ascii")
     # What every reader's document shares: the hash of the bytes, their size, the mtime.
-    plain = read_document(_info(tmp_path / "a.txt", b"hello\n"))
+    plain = read_document(file_info(tmp_path / "a.txt", b"hello\n"))
     assert doc.content_hash == plain.content_hash and doc.size == plain.size == 6
     assert doc.mtime_ns == info.mtime_ns and doc.path == Path(info.path)
     assert detect_format(Path("b.SHOUT")) == "shout"  # endings match in any case
@@ -68,14 +63,14 @@ def test_a_registered_reader_reads_its_suffix(tmp_path: Path, shouting: Shouting
 
 def test_its_errors_are_the_files_reason(tmp_path: Path, shouting: Shouting) -> None:
     with pytest.raises(NotText, match="not a shout"):
-        read_document(_info(tmp_path / "bad.shout", b"a\x00b"))
+        read_document(file_info(tmp_path / "bad.shout", b"a\x00b"))
 
 
 def test_a_reader_may_claim_a_file_by_its_first_bytes(tmp_path: Path, shouting: Shouting) -> None:
-    assert read_document(_info(tmp_path / "NOTES", b"SHOUT: hi\n")).text == "SHOUT: HI\n"
+    assert read_document(file_info(tmp_path / "NOTES", b"SHOUT: hi\n")).text == "SHOUT: HI\n"
     # A name that another reader claims wins over the content.
-    assert read_document(_info(tmp_path / "n.md", b"SHOUT: hi\n")).format == "markdown"
-    assert read_document(_info(tmp_path / "OTHER", b"hi\n")).format == "text"
+    assert read_document(file_info(tmp_path / "n.md", b"SHOUT: hi\n")).format == "markdown"
+    assert read_document(file_info(tmp_path / "OTHER", b"hi\n")).format == "text"
 
 
 def test_a_later_reader_wins_an_ending_until_it_goes(tmp_path: Path) -> None:
@@ -83,7 +78,7 @@ def test_a_later_reader_wins_an_ending_until_it_goes(tmp_path: Path) -> None:
         content_type = "text/x-markdownish"
         suffixes: tuple[str, ...] = (".md",)
 
-    info = _info(tmp_path / "a.md", b"# hi\n")
+    info = file_info(tmp_path / "a.md", b"# hi\n")
     register(Markdownish())
     try:
         assert read_document(info).text == "# HI\n"
@@ -94,11 +89,11 @@ def test_a_later_reader_wins_an_ending_until_it_goes(tmp_path: Path) -> None:
 
 
 def test_without_a_reader_of_its_own_a_file_is_plain_text_or_refused(tmp_path: Path) -> None:
-    assert read_document(_info(tmp_path / "notes.unknown", b"words\n")).format == "text"
+    assert read_document(file_info(tmp_path / "notes.unknown", b"words\n")).format == "text"
     with pytest.raises(NotText, match="binary content"):
-        read_document(_info(tmp_path / "blob.unknown", b"\x00\x01\x02" * 100))
+        read_document(file_info(tmp_path / "blob.unknown", b"\x00\x01\x02" * 100))
     with pytest.raises(NotText, match="binary content"):
-        read_document(_info(tmp_path / "blob.shout", b"\x00\x01\x02" * 100))  # not registered
+        read_document(file_info(tmp_path / "blob.shout", b"\x00\x01\x02" * 100))  # not registered
 
 
 def test_the_built_in_readers() -> None:
