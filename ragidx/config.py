@@ -163,10 +163,10 @@ class ChunkConfig:
     def fingerprint(self) -> str:
         """Identifies the settings: a file chunked under another fingerprint is re-chunked.
         The version counts changes to what the chunker makes (v2: no chunks of markup alone;
-        v3: sections packed, exact counts)."""
+        v3: sections packed, exact counts; v4: pages, and source code cut at its symbols)."""
         packing = "packed" if self.packs else "sections"
         return (
-            f"v3:{self.chunk_tokens}:{self.chunk_overlap}:{packing}:{self.tokenizer or 'estimate'}"
+            f"v4:{self.chunk_tokens}:{self.chunk_overlap}:{packing}:{self.tokenizer or 'estimate'}"
         )
 
 

@@ -69,6 +69,15 @@ class Document:
     content_hash: str
     size: int
     mtime_ns: int
+    unit: str | None = None
+    """What `pages` counts: "page", "slide" or "sheet"; None for a text without them."""
+    pages: tuple[int, ...] = ()
+    """Where each page (slide, sheet) starts in `text`, in order: page n starts at
+    `pages[n - 1]`. An empty page starts where the next one does."""
+    outline: tuple[tuple[int, int, str], ...] | None = None
+    """The document's headings as its reader found them: (offset in `text`, level from 1,
+    title), in order; a heading's section runs to the next one's offset. None: the chunker
+    finds headings in the text by its `format` (Markdown, reStructuredText)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,10 @@ class Chunk:
     line_end: int
     heading_path: tuple[str, ...]
     tokens: int
+    page_start: int | None = None
+    """The page (slide, sheet: the document's `unit`) the chunk starts on; None where the
+    document has none."""
+    page_end: int | None = None
 
 
 @dataclass(slots=True)

@@ -15,6 +15,9 @@ is its count.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
+
 from ragidx.chunk.pack import Packer, Prefixes
 from ragidx.chunk.sections import HeadingState, sections
 from ragidx.chunk.tokens import counter
@@ -25,7 +28,10 @@ __all__ = ["Chunker", "chunk_document", "chunk_text"]
 
 
 def chunk_document(doc: Document, config: ChunkConfig) -> list[Chunk]:
-    return chunk_text(doc.text, doc.format, config)
+    """Cut `doc` into chunks: by its reader's outline where it has one, and with the pages
+    each chunk starts and ends on where it has pages."""
+    chunker = Chunker(doc.format, config, outline=doc.outline, pages=doc.pages)
+    return chunker.feed(doc.text)
 
 
 def chunk_text(text: str, fmt: str, config: ChunkConfig) -> list[Chunk]:
@@ -39,8 +45,19 @@ class Chunker:
     file is read. Headings, fenced code and numbering carry from one segment to the next;
     a chunk never spans two segments, and the first chunk of a segment has no overlap."""
 
-    def __init__(self, fmt: str, config: ChunkConfig) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        config: ChunkConfig,
+        *,
+        outline: Sequence[tuple[int, int, str]] | None = None,
+        pages: Sequence[int] = (),
+    ) -> None:
+        """`outline` and `pages` (`Document.outline`, `Document.pages`) hold offsets in the
+        whole text; a document that has them is fed in one piece."""
         self.fmt = fmt
+        self.outline = outline
+        self.pages = pages
         self.config = config
         self.counter = counter(config.tokenizer)
         self.prefixes = Prefixes(self.counter, config.chunk_tokens)
@@ -50,7 +67,7 @@ class Chunker:
         self.state = HeadingState()
 
     def feed(self, text: str) -> list[Chunk]:
-        found, shown = sections(text, self.fmt, self.state)
+        found, shown = sections(text, self.fmt, self.state, self.outline)
         config = self.config
         packer = Packer(
             text,
@@ -76,12 +93,18 @@ class Chunker:
                     line_end=self.lines + ends.line(end - 1),
                     heading_path=path,
                     tokens=tokens,
+                    page_start=self._page(start),
+                    page_end=self._page(end - 1),
                 )
             )
         self.ordinal += len(chunks)
         self.offset += len(text)
         self.lines += text.count("\n")
         return chunks
+
+    def _page(self, pos: int) -> int | None:
+        """The page that the character at `pos` is on: the last one starting at or before it."""
+        return bisect.bisect_right(self.pages, pos) or None if self.pages else None
 
 
 class _Lines:

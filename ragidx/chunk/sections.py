@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -43,12 +44,21 @@ _Head = tuple[int, int, str]
 _NON_SPACE = re.compile(r"\S")
 
 
-def sections(text: str, fmt: str, state: HeadingState) -> tuple[list[Section], str]:
+def sections(
+    text: str,
+    fmt: str,
+    state: HeadingState,
+    outline: Sequence[tuple[int, int, str]] | None = None,
+) -> tuple[list[Section], str]:
     """The sections of `text`, and `text` as a reader sees it: in Markdown, comments and tags
     blanked out (HTML arrives as the text a browser shows, where `<` is text). Sections that
-    hold only a heading line join the next; sections with nothing a reader sees are left out."""
+    hold only a heading line join the next; sections with nothing a reader sees are left out.
+    `outline`, where the reader found the headings (source code's symbols), is used instead
+    of looking for them in the text."""
     code: list[tuple[int, int]] = []
-    if fmt in ("markdown", "html"):
+    if outline is not None:
+        heads = sorted(h for h in outline if 0 <= h[0] < len(text))
+    elif fmt in ("markdown", "html"):
         heads = _markdown_headings(text, state, code)
     elif fmt == "rst":
         heads = _rst_headings(text, state.rst_levels)

@@ -63,8 +63,18 @@ class Source:
     data: bytes
     mtime_ns: int
 
-    def document(self, text: str, format: str, encoding: str) -> Document:
-        """The `Document` of this file with `text` read from it."""
+    def document(
+        self,
+        text: str,
+        format: str,
+        encoding: str,
+        *,
+        unit: str | None = None,
+        pages: tuple[int, ...] = (),
+        outline: tuple[tuple[int, int, str], ...] | None = None,
+    ) -> Document:
+        """The `Document` of this file with `text` read from it (and, for a paged format,
+        where its pages start; for one whose reader finds the headings, those)."""
         digest = new_hash()
         digest.update(self.data)
         return Document(
@@ -75,6 +85,9 @@ class Source:
             content_hash=digest.hexdigest(),
             size=len(self.data),
             mtime_ns=self.mtime_ns,
+            unit=unit,
+            pages=pages,
+            outline=outline,
         )
 
 

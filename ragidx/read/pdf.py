@@ -69,7 +69,17 @@ class PdfReader:
             pdf.close()
         if not seen:
             raise NotText("no text layer")
-        return source.document("\n\n".join(p for p in pages if p), self.format, "pdf")
+        starts, at = [], 0
+        for text in pages:
+            starts.append(at)
+            at += len(text) + 2 if text else 0
+        return source.document(
+            "\n\n".join(p for p in pages if p),
+            self.format,
+            "pdf",
+            unit="page",
+            pages=tuple(starts),
+        )
 
 
 def _outline(pdf: Any) -> dict[int, list[tuple[int, str]]]:

@@ -486,11 +486,11 @@ def test_chunk_config_validation(tokens: int, overlap: int, message: str) -> Non
 
 
 def test_chunk_config_bounds_accepted_and_fingerprint() -> None:
-    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v3:16:7:sections:estimate"
-    assert ChunkConfig().fingerprint == "v3:512:64:sections:estimate"
+    assert ChunkConfig(chunk_tokens=16, chunk_overlap=7).fingerprint == "v4:16:7:sections:estimate"
+    assert ChunkConfig().fingerprint == "v4:512:64:sections:estimate"
     # Unsaid, packing follows the tokenizer: a model's own encoding packs.
-    assert ChunkConfig(tokenizer="cl100k_base").fingerprint == "v3:512:64:packed:cl100k_base"
-    assert ChunkConfig(pack=True).fingerprint == "v3:512:64:packed:estimate"
+    assert ChunkConfig(tokenizer="cl100k_base").fingerprint == "v4:512:64:packed:cl100k_base"
+    assert ChunkConfig(pack=True).fingerprint == "v4:512:64:packed:estimate"
     assert (
         ChunkConfig(chunk_tokens=100, chunk_overlap=49).fingerprint
         != ChunkConfig(chunk_tokens=100, chunk_overlap=48).fingerprint

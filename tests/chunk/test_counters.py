@@ -181,8 +181,8 @@ def test_openai_models_are_counted_in_cl100k_and_packed_others_estimated(
     write(work, {"docs/a.md": "# Guide\n\n" + sections})
     with serve(Faults(dims=DIMS)) as server:
         for model, fingerprint, chunks in (
-            ("text-embedding-3-small", "v3:512:64:packed:cl100k_base", 1),
-            ("some-local-model", "v3:512:64:sections:estimate", 8),
+            ("text-embedding-3-small", "v4:512:64:packed:cl100k_base", 1),
+            ("some-local-model", "v4:512:64:sections:estimate", 8),
         ):
             db = f"{model}.db"
             result = cli(
