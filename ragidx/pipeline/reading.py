@@ -36,7 +36,7 @@ from ragidx.pipeline.loading import Loaded, Looked, ParseTimeout
 from ragidx.pipeline.pending import Part, PendingFile, Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.workers import WorkerDied
-from ragidx.read import SegmentReader, content_hash
+from ragidx.read import SegmentReader, Unreadable, content_hash
 from ragidx.read.text import Changed, NotText
 from ragidx.store import FileWrite
 
@@ -137,6 +137,8 @@ class Reading:
                 reason=str(exc),
                 chunking=self.chunking,
             )
+        if isinstance(exc, Unreadable):
+            return failed(path, f"{exc.reason}: {exc}")
         if isinstance(exc, Changed):
             return failed(path, f"changed_while_reading: {exc}")
         if isinstance(exc, ParseTimeout):

@@ -7,6 +7,8 @@ the text a person reads, with `Document.format` telling the chunker how to find 
 Where a chunk came from is its offsets and lines in that text.
 
 Readers are registered by content type; the one registered last wins a file name ending.
+Content wins over names: a reader that recognises a file's first bytes reads it, whatever
+its name; a file that its name's reader then finds broken fails as `Unreadable`.
 A new format is one module that registers its reader when imported (the built-in ones are
 imported by `ragidx.read`). A file no reader claims is read as plain text, which refuses
 binary content.
@@ -28,6 +30,8 @@ __all__ = [
     "NotText",
     "Reader",
     "Source",
+    "TooLarge",
+    "Unreadable",
     "detect_format",
     "new_hash",
     "reader_for",
@@ -43,6 +47,21 @@ SNIFF_BYTES = 8192  # how much of a file's start a reader may look at to claim i
 
 class NotText(Exception):
     """The content is not text ragidx can index; the message is the reason."""
+
+
+class Unreadable(Exception):
+    """A file of a format ragidx reads that cannot be read: truncated, corrupt, or a DOCX that
+    is no zip archive. Unlike `NotText`, the file fails (the run exits 1); `reason` is what the
+    failure is reported as, before the message."""
+
+    reason = "malformed"
+
+
+class TooLarge(Unreadable):
+    """A file whose parsing would pass a safety limit: a zip bomb's entries, or the memory a
+    worker process may take."""
+
+    reason = "too_large"
 
 
 class Changed(Exception):
@@ -106,8 +125,9 @@ class Reader(Protocol):
     segmented: bool
 
     def sniff(self, head: bytes) -> bool:
-        """Whether a file whose name ending no reader claims is of this kind, from its first
-        `SNIFF_BYTES` bytes. Most readers go by name alone and say False."""
+        """Whether a file is of this kind by its first `SNIFF_BYTES` bytes (its magic bytes),
+        whatever its name says. Readers of formats without magic bytes say False and go by
+        name alone."""
         ...
 
     def read(self, source: Source) -> Document:
@@ -155,17 +175,18 @@ def _index() -> None:
 
 
 def reader_for(path: str | Path, head: bytes | None = None) -> Reader:
-    """The reader for the file at `path`: the one for its name's ending, else (given `head`,
-    its first bytes) the last registered one that claims it, else the plain text reader.
-    Raises `NotText` where none is left to read it."""
-    suffix = Path(path).suffix.lower()
-    reader = _by_suffix.get(suffix)
-    if reader is not None:
-        return reader
+    """The reader for the file at `path`: given `head` (its first bytes), the last registered
+    one that claims them, since content wins over a name (a PDF named `.txt` is a PDF); else
+    the one for its name's ending, else the plain text reader. Raises `NotText` where none is
+    left to read it."""
     if head is not None:
         for candidate in reversed(_readers.values()):
             if candidate.sniff(head):
                 return candidate
+    suffix = Path(path).suffix.lower()
+    reader = _by_suffix.get(suffix)
+    if reader is not None:
+        return reader
     fallback = _readers.get(FALLBACK)
     if fallback is None:
         raise NotText(f"no reader for {suffix or 'a file without a suffix'}")

@@ -4,8 +4,9 @@ Pages are joined by a blank line. The outline (bookmarks), where there is one, b
 Markdown headings at the start of the pages they point to, so chunks carry it as their
 heading path; a line of the page text that Markdown would read as a heading is escaped.
 An encrypted PDF without a password is skipped (`encrypted`), one without a text layer (a
-scan) likewise (`no text layer`); attachments and annotations are not read. Parsing runs
-in the run's worker processes, under `--parse-timeout`.
+scan) likewise (`no text layer`); a broken one fails (`malformed`). Attachments and
+annotations are not read. Parsing runs in the run's worker processes, under
+`--parse-timeout`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from typing import Any
 
 from ragidx.models import Document
-from ragidx.read.base import NotText, Source, register
+from ragidx.read.base import NotText, Source, Unreadable, register
 
 __all__ = ["PdfReader"]
 
@@ -43,7 +44,7 @@ class PdfReader:
         except pdfium.PdfiumError as exc:
             if getattr(exc, "err_code", None) == _PASSWORD_ERROR:
                 raise NotText("encrypted") from None
-            raise NotText(f"not a readable PDF ({_reason(exc)})") from None
+            raise Unreadable(f"not a readable PDF ({_reason(exc)})") from None
         try:
             headings = _outline(pdf)
             pages, seen = [], False
@@ -64,7 +65,7 @@ class PdfReader:
                 )
                 pages.append(heads + _HEADING_LIKE.sub(r"\1\\\2", text))
         except pdfium.PdfiumError as exc:
-            raise NotText(f"not a readable PDF ({_reason(exc)})") from None
+            raise Unreadable(f"not a readable PDF ({_reason(exc)})") from None
         finally:
             pdf.close()
         if not seen:

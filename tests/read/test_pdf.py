@@ -16,7 +16,7 @@ from ragidx.config import ChunkConfig, IndexConfig
 from ragidx.embed import HashEmbedder
 from ragidx.models import FileStatus
 from ragidx.query.search import search
-from ragidx.read import NotText, read_document
+from ragidx.read import NotText, Unreadable, read_document
 from ragidx.store import SqliteStore
 
 SENTENCES = [
@@ -61,16 +61,19 @@ def test_every_sentence_comes_back_once_in_order_under_its_outline(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("data", "reason"),
+    ("data", "error", "reason"),
     [
-        (_pdf(encrypt=True), "encrypted"),
-        (_pdf(text=False), "no text layer"),
-        (_pdf()[:300], "not a readable PDF"),
+        (_pdf(encrypt=True), NotText, "encrypted"),
+        (_pdf(text=False), NotText, "no text layer"),
+        (_pdf()[:300], Unreadable, "not a readable PDF"),
     ],
     ids=["encrypted", "scanned", "truncated"],
 )
-def test_unreadable_pdfs_say_why(tmp_path: Path, data: bytes, reason: str) -> None:
-    with pytest.raises(NotText, match=reason):
+def test_unreadable_pdfs_say_why(
+    tmp_path: Path, data: bytes, error: type[Exception], reason: str
+) -> None:
+    """Encrypted and scanned PDFs are skipped; a broken one fails."""
+    with pytest.raises(error, match=reason):
         read_document(file_info(tmp_path / "x.pdf", data))
 
 

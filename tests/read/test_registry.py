@@ -68,8 +68,9 @@ def test_its_errors_are_the_files_reason(tmp_path: Path, shouting: Shouting) -> 
 
 def test_a_reader_may_claim_a_file_by_its_first_bytes(tmp_path: Path, shouting: Shouting) -> None:
     assert read_document(file_info(tmp_path / "NOTES", b"SHOUT: hi\n")).text == "SHOUT: HI\n"
-    # A name that another reader claims wins over the content.
-    assert read_document(file_info(tmp_path / "n.md", b"SHOUT: hi\n")).format == "markdown"
+    # The content wins over a name that another reader claims.
+    assert read_document(file_info(tmp_path / "n.md", b"SHOUT: hi\n")).format == "shout"
+    assert read_document(file_info(tmp_path / "n.md", b"hi\n")).format == "markdown"
     assert read_document(file_info(tmp_path / "OTHER", b"hi\n")).format == "text"
 
 
