@@ -53,6 +53,9 @@ class FileDone(NamedTuple):
     encoding: str | None = None
     announced: bool = True
     """False for a file found and done at once, with no `FileDiscovered` before it."""
+    unit: str | None = None
+    """What `pages` counts in a paged document: "page", "slide", "sheet"."""
+    pages: int | None = None
 
 
 class FilesUnchanged(NamedTuple):

@@ -127,7 +127,9 @@ class Committing:
             elif isinstance(w, FileWrite):
                 status = FileStatus.UNCHANGED if w.touch_only else w.status
                 chunks, tokens = w.chunk_count, w.token_count
-                self.tally.done(w.path, status, chunks, tokens, w.reason, w.encoding)
+                self.tally.done(
+                    w.path, status, chunks, tokens, w.reason, w.encoding, unit=w.unit, pages=w.pages
+                )
 
 
 class _Files:
@@ -193,6 +195,8 @@ class _Files:
             content_hash=doc.content_hash,
             encoding=doc.encoding,
             format=doc.format,
+            unit=doc.unit,
+            pages=len(doc.pages) if doc.unit else None,
             chunking=self.chunking,
             stage=file.stage,
             staged_chunks=file.chunks,

@@ -97,6 +97,8 @@ def rebase(pieces: list[Piece], origin: Chunk, chunk: Chunk) -> list[Piece]:
                 line_start=piece.line_start + lines,
                 line_end=piece.line_end + lines,
                 heading_path=chunk.heading_path,
+                page_start=chunk.page_start,
+                page_end=chunk.page_end,
             ),
             key,
         )

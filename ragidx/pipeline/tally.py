@@ -29,13 +29,15 @@ class Tally:
         encoding: str | None = None,
         *,
         announced: bool = True,
+        unit: str | None = None,
+        pages: int | None = None,
     ) -> None:
         """One file's outcome: counted, and reported (`announced`: after a `FileDiscovered`)."""
         self.counts[status] += 1
         if status is FileStatus.INDEXED:
             self.chunks += chunks
             self.tokens += tokens
-        self.emit(FileDone(path, status, chunks, tokens, reason, encoding, announced))
+        self.emit(FileDone(path, status, chunks, tokens, reason, encoding, announced, unit, pages))
 
     def add_to(self, summary: RunSummary) -> None:
         for status, n in self.counts.items():

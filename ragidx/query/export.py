@@ -18,7 +18,7 @@ import numpy as np
 from ragidx.report.base import display_path
 from ragidx.store import ChunkRow
 
-__all__ = ["DECIMALS", "chunk_record", "export_lines", "vector_texts"]
+__all__ = ["DECIMALS", "chunk_record", "export_lines", "location_fields", "vector_texts"]
 
 DECIMALS = 7
 """Numbers are rounded to this many decimals, as `round(x, 7)` rounds them."""
@@ -41,7 +41,15 @@ def chunk_record(row: ChunkRow) -> dict[str, Any]:
         "line_end": row.line_end,
         "heading_path": list(row.heading_path),
         "tokens": row.tokens,
+        **location_fields(row.unit, row.page_start, row.page_end),
     }
+
+
+def location_fields(unit: str | None, start: int | None, end: int | None) -> dict[str, Any]:
+    """`page_start`, `page_end` (or `slide_`, `sheet_`) where the document has them."""
+    if unit is None or start is None:
+        return {}
+    return {f"{unit}_start": start, f"{unit}_end": end}
 
 
 def export_lines(

@@ -95,6 +95,10 @@ class SearchHit:
     score: float
     text_rank: int | None
     vector_rank: int | None
+    page_start: int | None = None
+    """The page (slide, sheet: `unit`) the chunk starts on, in a paged document."""
+    page_end: int | None = None
+    unit: str | None = None
 
     @classmethod
     def of(
@@ -113,6 +117,9 @@ class SearchHit:
             score=score,
             text_rank=text_rank,
             vector_rank=vector_rank,
+            page_start=row.page_start,
+            page_end=row.page_end,
+            unit=row.unit,
         )
 
 

@@ -49,6 +49,8 @@ class JsonLinesReporter:
             record = _file(path, event.status.value, event.chunks, event.tokens, event.reason)
             if event.encoding is not None:
                 record["encoding"] = event.encoding
+            if event.unit is not None:
+                record[f"{event.unit}s"] = event.pages
             line = json.dumps(record, ensure_ascii=False)
             waiting = self._waiting.pop(event.path, None) if event.announced else None
             if waiting is not None:

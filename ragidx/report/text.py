@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ragidx.query.export import location_fields
 from ragidx.report.base import display_path
 from ragidx.sizes import format_size
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from ragidx.models import StoreStats
     from ragidx.query.search import SearchHit
 
-__all__ = ["hit_record", "render_hits", "render_stats"]
+__all__ = ["hit_record", "page_label", "render_hits", "render_stats"]
 
 
 def hit_record(rank: int, hit: SearchHit) -> dict[str, Any]:
@@ -29,10 +30,20 @@ def hit_record(rank: int, hit: SearchHit) -> dict[str, Any]:
         "line_start": hit.line_start,
         "line_end": hit.line_end,
         "heading_path": list(hit.heading_path),
+        **location_fields(hit.unit, hit.page_start, hit.page_end),
         "text_rank": hit.text_rank,
         "vector_rank": hit.vector_rank,
         "text": hit.text,
     }
+
+
+_UNIT_LABELS = {"page": "p.", "slide": "slide", "sheet": "sheet"}
+
+
+def page_label(unit: str, start: int, end: int | None) -> str:
+    """Where in a paged document: `p. 12-13`, `slide 4`, `sheet 2`."""
+    label = _UNIT_LABELS.get(unit, unit)
+    return f"{label} {start}" if end is None or end == start else f"{label} {start}-{end}"
 
 
 def render_hits(console: Console, hits: list[SearchHit]) -> None:
@@ -42,6 +53,8 @@ def render_hits(console: Console, hits: list[SearchHit]) -> None:
         return
     for rank, hit in enumerate(hits, 1):
         where = f"{display_path(hit.path)}:{hit.line_start}-{hit.line_end}"
+        if hit.unit is not None and hit.page_start is not None:
+            where = f"{display_path(hit.path)} {page_label(hit.unit, hit.page_start, hit.page_end)}"
         heading = f"  [dim]{escape(' > '.join(hit.heading_path))}[/]" if hit.heading_path else ""
         console.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]{heading}  score {hit.score:.4f}")
         lines = hit.text.strip().splitlines()

@@ -60,6 +60,9 @@ class FileWrite:
     reason: str | None = None
     encoding: str | None = None
     format: str | None = None
+    unit: str | None = None
+    """What the document's `pages` count (`Document.unit`); None for a text without pages."""
+    pages: int | None = None
     chunking: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     keys: list[bytes] = field(default_factory=list)
@@ -121,6 +124,10 @@ class ChunkRow:
     line_end: int
     heading_path: tuple[str, ...]
     tokens: int
+    page_start: int | None = None
+    page_end: int | None = None
+    unit: str | None = None
+    """What the pages count: "page", "slide", "sheet"; None where the file has none."""
 
 
 @runtime_checkable

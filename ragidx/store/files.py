@@ -130,13 +130,14 @@ class Writer:
             return
         (file_id,) = conn.execute(
             "INSERT INTO files (path, dir, size, mtime_ns, content_hash, status, reason, encoding,"
-            " format, chunking, chunks, tokens, run_id, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET"
+            " format, chunking, chunks, tokens, run_id, updated_at, unit, pages)"
+            f" VALUES ({', '.join('?' * 16)}) ON CONFLICT (path) DO UPDATE SET"
             " size = excluded.size, mtime_ns = excluded.mtime_ns,"
             " content_hash = excluded.content_hash, status = excluded.status,"
             " reason = excluded.reason, encoding = excluded.encoding, format = excluded.format,"
             " chunking = excluded.chunking, chunks = excluded.chunks, tokens = excluded.tokens,"
-            " run_id = excluded.run_id, updated_at = excluded.updated_at RETURNING id",
+            " run_id = excluded.run_id, updated_at = excluded.updated_at,"
+            " unit = excluded.unit, pages = excluded.pages RETURNING id",
             file_values(w, run_id, now),
         ).fetchone()
         drop_chunks(conn, file_id)

@@ -161,6 +161,13 @@ MIGRATIONS: tuple[Step, ...] = (
             SELECT OLD.dir WHERE NOT EXISTS (SELECT 1 FROM unstamped WHERE dir = OLD.dir);
     END;
     """,
+    # 6: where in a paged document (PDF pages, slides, sheets) each chunk is
+    """
+    ALTER TABLE chunks ADD COLUMN page_start INTEGER;
+    ALTER TABLE chunks ADD COLUMN page_end INTEGER;
+    ALTER TABLE files ADD COLUMN unit TEXT;
+    ALTER TABLE files ADD COLUMN pages INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

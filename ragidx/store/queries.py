@@ -25,8 +25,10 @@ __all__ = ["chunks_by_id", "iter_chunks", "text_search", "vector_search"]
 _VECTOR_SCAN_ROWS = 4096
 _CHUNK_COLUMNS = (
     "c.id, f.path, c.ordinal, c.text, c.input, c.char_start, c.char_end,"
-    " c.line_start, c.line_end, c.heading_path, c.tokens"
+    " c.line_start, c.line_end, c.heading_path, c.tokens, c.page_start, c.page_end, f.unit"
 )
+
+_VECTOR = 14  # after the chunk's columns
 
 
 def _chunk_row(row: tuple[Any, ...]) -> ChunkRow:
@@ -42,6 +44,9 @@ def _chunk_row(row: tuple[Any, ...]) -> ChunkRow:
         line_end=row[8],
         heading_path=tuple(json.loads(row[9])),
         tokens=row[10],
+        page_start=row[11],
+        page_end=row[12],
+        unit=row[13],
     )
 
 
@@ -59,15 +64,19 @@ def iter_chunks(
         f" WHERE {visible('f')} ORDER BY f.path, c.ordinal"
     )
     while batch := rows.fetchmany(_VECTOR_SCAN_ROWS // 16):
-        stored = [row for row in batch if row[11] is not None]
-        if dims and stored and (bad := vectors_damaged([r[11] for r in stored], dims, unit)).any():
+        stored = [row for row in batch if row[_VECTOR] is not None]
+        if (
+            dims
+            and stored
+            and (bad := vectors_damaged([r[_VECTOR] for r in stored], dims, unit)).any()
+        ):
             damaged = stored[int(bad.argmax())][1]
             raise IndexDamaged(
                 f"the index {path} is damaged (a vector of {damaged} does not read back)",
                 hint=damage_hint(path),
             )
         for row in batch:
-            yield _chunk_row(row), row[11]
+            yield _chunk_row(row), row[_VECTOR]
 
 
 def chunks_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, ChunkRow]:

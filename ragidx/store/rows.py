@@ -29,13 +29,14 @@ IN_LIMIT = 500
 
 FILE_SET = (
     "path = ?, dir = ?, size = ?, mtime_ns = ?, content_hash = ?, status = ?, reason = ?,"
-    " encoding = ?, format = ?, chunking = ?, chunks = ?, tokens = ?, run_id = ?, updated_at = ?"
+    " encoding = ?, format = ?, chunking = ?, chunks = ?, tokens = ?, run_id = ?, updated_at = ?,"
+    " unit = ?, pages = ?"
 )
 """`UPDATE files SET` for `file_values`."""
 
 
 def file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
-    """A file's row, in the order of `files`' columns from `path` to `updated_at`."""
+    """A file's row: `files`' columns from `path` to `updated_at`, then `unit`, `pages`."""
     return (
         w.path,
         os.path.dirname(w.path),
@@ -51,12 +52,14 @@ def file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
         w.token_count,
         run_id,
         now,
+        w.unit,
+        w.pages,
     )
 
 
 _CHUNK_INSERT = (
     "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end, line_start,"
-    " line_end, heading_path, tokens, embedding_id)"
+    " line_end, heading_path, tokens, page_start, page_end, embedding_id)"
 )
 
 
@@ -70,6 +73,8 @@ def _chunk_values(c: Chunk) -> tuple[Any, ...]:
         c.line_end,
         json.dumps(c.heading_path, ensure_ascii=False),
         c.tokens,
+        c.page_start,
+        c.page_end,
     )
 
 
@@ -78,7 +83,7 @@ def insert_chunks(
 ) -> None:
     """The chunks' rows, each tied to its cached vector by key (NULL where not cached)."""
     conn.executemany(
-        f"{_CHUNK_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        f"{_CHUNK_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
         " (SELECT id FROM embeddings WHERE key = ?))",
         [(file_id, c.ordinal, *_chunk_values(c), key) for c, key in zip(chunks, keys, strict=True)],
     )

@@ -4,11 +4,13 @@ heading paths; encrypted, scanned and broken files are skipped with their reason
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from helpers import file_info
+from helpers import Cli, file_info
 
 import ragidx
 from ragidx.chunk import chunk_document
@@ -30,6 +32,11 @@ def _pdf(outline: bool = True, encrypt: bool = False, text: bool = True) -> byte
     pdf = FPDF()
     if encrypt:
         pdf.set_encryption(owner_password="owner", user_password="user")
+    _pages(pdf, outline, text)
+    return bytes(pdf.output())
+
+
+def _pages(pdf: FPDF, outline: bool = True, text: bool = True) -> None:
     for n, lines in enumerate(SENTENCES):
         pdf.add_page()
         pdf.set_font("helvetica", size=12)
@@ -40,7 +47,6 @@ def _pdf(outline: bool = True, encrypt: bool = False, text: bool = True) -> byte
                 pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
         else:
             pdf.rect(20, 20, 100, 50, style="F")  # something drawn, no text
-    return bytes(pdf.output())
 
 
 def test_every_sentence_comes_back_once_in_order_under_its_outline(tmp_path: Path) -> None:
@@ -92,3 +98,48 @@ def test_a_run_indexes_a_pdf_and_search_finds_it(tmp_path: Path) -> None:
     finally:
         store.close()
     assert hits[0].path.endswith("report.pdf") and "brass lamps" in hits[0].text
+
+
+def test_chunks_know_their_pages_in_search_export_and_the_file_event(cli: Cli, work: Path) -> None:
+    (work / "docs").mkdir()
+    (work / "docs" / "report.pdf").write_bytes(_pdf())
+    (work / "docs" / "notes.md").write_text("# Notes\n\nBrass lamps are polished weekly.\n")
+    args = ("--db", "idx.db", "--chunk-tokens", "32", "--chunk-overlap", "0")
+    result = cli("index", "docs", *args, "--json", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    files = result.files()
+    assert files["docs/report.pdf"]["pages"] == 3
+    assert "pages" not in files["docs/notes.md"]
+    exported = [json.loads(line) for line in cli("export", "--db", "idx.db").stdout.splitlines()]
+    by_text = {r["text"]: r for r in exported}
+    (brass,) = [r for t, r in by_text.items() if "brass lamps" in t and "report" in r["path"]]
+    assert (brass["page_start"], brass["page_end"]) == (2, 2)
+    (gates,) = [r for t, r in by_text.items() if "sentence 1 about iron gates" in t]
+    assert gates["page_end"] == 3
+    (note,) = [r for r in exported if r["path"].endswith("notes.md")]
+    assert "page_start" not in note
+    hits = cli("search", "brass lamps polished", "--db", "idx.db", "-k", "5").stdout
+    assert "docs/report.pdf p. 2" in hits and "docs/notes.md:1-3" in hits
+    found = cli("search", "brass lamps", "--db", "idx.db", "-k", "5", "--json").stdout
+    records = [json.loads(line) for line in found.splitlines()]
+    (hit,) = [r for r in records if r["path"].endswith("report.pdf") and "brass" in r["text"]]
+    assert (hit["page_start"], hit["page_end"]) == (2, 2)
+
+
+def test_a_resaved_pdf_with_the_same_text_embeds_nothing_again(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    config = IndexConfig(db_path=tmp_path / "idx.db", workers=1)
+    (docs / "report.pdf").write_bytes(_pdf(outline=True))
+    first = ragidx.index([docs], HashEmbedder(), config)
+    assert first.counts[FileStatus.INDEXED] == 1 and first.embedded > 0
+    pdf = FPDF()  # the same pages saved again by another writer's settings: new bytes
+    pdf.set_creation_date(datetime.datetime(2001, 2, 3, tzinfo=datetime.UTC))
+    pdf.set_title("Resaved")
+    _pages(pdf, outline=True)
+    resaved = bytes(pdf.output())
+    assert resaved != (docs / "report.pdf").read_bytes()
+    (docs / "report.pdf").write_bytes(resaved)
+    second = ragidx.index([docs], HashEmbedder(), config)
+    assert second.counts[FileStatus.INDEXED] == 1  # read again: its bytes changed
+    assert (second.embedded, second.reused) == (0, first.embedded + first.reused)
