@@ -44,6 +44,7 @@ DEFAULT_READERS = 4
 DEFAULT_EMBED_WORKERS = 2
 DEFAULT_GRACE = 30.0
 DEFAULT_PARSE_TIMEOUT = 60.0
+DEFAULT_PARSE_MEMORY = 2 * 1024**3
 
 
 def default_db_path() -> Path:
@@ -196,6 +197,9 @@ class IndexConfig:
     parse_timeout: float = DEFAULT_PARSE_TIMEOUT
     """Seconds a worker process may take to read and chunk one file; past them it is ended
     and the file fails (`parse_timeout`). No limit without worker processes."""
+    parse_memory: int = DEFAULT_PARSE_MEMORY
+    """Bytes a worker process may allocate beyond what it holds once started; a file whose
+    parser needs more fails (`too_large`). No limit without worker processes."""
     embed_workers: int = DEFAULT_EMBED_WORKERS
     batch_inputs: int | None = None
     batch_tokens: int | None = None
@@ -221,6 +225,7 @@ class IndexConfig:
         if self.workers is not None and self.workers != 0:
             require("workers", self.workers)
         require("parse_timeout", self.parse_timeout)
+        require("parse_memory", self.parse_memory)
         require("concurrency", self.embed_workers)
         for name, value in (
             ("batch_size", self.batch_inputs),

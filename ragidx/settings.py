@@ -231,6 +231,7 @@ SETTINGS: dict[str, Setting] = {
     "readers": _int(1, 256),
     "workers": _int(0, 256),
     "parse_timeout": _number_in(1, 3600),
+    "parse_memory": Setting(kind=Kind.SIZE, low=16 * 1024**2, high=1024**4),
     "reset": _BOOL,
     "dry_run": _BOOL,
     "price_per_mtok": _number_in(0, 1e6),

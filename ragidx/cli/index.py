@@ -31,6 +31,7 @@ from ragidx.config import (
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_EMBED_WORKERS,
     DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_PARSE_MEMORY,
     DEFAULT_PARSE_TIMEOUT,
     DEFAULT_READERS,
     TOKENIZER_NAMES,
@@ -144,6 +145,16 @@ ParseTimeoutOption = Annotated[
         " file fails (parse_timeout).",
     ),
 ]
+ParseMemoryOption = Annotated[
+    int,
+    option(
+        "--parse-memory",
+        help="Memory a worker process may take to read and chunk one file (2GiB, 512MiB);"
+        " past it the file fails (too_large)."
+        f" \\[default: {DEFAULT_PARSE_MEMORY // 1024**3}GiB]",
+        show_default=False,
+    ),
+]
 WorkersOption = Annotated[
     int | None,
     option(
@@ -225,6 +236,7 @@ def index_command(
     readers: ReadersOption = DEFAULT_READERS,
     workers: WorkersOption = None,
     parse_timeout: ParseTimeoutOption = DEFAULT_PARSE_TIMEOUT,
+    parse_memory: ParseMemoryOption = DEFAULT_PARSE_MEMORY,
     reset: ResetOption = False,
     dry_run: DryRunOption = False,
     price_per_mtok: PricePerMtokOption = None,
@@ -260,6 +272,7 @@ def index_command(
             readers=readers,
             workers=workers,
             parse_timeout=parse_timeout,
+            parse_memory=parse_memory,
             embed_workers=concurrency,
             batch_inputs=batch_size,
             batch_tokens=max_batch_tokens,

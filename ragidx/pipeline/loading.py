@@ -15,12 +15,15 @@ processes cannot start, every file is loaded in a thread of this process instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import multiprocessing
+import resource
 import signal
 from collections.abc import Iterator
 
+from ragidx import read
 from ragidx.chunk.chunker import chunk_document
 from ragidx.config import ChunkConfig
 from ragidx.events import EventSink, WorkersUnavailable
@@ -29,7 +32,8 @@ from ragidx.pipeline.cache import CacheView, Inflight
 from ragidx.pipeline.channel import EndOfStream, Receiver, Sender
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.workers import WorkerDied, Workers
-from ragidx.read import read_document, reader_for
+from ragidx.read import Reader, TooLarge, read_document, reader_for
+from ragidx.read.base import SNIFF_BYTES
 from ragidx.read.text import LARGE_FILE
 from ragidx.store.cache import embedding_key
 
@@ -43,6 +47,7 @@ __all__ = [
     "load_file",
     "load_files",
     "loaded_weight",
+    "prepare_worker",
     "window",
 ]
 
@@ -96,12 +101,44 @@ def load_files(
             signal.setitimer(signal.ITIMER_REAL, timed)
         try:
             out.append(load_file(info, chunk, space, known))
+        except MemoryError:
+            out.append(TooLarge("reading and chunking it needed more memory than --parse-memory"))
         except Exception as exc:
             out.append(exc)
         finally:
             if timed is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     return out
+
+
+def prepare_worker(registered: list[Reader], memory: int) -> None:
+    """Runs first in each worker process: the readers of the run's process, and a cap of
+    `memory` bytes on what the process may allocate beyond what it holds now. Past it an
+    allocation fails: Python raises `MemoryError` (the file fails `too_large`); a parser in C
+    that cannot take the failure ends the process (`parser_crashed`). Either way the
+    machine does not start swapping."""
+    read.restore(registered)
+    held = _data_bytes()
+    if held is not None:
+        limit = held + memory
+        _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def _data_bytes() -> int | None:
+    """What RLIMIT_DATA counts of this process now (heap and private mappings): Linux's
+    VmData."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class ParseTimeout(Exception):
@@ -224,7 +261,17 @@ class Loading:
 
 
 def _large(task: Read) -> bool:
-    return task.info.size > LARGE_FILE and reader_for(task.info.path).segmented
+    """Whether a file is read a segment at a time: large, and of a kind whose text is its
+    bytes decoded, by its first bytes as much as by its name (a large PDF named `.txt` is
+    read whole, as a PDF)."""
+    if task.info.size <= LARGE_FILE:
+        return False
+    try:
+        with open(task.info.path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        head = None  # reading it whole will say what is wrong
+    return reader_for(task.info.path, head).segmented
 
 
 def _batches(tasks: list[Read]) -> Iterator[list[Read]]:

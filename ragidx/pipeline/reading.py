@@ -144,7 +144,7 @@ class Reading:
         if isinstance(exc, ParseTimeout):
             return failed(path, f"parse_timeout: {exc}")
         if isinstance(exc, WorkerDied):
-            return failed(path, f"worker_died: {exc}")
+            return failed(path, f"parser_crashed: {exc}")
         if isinstance(exc, OSError):
             return failed(path, f"read_error: {exc.strerror or exc}")
         # A bug on one odd file must not end the run.

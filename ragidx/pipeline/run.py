@@ -46,7 +46,7 @@ from ragidx.pipeline.committing import GROUP_WEIGHT, Committing, Outcome, weight
 from ragidx.pipeline.dry import CountingEmbedder, DryStore, prepare_dry, summarise_dry
 from ragidx.pipeline.embedding import Embedding
 from ragidx.pipeline.interrupt import StopSignal
-from ragidx.pipeline.loading import Loaded, Loading, loaded_weight, window
+from ragidx.pipeline.loading import Loaded, Loading, loaded_weight, prepare_worker, window
 from ragidx.pipeline.pending import Ref
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.prepare import (
@@ -389,8 +389,8 @@ def _workers(config: IndexConfig) -> Workers:
     return Workers(
         usable_cores() if size is None else size,
         preload=preload,
-        setup=read.restore,
-        setup_args=(registered,),
+        setup=prepare_worker,
+        setup_args=(registered, config.parse_memory),
     )
 
 

@@ -133,7 +133,7 @@ def test_a_worker_that_dies_fails_only_its_file(tmp_path: Path) -> None:
     failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
     conn.close()
     assert [(Path(p).name, e) for p, e in failed] == [
-        ("poison.fatal", "worker_died: worker process killed by SIGKILL")
+        ("poison.fatal", "parser_crashed: worker process killed by SIGKILL")
     ]
 
 
@@ -289,4 +289,26 @@ def test_a_file_that_hangs_its_parser_fails_with_parse_timeout(tmp_path: Path) -
     conn.close()
     assert [(Path(p).name, r) for p, r in failed] == [
         ("forever.stuck", "parse_timeout: reading and chunking took over 1 s")
+    ]
+
+
+def _hog() -> None:
+    held = [bytearray(64 * 1024**2) for _ in range(64)]  # 4 GiB, a parser gone wild
+    raise AssertionError(f"allocated {len(held)} blocks")
+
+
+@pytest.mark.slow
+def test_a_file_whose_parser_takes_too_much_memory_fails_too_large(tmp_path: Path) -> None:
+    make_tree(tmp_path / "tree", 10)
+    write(tmp_path / "tree", {"d00/huge.hog": "any text"})
+    config = IndexConfig(db_path=tmp_path / "idx.db", workers=1, parse_memory=256 * 1024**2)
+    with _registered(_InWorker(".hog", _hog)):
+        summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config)
+    counts = summary.counts
+    assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (10, 1)
+    conn = sqlite3.connect(tmp_path / "idx.db")
+    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
+    conn.close()
+    assert [(Path(p).name, r) for p, r in failed] == [
+        ("huge.hog", "too_large: reading and chunking it needed more memory than --parse-memory")
     ]

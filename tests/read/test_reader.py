@@ -12,10 +12,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ragidx.models import Document, FileInfo
+import ragidx
+from ragidx.config import IndexConfig
+from ragidx.embed import HashEmbedder
+from ragidx.models import Document, FileInfo, FileStatus
 from ragidx.read import NotText, Unreadable, detect_format, read_document
 from ragidx.read.decode import decode
 from ragidx.read.html import html_to_text
+from ragidx.store import SqliteStore
 
 LATIN1_NAMES = {"cp1252", "windows-1252", "latin_1", "latin-1", "iso8859_1", "iso-8859-1"}
 
@@ -407,3 +411,15 @@ def test_a_large_pdf_read_in_segments_is_not_text(tmp_path: Path) -> None:
     info = write(tmp_path, "big.txt", body)
     with pytest.raises(NotText, match="a PDF document, not text"):
         list(SegmentReader(Path(info.path)))
+    # A run reads it whole as what its first bytes say, a PDF (this one broken), whatever
+    # its name and size.
+    config = IndexConfig(db_path=tmp_path / "idx.db", workers=0)
+    summary = ragidx.index([Path(info.path)], HashEmbedder(), config)
+    assert summary.counts[FileStatus.FAILED] == 1
+    store = SqliteStore.open_for_reading(tmp_path / "idx.db")
+    try:
+        ((path, reason),) = store.failed_files()
+    finally:
+        store.close()
+    assert path == str(info.path)
+    assert reason is not None and reason.startswith("malformed: not a readable PDF")
