@@ -143,3 +143,55 @@ def test_a_resaved_pdf_with_the_same_text_embeds_nothing_again(tmp_path: Path) -
     second = ragidx.index([docs], HashEmbedder(), config)
     assert second.counts[FileStatus.INDEXED] == 1  # read again: its bytes changed
     assert (second.embedded, second.reused) == (0, first.embedded + first.reused)
+
+
+def _image_page(pdf: FPDF) -> None:
+    """A page that holds only a picture: nothing a text layer can give."""
+    pdf.add_page()
+    pdf.set_fill_color(90, 120, 150)
+    pdf.rect(20, 20, 150, 100, style="F")
+
+
+def test_rotated_and_image_only_pages_keep_every_page_number_right(tmp_path: Path) -> None:
+    import pikepdf
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    _image_page(pdf)
+    for n in (2, 3, 4):
+        pdf.add_page()
+        pdf.multi_cell(0, 8, f"Sentence on page {n} about tin soldiers.")
+    _image_page(pdf)
+    pdf.add_page()
+    pdf.multi_cell(0, 8, "Sentence on page 6 about tin soldiers.")
+    source = tmp_path / "made.pdf"
+    source.write_bytes(bytes(pdf.output()))
+    with pikepdf.open(source) as doc:
+        doc.pages[2].Rotate = 90  # page 3 turned on its side
+        doc.pages[3].Rotate = 270
+        doc.save(tmp_path / "rotated.pdf")
+    doc = read_document(file_info(tmp_path / "turned.pdf", (tmp_path / "rotated.pdf").read_bytes()))
+    assert (doc.unit, len(doc.pages)) == ("page", 6)
+    chunks = chunk_document(doc, ChunkConfig(chunk_tokens=16, chunk_overlap=0))
+    found = {}
+    for n in (2, 3, 4, 6):
+        sentence = f"Sentence on page {n} about tin soldiers."
+        assert doc.text.count(sentence) == 1
+        (chunk,) = [c for c in chunks if sentence in c.text]
+        found[n] = (chunk.page_start, chunk.page_end)
+    assert found == {2: (2, 2), 3: (3, 3), 4: (4, 4), 6: (6, 6)}
+
+
+def test_a_pdf_encrypted_with_aes_256_is_skipped_as_encrypted(tmp_path: Path) -> None:
+    import pikepdf
+
+    (tmp_path / "plain.pdf").write_bytes(_pdf())
+    with pikepdf.open(tmp_path / "plain.pdf") as doc:
+        doc.save(tmp_path / "locked.pdf", encryption=pikepdf.Encryption(user="u", owner="o"))
+    with pytest.raises(NotText, match="encrypted"):
+        read_document(file_info(tmp_path / "x.pdf", (tmp_path / "locked.pdf").read_bytes()))
+    # Encrypted with an empty user password, as many PDFs are: readable, so read.
+    with pikepdf.open(tmp_path / "plain.pdf") as doc:
+        doc.save(tmp_path / "open.pdf", encryption=pikepdf.Encryption(user="", owner="o"))
+    doc = read_document(file_info(tmp_path / "y.pdf", (tmp_path / "open.pdf").read_bytes()))
+    assert "brass lamps" in doc.text
