@@ -39,6 +39,7 @@ TOKENIZER_NAMES = ("cl100k_base", "o200k_base", "estimate")
 DEFAULT_FAN_OUT_FILES = 50_000
 DEFAULT_CHUNK_OVERLAP = 64
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_SIZE = 256 * 1024 * 1024
 DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
 DEFAULT_READERS = 4
 DEFAULT_EMBED_WORKERS = 2
@@ -95,6 +96,12 @@ class WalkConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE
+    """The cap of files named as a document format (`document_suffixes`): a PDF or a deck
+    is mostly pictures and layout, its text a small part of its size."""
+    document_suffixes: frozenset[str] = frozenset()
+    """Lower-case name endings of document formats (`ragidx.read.document_suffixes()`; an
+    index run fills them in from the readers registered)."""
     follow_symlinks: bool = False
     hidden: bool = False
     skip_paths: frozenset[str] = frozenset()
@@ -114,6 +121,7 @@ class WalkConfig:
                 hint="give a size such as 10MiB, 512KiB or 1048576",
             )
         require("max_file_size", self.max_file_size)
+        require("max_document_size", self.max_document_size)
         require("include", list(self.include))
         require("exclude", list(self.exclude))
         if self.fan_out_files < 1:

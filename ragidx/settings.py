@@ -209,6 +209,7 @@ SETTINGS: dict[str, Setting] = {
     "include": Setting(kind=Kind.GLOB, many=True),
     "exclude": Setting(kind=Kind.GLOB, many=True),
     "max_file_size": Setting(kind=Kind.SIZE, low=1, high=MAX_FILE_SIZE),
+    "max_document_size": Setting(kind=Kind.SIZE, low=1, high=MAX_FILE_SIZE),
     "follow_symlinks": _BOOL,
     "hidden": _BOOL,
     "chunk_tokens": _int(MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS),

@@ -30,6 +30,7 @@ from ragidx.config import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_TOKENS,
     DEFAULT_EMBED_WORKERS,
+    DEFAULT_MAX_DOCUMENT_SIZE,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_PARSE_MEMORY,
     DEFAULT_PARSE_TIMEOUT,
@@ -76,8 +77,18 @@ MaxFileSizeOption = Annotated[
     int,
     option(
         "--max-file-size",
-        help="Skip larger files (10MiB, 512KiB, bytes)."
+        help="Skip larger files (10MiB, 512KiB, bytes); for PDF, Office and EPUB files,"
+        " --max-document-size."
         f" \\[default: {DEFAULT_MAX_FILE_SIZE // 1024**2}MiB]",
+        show_default=False,
+    ),
+]
+MaxDocumentSizeOption = Annotated[
+    int,
+    option(
+        "--max-document-size",
+        help="Skip larger PDF, Office and EPUB files."
+        f" \\[default: {DEFAULT_MAX_DOCUMENT_SIZE // 1024**2}MiB]",
         show_default=False,
     ),
 ]
@@ -214,6 +225,7 @@ def index_command(
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     max_file_size: MaxFileSizeOption = DEFAULT_MAX_FILE_SIZE,
+    max_document_size: MaxDocumentSizeOption = DEFAULT_MAX_DOCUMENT_SIZE,
     follow_symlinks: FollowSymlinksOption = False,
     hidden: HiddenOption = False,
     chunk_tokens: ChunkTokensOption = DEFAULT_CHUNK_TOKENS,
@@ -260,6 +272,7 @@ def index_command(
                 include=tuple(include or ()),
                 exclude=tuple(exclude or ()),
                 max_file_size=max_file_size,
+                max_document_size=max_document_size,
                 follow_symlinks=follow_symlinks,
                 hidden=hidden,
             ),

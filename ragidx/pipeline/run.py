@@ -162,7 +162,10 @@ async def _index(
                 walk_workers, store, named or [], config.walk.fan_out_files
             )
         walk_config = dataclasses.replace(
-            config.walk, skip_paths=config.walk.skip_paths | skip, workers=workers
+            config.walk,
+            skip_paths=config.walk.skip_paths | skip,
+            workers=workers,
+            document_suffixes=config.walk.document_suffixes | read.document_suffixes(),
         )
         config = dataclasses.replace(config, walk=walk_config)
         run = _Run(store, embedder, config, on_event, redact, stopping)

@@ -33,6 +33,7 @@ __all__ = [
     "TooLarge",
     "Unreadable",
     "detect_format",
+    "document_suffixes",
     "new_hash",
     "reader_for",
     "readers",
@@ -191,6 +192,14 @@ def reader_for(path: str | Path, head: bytes | None = None) -> Reader:
     if fallback is None:
         raise NotText(f"no reader for {suffix or 'a file without a suffix'}")
     return fallback
+
+
+def document_suffixes() -> frozenset[str]:
+    """The name endings of the registered document formats: those whose content type is not
+    `text/` (PDF, Office, EPUB), whose text is a small part of their bytes."""
+    return frozenset(
+        s for r in _readers.values() if not r.content_type.startswith("text/") for s in r.suffixes
+    )
 
 
 def detect_format(path: str | Path) -> str:

@@ -21,7 +21,7 @@ from ragidx.events import (
 )
 from ragidx.models import FileStatus, RunSummary
 from ragidx.report.base import display_path
-from ragidx.walk.listing import TOO_LARGE
+from ragidx.walk.listing import TOO_LARGE, TOO_LARGE_DOCUMENT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -192,6 +192,8 @@ class RichReporter:
 
 def _with_flag(reason: str) -> str:
     """The core's reason, with the option that changes it where there is one."""
+    if reason.startswith(TOO_LARGE_DOCUMENT):
+        return f"{reason}; --max-document-size raises the limit"
     if reason.startswith(TOO_LARGE):
         return f"{reason}; --max-file-size raises the limit"
     return reason

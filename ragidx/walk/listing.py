@@ -22,6 +22,7 @@ from ragidx.sizes import format_size
 __all__ = [
     "MISSING",
     "TOO_LARGE",
+    "TOO_LARGE_DOCUMENT",
     "DirVisited",
     "Skipped",
     "WalkItem",
@@ -34,6 +35,7 @@ __all__ = [
 
 MISSING = "no such file or directory"
 TOO_LARGE = "larger than the size limit"
+TOO_LARGE_DOCUMENT = "larger than the document size limit"
 _FRAME = struct.Struct("<I")
 
 
@@ -66,9 +68,11 @@ class Skipped:
 WalkItem = FileInfo | Skipped | DirVisited
 
 
-def too_large(path: Path, st: os.stat_result, cap: int) -> Skipped:
-    """A file over the size cap (`WalkConfig.max_file_size`), skipped with both sizes."""
-    reason = f"{TOO_LARGE} ({format_size(st.st_size)} > {format_size(cap)})"
+def too_large(path: Path, st: os.stat_result, cap: int, document: bool = False) -> Skipped:
+    """A file over the size cap (`WalkConfig.max_file_size`, or for a `document`
+    `max_document_size`), skipped with both sizes."""
+    limit = TOO_LARGE_DOCUMENT if document else TOO_LARGE
+    reason = f"{limit} ({format_size(st.st_size)} > {format_size(cap)})"
     return Skipped(path, reason, st.st_size, st.st_mtime_ns)
 
 

@@ -208,7 +208,7 @@ class _TreeWalker:
         hidden, follow = config.hidden, config.follow_symlinks
         skip = self.skip_names.get(directory)
         prefix = os.path.join(directory, "")
-        cap = config.max_file_size
+        cap = _first_cap(config)
         globs = filt.include is not None or filt.exclude is not None
         add, new, look = items.append, tuple.__new__, os.stat  # FileInfo without its __new__
         others: list[WalkItem] = []  # entries that are no file, after the files
@@ -232,8 +232,8 @@ class _TreeWalker:
                 if globs and not filt.allow(relative(path, self.root_str)):
                     continue
                 size = st.st_size
-                if size > cap:
-                    add(too_large(Path(path), st, cap))
+                if size > cap and (over := _over_cap(config, name, size)):
+                    add(too_large(Path(path), st, *over))
                 else:
                     add(new(FileInfo, (path, size, st.st_mtime_ns)))
             elif kind == stat.S_IFDIR:
@@ -277,9 +277,25 @@ def _named_file(path: Path, st: os.stat_result, config: WalkConfig, filt: Globs)
         rel = os.path.relpath(path)
         if not filt.allow(path.name if rel.startswith("..") else Path(rel).as_posix()):
             return None
-    if st.st_size > config.max_file_size:
-        return too_large(path, st, config.max_file_size)
+    if st.st_size > _first_cap(config) and (over := _over_cap(config, path.name, st.st_size)):
+        return too_large(path, st, *over)
     return FileInfo(str(path), st.st_size, st.st_mtime_ns)
+
+
+def _first_cap(config: WalkConfig) -> int:
+    """The size below which no file is over its cap (a file's cap is looked up above it)."""
+    if config.document_suffixes:
+        return min(config.max_file_size, config.max_document_size)
+    return config.max_file_size
+
+
+def _over_cap(config: WalkConfig, name: str, size: int) -> tuple[int, bool] | None:
+    """The cap that a file passes and whether it is a document's (`max_document_size`, for
+    its name's ending), or None where it is within its cap."""
+    dot = name.rfind(".")
+    if dot > 0 and name[dot:].lower() in config.document_suffixes:
+        return (config.max_document_size, True) if size > config.max_document_size else None
+    return (config.max_file_size, False) if size > config.max_file_size else None
 
 
 def absolute(path: str | Path) -> Path:

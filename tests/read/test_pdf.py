@@ -126,6 +126,21 @@ def test_chunks_know_their_pages_in_search_export_and_the_file_event(cli: Cli, w
     assert (hit["page_start"], hit["page_end"]) == (2, 2)
 
 
+def test_a_pdf_over_the_file_size_cap_is_held_to_the_document_cap(cli: Cli, work: Path) -> None:
+    (work / "docs").mkdir()
+    (work / "docs" / "report.pdf").write_bytes(_pdf())
+    (work / "docs" / "notes.txt").write_text("brass " * 400)
+    args = ("--db", "idx.db", "--json", "--max-file-size", "1KiB")
+    files = cli("index", "docs", *args).files()
+    assert files["docs/report.pdf"]["status"] == "indexed"
+    assert files["docs/notes.txt"]["status"] == "skipped"
+    files = cli("index", "docs", *args, "--max-document-size", "1KiB").files()
+    assert files["docs/report.pdf"]["status"] == "skipped"
+    assert files["docs/report.pdf"]["reason"].startswith("larger than the document size limit")
+    result = cli("index", "docs", "--db", "new.db", "--max-document-size", "1KiB", "-v")
+    assert "--max-document-size raises the limit" in result.stderr
+
+
 def test_a_resaved_pdf_with_the_same_text_embeds_nothing_again(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

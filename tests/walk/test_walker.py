@@ -248,6 +248,25 @@ def test_max_file_size_skips_larger_files_with_a_reason(tmp_path: Path) -> None:
     assert isinstance(by_name["s.txt"], FileInfo)
 
 
+def test_documents_have_a_cap_of_their_own(tmp_path: Path) -> None:
+    root = make(
+        tmp_path / "root",
+        {"a.pdf": "x" * 2000, "b.PDF": "x" * 4000, "c.txt": "x" * 2000, "d.pdf": "x" * 500},
+    )
+    items = run(
+        [root], max_file_size=1000, max_document_size=3000, document_suffixes=frozenset({".pdf"})
+    )
+    by_name = {Path(item.path).name: item for item in items if not isinstance(item, DirVisited)}
+    assert isinstance(by_name["a.pdf"], FileInfo) and isinstance(by_name["d.pdf"], FileInfo)
+    big, text = by_name["b.PDF"], by_name["c.txt"]
+    assert isinstance(big, Skipped) and isinstance(text, Skipped)
+    assert big.reason == "larger than the document size limit (3.9 KiB > 2.9 KiB)"
+    assert text.reason == "larger than the size limit (2.0 KiB > 1000 B)"
+    # A file named on the command line is held to the same caps.
+    (named,) = run([root / "a.pdf"], max_file_size=1000, document_suffixes=frozenset({".pdf"}))
+    assert isinstance(named, FileInfo)
+
+
 @pytest.mark.parametrize("size", [0, -1])
 def test_walkconfig_rejects_non_positive_max_file_size(size: int) -> None:
     with pytest.raises(ConfigError, match="--max-file-size"):
