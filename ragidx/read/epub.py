@@ -3,7 +3,8 @@
 `META-INF/container.xml` names the package document, whose spine orders the chapters; each
 chapter's XHTML becomes what a browser shows of it, its headings Markdown headings
 (`ragidx.read.html`), and the chapters are joined by blank lines. A chapter's `<title>`
-(often the book's, in every chapter) is left out. A book whose chapters are encrypted (DRM)
+(often the book's, in every chapter) is left out, and so is the navigation document (a
+table of contents) where the spine lists it. A book whose chapters are encrypted (DRM)
 is skipped (`encrypted`); fonts obfuscated as EPUB allows do not count.
 """
 
@@ -38,6 +39,8 @@ def read_epub(source: Source, archive: Archive) -> Document:
     hrefs = {
         item.get("id"): archive.resolve(folder, unquote(item.get("href") or ""))
         for item in opf.iterfind(f"{_OPF}manifest/{_OPF}item")
+        # The navigation document lists the chapters' titles again.
+        if "nav" not in (item.get("properties") or "").split()
     }
     chapters = [
         hrefs[ref.get("idref")]
