@@ -90,5 +90,6 @@ EPUB = Format(
     (".epub",),
     _claims,
     read_epub,
+    "html",
 )
 add_format(EPUB)

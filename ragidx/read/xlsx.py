@@ -28,6 +28,7 @@ __all__ = ["MAX_COLUMNS", "XLSX", "read_xlsx"]
 MAX_COLUMNS = 16_384  # Excel's own: column XFD
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_C, _V, _T = f"{_S}c", f"{_S}v", f"{_S}t"
 _COLUMN = re.compile(r"[A-Z]{1,3}")
 # Built-in number formats that show dates, times, or both.
 _DATE_FORMATS = frozenset(range(14, 18)) | {22, 27, 30, 36, 50, 57}
@@ -71,29 +72,37 @@ def _shared_strings(archive: Archive, part: str) -> list[str]:
     for si in safe_iterparse(data, f"{_S}si"):
         # A string's runs; its phonetic guide (rPh) is not what the cell shows.
         found.append(
-            "".join(t.text or "" for t in si.iter(f"{_S}t") if t.getparent().tag != f"{_S}rPh")
+            cell("".join(t.text or "" for t in si.iter(_T) if t.getparent().tag != f"{_S}rPh"))
         )
     return found
 
 
 def _rows(data: bytes, values: _Values) -> Iterator[list[str]]:
     """A sheet's rows as cells, empty ones where a row skips columns."""
+    columns: dict[str, int] = {}
+    show = values.show
     for row in safe_iterparse(data, f"{_S}row"):
         cells: dict[int, str] = {}
         column = 0
-        for c in row.iterfind(f"{_S}c"):
+        for c in row.iterchildren(_C):
             ref = c.get("r")
-            found = _COLUMN.match(ref) if ref else None
-            column = _column_number(found.group()) if found else column + 1
-            if 1 <= column <= MAX_COLUMNS:
-                shown = values.show(c)
+            letters = ref.rstrip("0123456789") if ref else ""
+            known = columns.get(letters)
+            if known is None:
+                known = columns[letters] = _column_number(letters)
+            column = known or column + 1
+            if column <= MAX_COLUMNS:
+                shown = show(c)
                 if shown:
-                    cells[column] = cell(shown)
+                    cells[column] = shown
         if cells:
             yield [cells.get(k, "") for k in range(1, max(cells) + 1)]
 
 
 def _column_number(letters: str) -> int:
+    """A column's number from its letters (A is 1), 0 for what is no column."""
+    if not _COLUMN.fullmatch(letters):
+        return 0
     number = 0
     for ch in letters:
         number = number * 26 + ord(ch) - 64
@@ -119,11 +128,15 @@ class _Values:
             self.kinds.append(_format_kind(int(fid), custom) if fid.isdigit() else None)
 
     def show(self, c: Any) -> str:
+        """A cell's value as a Markdown table cell."""
         kind = c.get("t")
         if kind == "inlineStr":
-            node = c.find(f"{_S}is")
-            return "" if node is None else "".join(t.text or "" for t in node.iter(f"{_S}t"))
-        value: str | None = c.findtext(f"{_S}v")
+            return cell("".join(t.text or "" for t in c.iter(_T)))
+        value = None
+        for child in c:
+            if child.tag == _V:
+                value = child.text
+                break
         if value is None:
             return ""
         if kind == "s":
@@ -132,14 +145,14 @@ class _Values:
         if kind == "b":
             return "TRUE" if value.strip() == "1" else "FALSE"
         if kind in ("str", "e", "d"):
-            return value
+            return cell(value)
         return self._number(value, c.get("s"))
 
     def _number(self, value: str, style: str | None) -> str:
         try:
             number = float(value)
         except ValueError:
-            return value
+            return cell(value)
         index = int(style) if style and style.isdigit() else 0
         kind = self.kinds[index] if index < len(self.kinds) else None
         if kind is not None and 0 <= number <= _LAST_SERIAL:

@@ -9,8 +9,9 @@ like one that is no zip reaches it and fails (`malformed`).
 
 Nothing is decompressed before the central directory passes the limits: at most
 `MAX_ENTRIES` entries, `MAX_UNCOMPRESSED` bytes in all, and no entry over `RATIO_FROM` bytes
-that expands more than `MAX_RATIO` times. Past one, the file fails as `TooLarge`; entries are
-then read no further than the size they declare. XML is parsed without DTDs, entities or
+that expands more than `MAX_RATIO` times. Past one, the file fails as `TooLarge`. Entries are
+then read no further than the size they declare (zipfile stops there), so one that holds more
+fails its checksum (`malformed`). XML is parsed without DTDs, entities or
 network (`parse_xml`). A broken archive or part fails as `Unreadable`; an encrypted one is
 skipped (`encrypted`).
 """
@@ -115,7 +116,8 @@ class Archive:
             raise TooLarge(f"zip bomb: {count:,} entries (limit {MAX_ENTRIES:,})")
 
     def fail(self, what: str) -> Unreadable:
-        return Unreadable(f"not a {self.kind} file: {what}")
+        article = "an" if self.kind[:1] in "AEIOUX" else "a"
+        return Unreadable(f"not {article} {self.kind} file: {what}")
 
     def check(self) -> None:
         """Raise `TooLarge` where the entries declare more than the limits allow."""
@@ -313,13 +315,15 @@ class Markdown:
 
 class Format(NamedTuple):
     """A zip-based format: its name in messages ("DOCX"), the content type and file name
-    endings it is registered under, whether an archive holds it, and how to read it."""
+    endings it is registered under, whether an archive holds it, how to read it, and the
+    `Document.format` that gives."""
 
     name: str
     content_type: str
     suffixes: tuple[str, ...]
     claims: Callable[[Archive], bool]
     read: Callable[[Source, Archive], Document]
+    format: str = "markdown"
 
 
 @dataclass(slots=True)
@@ -331,14 +335,14 @@ class ZipReader:
     suffixes: tuple[str, ...]
     formats: tuple[Format, ...]
     only: Format | None = None
-    format = "markdown"
+    format: str = "markdown"
     segmented = False
 
     @classmethod
     def reading(cls, formats: tuple[Format, ...], only: Format | None = None) -> ZipReader:
         if only is None:
             return cls("application/zip", (), formats)
-        return cls(only.content_type, only.suffixes, formats, only)
+        return cls(only.content_type, only.suffixes, formats, only, only.format)
 
     def sniff(self, head: bytes) -> bool:
         return self.only is None and head.startswith(ZIP_MAGIC)

@@ -37,7 +37,8 @@ def _book(path: Path, spine: list[str]) -> bytes:
     items = {}
     for name, (title, body) in CHAPTERS.items():
         chapter = epub.EpubHtml(title=title, file_name=name, lang="en")
-        chapter.content = f"<html><head><title>Household Metals</title></head><body>{body}</body></html>"
+        head = "<head><title>Household Metals</title></head>"
+        chapter.content = f"<html>{head}<body>{body}</body></html>"
         book.add_item(chapter)
         items[name] = chapter
     book.toc = [items[n] for n in spine]

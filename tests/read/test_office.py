@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime
 import io
+import random
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import docx
 import openpyxl
 import pptx
+import pytest
 from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
@@ -24,14 +27,15 @@ from ragidx.chunk import chunk_document
 from ragidx.config import ChunkConfig, IndexConfig
 from ragidx.embed import HashEmbedder
 from ragidx.models import Chunk, Document, FileStatus
-from ragidx.read import read_document
+from ragidx.read import NotText, Unreadable, read_document
 
 SMALL = ChunkConfig(chunk_tokens=40, chunk_overlap=0)
 
 
 def _in_order(doc: Document, sentences: list[str]) -> None:
     positions = [doc.text.find(s) for s in sentences]
-    assert all(p >= 0 for p in positions), [s for s, p in zip(sentences, positions) if p < 0]
+    missing = [s for s, p in zip(sentences, positions, strict=True) if p < 0]
+    assert not missing, missing
     assert positions == sorted(positions)
     assert all(doc.text.count(s) == 1 for s in sentences)
 
@@ -52,8 +56,8 @@ def _docx() -> bytes:
     table = d.add_table(rows=2, cols=2)
     for (r, c), text in {(0, 0): "Metal", (0, 1): "Use", (1, 0): "Brass", (1, 1): "Lamps"}.items():
         table.cell(r, c).text = text
-    # A localized heading style: its name is no "Heading 2", its outline level (0: a first level heading) says it is;
-    # a style based on it is a heading too.
+    # A localized heading style: its name is no "Heading 1", its outline level (0: the first)
+    # says it is one; a style based on it is a heading too.
     styles = d.styles
     local = styles.add_style("Überschrift Eigen", WD_STYLE_TYPE.PARAGRAPH)
     local.element.get_or_add_pPr().append(parse_xml(f'<w:outlineLvl {nsdecls("w")} w:val="0"/>'))
@@ -215,7 +219,8 @@ _ODT_CONTENT = """<?xml version="1.0" encoding="UTF-8"?>
  xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" office:version="1.3">
 <office:body><office:text>
 <text:tracked-changes><text:changed-region text:id="c1"><text:deletion>
-<text:p>Removed words stay out.</text:p></text:deletion></text:changed-region></text:tracked-changes>
+<text:p>Removed words stay out.</text:p></text:deletion></text:changed-region>
+</text:tracked-changes>
 <text:h text:outline-level="1">Kettles</text:h>
 <text:p>Copper <text:span>kettles</text:span> boil<text:s text:c="2"/>fast.<text:note>
 <text:note-body><text:p>A footnote.</text:p></text:note-body></text:note></text:p>
@@ -279,3 +284,49 @@ def test_a_run_indexes_office_files_and_fails_a_zip_bomb(tmp_path: Path) -> None
     stored = " ".join(t for (t,) in db_rows(tmp_path / "idx.db", "SELECT text FROM chunks"))
     for sentence in ["Copper kettles boil", "Mention the copper line", "| Person 29 | 49 |"]:
         assert stored.count(sentence) == 1
+
+
+def _mangled(data: bytes, rng: random.Random) -> bytes:
+    """`data` with one entry's XML cut short, bytes changed, or elements dropped."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        entries = {i.filename: z.read(i) for i in z.infolist()}
+    name = rng.choice([n for n in entries if n.endswith((".xml", ".rels"))])
+    xml = entries[name]
+    how = rng.randrange(3)
+    if how == 0:
+        xml = xml[: rng.randrange(len(xml))]
+    elif how == 1:
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(xml))
+            xml = xml[:at] + bytes([rng.randrange(256)]) + xml[at + 1 :]
+    else:  # well-formed, but elements where they are not expected
+        xml = xml.replace(b"<w:p>", b"<w:p><w:pPr><w:numPr/></w:pPr>").replace(
+            b'r:id="', b'r:id="x'
+        )
+        xml = xml.replace(b'numFmtId="', b'numFmtId="9').replace(b'text:c="', b'text:c="x')
+    entries[name] = xml
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for entry, content in entries.items():
+            z.writestr(entry, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [("a.docx", _docx), ("a.pptx", _pptx), ("a.xlsx", _xlsx), ("a.odt", _odt)],
+)
+def test_mangled_documents_read_or_say_why(
+    tmp_path: Path, name: str, make: Callable[[], bytes]
+) -> None:
+    """Never an exception other than `NotText` (skip) or `Unreadable` (fail)."""
+    rng = random.Random(name)
+    data = make()
+    outcomes = set()
+    for _ in range(40):
+        try:
+            read_document(file_info(tmp_path / name, _mangled(data, rng)))
+            outcomes.add("read")
+        except (NotText, Unreadable):
+            outcomes.add("refused")
+    assert outcomes == {"read", "refused"}

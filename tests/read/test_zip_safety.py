@@ -65,7 +65,7 @@ def _declaring(data: bytes, sizes: dict[str, int]) -> bytes:
 
 
 def test_an_entry_that_expands_past_the_ratio_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(TooLarge, match=rf"zip bomb: entry word/document.xml expands [\d,]+x"):
+    with pytest.raises(TooLarge, match=r"zip bomb: entry word/document\.xml expands [\d,]+x"):
         read_document(file_info(tmp_path / "bomb.docx", bomb()))
     # Whatever the name: content decides that it is a document.
     with pytest.raises(TooLarge, match=rf"\(limit {MAX_RATIO}x\)"):
@@ -84,7 +84,7 @@ def test_entries_that_expand_past_the_total_are_refused(tmp_path: Path) -> None:
 def test_an_entry_larger_than_it_declares_is_read_no_further(tmp_path: Path) -> None:
     data = _zip({"[Content_Types].xml": _TYPES, "word/document.xml": _DOCUMENT.format("x" * 10**6)})
     data = _declaring(data, {"word/document.xml": 100})
-    with pytest.raises(Unreadable, match="entry word/document.xml is damaged"):
+    with pytest.raises(Unreadable, match=r"entry word/document\.xml is damaged"):
         read_document(file_info(tmp_path / "liar.docx", data))
 
 
@@ -137,9 +137,10 @@ def test_an_encrypted_document_is_skipped(tmp_path: Path, data: bytes) -> None:
         read_document(file_info(tmp_path / "locked.docx", data))
 
 
+_PAIRS = zip("abcdefg", "bcdefgh", strict=True)
 _LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
-    + "".join(f'<!ENTITY {n} "{("&" + p + ";") * 10}">' for p, n in zip("abcdefg", "bcdefgh"))
+    + "".join(f'<!ENTITY {n} "{("&" + p + ";") * 10}">' for p, n in _PAIRS)
     + "]><l>&h;&h;</l>"
 )
 
@@ -167,7 +168,7 @@ def test_broken_archives_say_why(
         read_document(file_info(tmp_path / name, data))
     if error is Unreadable:
         kind = name.rsplit(".", 1)[1].upper()
-        assert str(caught.value).startswith(f"not a {kind} file: ")
+        assert str(caught.value).startswith((f"not a {kind} file: ", f"not an {kind} file: "))
 
 
 def test_a_run_fails_broken_documents_as_malformed(tmp_path: Path) -> None:
