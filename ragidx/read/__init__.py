@@ -2,7 +2,9 @@
 
 `read_document` picks the reader registered for the file (`base.py`: the `Reader` seam and its
 registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
-(`html.py`), PDF (`pdf.py`). Encodings are decided in one place (`decode.py`). A file too
+(`html.py`), PDF (`pdf.py`); zip-based documents, told by what the archive holds
+(`zipped.py`): Word (`docx.py`), PowerPoint (`pptx.py`), Excel (`xlsx.py`), EPUB (`epub.py`)
+and OpenDocument text (`odt.py`). Encodings are decided in one place (`decode.py`). A file too
 large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
 registers its reader, imported here.
 """
@@ -10,9 +12,14 @@ registers its reader, imported here.
 from __future__ import annotations
 
 # The built-in readers register themselves as they are imported.
+from ragidx.read import docx as docx
+from ragidx.read import epub as epub
 from ragidx.read import html as html
+from ragidx.read import odt as odt
 from ragidx.read import pdf as pdf
 from ragidx.read import plain as plain
+from ragidx.read import pptx as pptx
+from ragidx.read import xlsx as xlsx
 from ragidx.read.base import (
     Changed,
     NotText,
