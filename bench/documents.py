@@ -260,7 +260,8 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[Run, int, str
             peak = max(peak, _tree_rss(proc.pid))
             time.sleep(0.1)
     wall, cpu, maxrss = launch.result(report)
-    run = Run(wall, cpu, maxrss / 1024, peak / MIB)
+    # A run shorter than the sampling interval has no sample: its largest process is a floor.
+    run = Run(wall, cpu, maxrss / 1024, max(peak / MIB, maxrss / 1024))
     return run, proc.returncode, (cwd / "stderr.txt").read_text(errors="replace")[-600:]
 
 
