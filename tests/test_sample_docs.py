@@ -16,7 +16,6 @@ from ragidx.models import FileInfo
 from ragidx.read import read_document
 
 SCRIPT = ROOT / "scripts" / "make_sample_docs.py"
-_OFFICE = pytest.mark.xfail(reason="reader lands with the office branch", strict=False)
 # name, the sentence only that file holds, the page or slide it is on (None: no unit)
 CASES = [
     pytest.param(
@@ -30,14 +29,12 @@ CASES = [
         "Take a snapshot of the queue database before you run the upgrade.",
         None,
         id="docx",
-        marks=_OFFICE,
     ),
     pytest.param(
         "roadmap.pptx",
         "A read-only replica for reporting queries is planned for the second half.",
         ("slide", 3),
         id="pptx",
-        marks=_OFFICE,
     ),
 ]
 

@@ -51,6 +51,10 @@ class PdfReader:
             for index in range(len(pdf)):
                 page = pdf[index]
                 try:
+                    if page.get_rotation():
+                        # PDFium reads a page turned by /Rotate bottom line first; unturned
+                        # (in memory only) its lines come in reading order.
+                        page.set_rotation(0)
                     text_page = page.get_textpage()
                     try:
                         text = text_page.get_text_range()

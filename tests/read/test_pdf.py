@@ -176,6 +176,9 @@ def test_rotated_and_image_only_pages_keep_every_page_number_right(tmp_path: Pat
     for n in (2, 3, 4):
         pdf.add_page()
         pdf.multi_cell(0, 8, f"Sentence on page {n} about tin soldiers.")
+        for line in range(4):
+            pdf.set_x(pdf.l_margin)
+            pdf.multi_cell(0, 8, f"Line {line} of page {n}, in the order it was written.")
     _image_page(pdf)
     pdf.add_page()
     pdf.multi_cell(0, 8, "Sentence on page 6 about tin soldiers.")
@@ -195,6 +198,14 @@ def test_rotated_and_image_only_pages_keep_every_page_number_right(tmp_path: Pat
         (chunk,) = [c for c in chunks if sentence in c.text]
         found[n] = (chunk.page_start, chunk.page_end)
     assert found == {2: (2, 2), 3: (3, 3), 4: (4, 4), 6: (6, 6)}
+    # A turned page's lines come in the order they were written, not bottom first.
+    lines = [
+        f"Line {line} of page {n}, in the order it was written."
+        for n in (2, 3, 4)
+        for line in range(4)
+    ]
+    at = [doc.text.find(line) for line in lines]
+    assert -1 not in at and at == sorted(at)
 
 
 def test_a_pdf_encrypted_with_aes_256_is_skipped_as_encrypted(tmp_path: Path) -> None:
