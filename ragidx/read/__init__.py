@@ -2,8 +2,9 @@
 
 `read_document` picks the reader registered for the file (`base.py`: the `Reader` seam and its
 registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
-(`html.py`), PDF (`pdf.py`). Encodings are decided in one place (`decode.py`). A file too
-large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
+(`html.py`), PDF (`pdf.py`), source code by function, class and method (`code.py`, for the
+languages tree-sitter parses for it). Encodings are decided in one place (`decode.py`). A
+file too large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
 registers its reader, imported here.
 """
 
@@ -13,6 +14,10 @@ from __future__ import annotations
 from ragidx.read import html as html
 from ragidx.read import pdf as pdf
 from ragidx.read import plain as plain
+
+# isort: split
+# After plain: the source-code reader wins the endings of the languages it parses.
+from ragidx.read import code as code
 from ragidx.read.base import (
     Changed,
     NotText,
