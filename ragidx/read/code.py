@@ -7,7 +7,8 @@ for `shapes.py`) at level 1, then each class, function and method at the level o
 nesting, so a method's chunk has the heading path `shapes > Circle > area`. Comments,
 decorators and attributes directly above a definition start its section. Where code of the
 enclosing scope follows a definition, a heading for that scope is repeated there, so the code
-after a function is not the function's. Definitions of one line stay with what holds them.
+after a function is not the function's. Definitions shorter than `MIN_LINES` stay with what
+holds them.
 
 A syntax error costs only the definitions it touches (tree-sitter parses what it can); if
 tree-sitter fails outright, the file is read without an outline, as plain code. Binary
@@ -31,12 +32,16 @@ from ragidx.read.symbols import CPP, SYNTAXES, Found, Syntax, definition, scope_
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Tree
 
-__all__ = ["CODE_TREE", "MAX_DEPTH", "MAX_HEADS", "CodeReader", "outline"]
+__all__ = ["CODE_TREE", "MAX_DEPTH", "MAX_HEADS", "MIN_LINES", "CodeReader", "outline"]
 
 MAX_HEADS = 20_000
 """Headings a file's outline holds at most; past them, the rest of a scope is the scope's."""
 MAX_DEPTH = 8
 """Levels of an outline, the file's own included; deeper definitions are their parent's."""
+MIN_LINES = 5
+"""Lines a definition spans at least to be a section of its own (leading comments aside);
+a shorter one (a getter, an exception class with its code) is a few lines of what holds it.
+Alone, it would be a chunk too small to tell apart, that ranks high for any word it holds."""
 _MAX_NESTING = 64  # preprocessor conditionals and extern blocks inside each other
 # A character of code other than what closes a scope: `}` alone after a method is the class's
 # end, not class code to give a heading of its own.
@@ -184,8 +189,8 @@ class _Outline:
         node = found.node
         if level + len(found.names) > MAX_DEPTH or not all(found.names):
             return False
-        if _last_row(node) == node.start_point[0]:
-            return False  # a definition of one line is a line of what holds it
+        if _last_row(node) - node.start_point[0] + 1 < MIN_LINES:
+            return False
         # A class with an error keeps its heading, so its sound methods keep their paths; a
         # function with one is not told apart from what the error swallowed.
         return found.body is not None or not node.has_error

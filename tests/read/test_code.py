@@ -19,7 +19,7 @@ from ragidx.embed import HashEmbedder
 from ragidx.models import Chunk, Document, FileStatus
 from ragidx.query.search import search
 from ragidx.read import LARGE_FILE, read_document, reader_for
-from ragidx.read.code import CODE_TREE, MAX_DEPTH, MAX_HEADS
+from ragidx.read.code import CODE_TREE, MAX_DEPTH, MAX_HEADS, MIN_LINES
 from ragidx.store import SqliteStore
 
 CONFIG = ChunkConfig(chunk_tokens=200, chunk_overlap=0, pack=False)
@@ -41,11 +41,15 @@ class Circle:
 
     @property
     def area(self) -> float:
+        if self.radius < 0:
+            raise ValueError("negative radius")
         return PI * self.radius ** 2
 
 
 def describe(shape) -> str:
     name = type(shape).__name__
+    if not name:
+        name = "shape"
     return f"{name} of area {shape.area:.2f}"
 
 
@@ -61,12 +65,16 @@ class Circle {
   }
 
   area() {
+    if (this.radius < 0) {
+      throw new Error("negative radius");
+    }
     return PI * this.radius ** 2;
   }
 }
 
 export const describe = (shape) => {
   const name = shape.constructor.name;
+  if (!name) return "shape";
   return `${name} of area ${shape.area()}`;
 };
 
@@ -75,20 +83,31 @@ export const REGISTRY = { circle: Circle };
     "shapes.ts": """\
 // Shapes and their areas.
 export interface Shape {
+  readonly name: string;
   area(): number;
+  perimeter(): number;
 }
 
 export class Circle implements Shape {
+  readonly name = "circle";
   constructor(private readonly radius: number) {}
 
   area(): number {
+    if (this.radius < 0) {
+      throw new Error("negative radius");
+    }
     return Math.PI * this.radius ** 2;
+  }
+
+  perimeter(): number {
+    return 2 * Math.PI * this.radius;
   }
 }
 
 export function describe(shape: Shape): string {
-  const kind = shape.constructor.name;
-  return `${kind} of area ${shape.area()}`;
+  const kind = shape.name;
+  const area = shape.area().toFixed(2);
+  return `${kind} of area ${area}`;
 }
 
 export const REGISTRY: Record<string, unknown> = { circle: Circle };
@@ -100,13 +119,17 @@ export class Circle {
   constructor(private radius: number) {}
 
   area(): number {
+    if (this.radius < 0) {
+      throw new Error("negative radius");
+    }
     return Math.PI * this.radius ** 2;
   }
 }
 
 export function Badge({ shape }: { shape: Circle }) {
   const label = shape.area().toFixed(2);
-  return <span className="badge">{label}</span>;
+  const title = `area ${label}`;
+  return <span className="badge" title={title}>{label}</span>;
 }
 
 export default Badge;
@@ -119,16 +142,24 @@ import "math"
 
 // Circle is round.
 type Circle struct {
+	Name   string
 	Radius float64
+	Tags   []string
 }
 
 // Area is the circle's area.
 func (c *Circle) Area() float64 {
+	if c == nil {
+		return 0
+	}
 	return math.Pi * c.Radius * c.Radius
 }
 
 func Describe(s *Circle) string {
-	name := "circle"
+	name := s.Name
+	if name == "" {
+		name = "circle"
+	}
 	return name
 }
 
@@ -145,18 +176,24 @@ pub trait Shape {
 /// A circle.
 #[derive(Debug)]
 pub struct Circle {
+    pub name: String,
     pub radius: f64,
+    pub tags: Vec<String>,
 }
 
 impl Shape for Circle {
     fn area(&self) -> f64 {
+        if self.radius < 0.0 {
+            return 0.0;
+        }
         PI * self.radius * self.radius
     }
 }
 
 pub fn describe(shape: &dyn Shape) -> String {
     let area = shape.area();
-    format!("area {area}")
+    let rounded = (area * 100.0).round() / 100.0;
+    format!("area {rounded}")
 }
 
 pub const REGISTRY: [&str; 1] = ["circle"];
@@ -180,13 +217,17 @@ public class Shapes {
 
         @Override
         public double area() {
+            if (radius < 0) {
+                throw new IllegalStateException("negative radius");
+            }
             return Math.PI * radius * radius;
         }
     }
 
     static String describe(Circle shape) {
         String name = "circle";
-        return name + shape.area();
+        double area = shape.area();
+        return name + " of area " + area;
     }
 
     static final int VERSION = 2;
@@ -200,11 +241,16 @@ public class Shapes {
 
 /* A circle. */
 struct circle {
+    const char *name;
     double radius;
+    int tags;
 };
 
 double circle_area(const struct circle *c)
 {
+    if (c == NULL) {
+        return 0;
+    }
     return PI * c->radius * c->radius;
 }
 
@@ -228,6 +274,9 @@ class Circle {
   double area() const;
 
   double diameter() const {
+    if (radius_ < 0) {
+      return 0;
+    }
     return 2 * radius_;
   }
 
@@ -236,6 +285,9 @@ class Circle {
 };
 
 double Circle::area() const {
+  if (radius_ < 0) {
+    return 0;
+  }
   return M_PI * radius_ * radius_;
 }
 
@@ -245,24 +297,28 @@ const int kRegistrySize = 1;
 """,
 }
 
-# For each file: (a line, the heading path of its chunk, how that chunk starts).
+# For each file: (a line, the heading path of its chunk, how that chunk starts). Definitions
+# shorter than MIN_LINES (a constructor of one statement) are lines of what holds them.
 EXPECTED: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
     "shapes.py": [
         ("return PI * self.radius", ("shapes", "Circle", "area"), "@property"),
+        ("self.radius = radius", ("shapes", "Circle"), "class Circle"),
         ("name = type(shape)", ("shapes", "describe"), "def describe"),
         ("REGISTRY = ", ("shapes",), "REGISTRY"),
         ("import math", ("shapes",), '"""Shapes'),
     ],
     "shapes.js": [
         ("return PI * this.radius", ("shapes", "Circle", "area"), "area() {"),
+        ("this.radius = radius", ("shapes", "Circle"), "class Circle"),
         ("const name = shape", ("shapes", "describe"), "export const describe"),
         ("REGISTRY", ("shapes",), "export const REGISTRY"),
     ],
     "shapes.ts": [
         ("return Math.PI", ("shapes", "Circle", "area"), "area(): number {"),
+        ("return 2 * Math.PI", ("shapes", "Circle"), "perimeter(): number {"),
         ("const kind = shape", ("shapes", "describe"), "export function describe"),
         ("REGISTRY", ("shapes",), "export const REGISTRY"),
-        ("area(): number;", ("shapes", "Shape"), "// Shapes and their areas."),
+        ("perimeter(): number;", ("shapes", "Shape"), "// Shapes and their areas."),
     ],
     "shapes.tsx": [
         ("return Math.PI", ("shapes", "Circle", "area"), "area(): number {"),
@@ -272,7 +328,7 @@ EXPECTED: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
     "shapes.go": [
         ("return math.Pi", ("shapes", "Circle", "Area"), "// Area is"),
         ("Radius float64", ("shapes", "Circle"), "// Circle is round."),
-        ('name := "circle"', ("shapes", "Describe"), "func Describe"),
+        ("name := s.Name", ("shapes", "Describe"), "func Describe"),
         ("var Registry", ("shapes",), "var Registry"),
     ],
     "shapes.rs": [
@@ -283,17 +339,19 @@ EXPECTED: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
     ],
     "Shapes.java": [
         ("return Math.PI", ("Shapes", "Shapes", "Circle", "area"), "@Override"),
-        ("this.radius = radius", ("Shapes", "Shapes", "Circle", "Circle"), "Circle(double"),
+        ("this.radius = radius", ("Shapes", "Shapes", "Circle"), "/** A circle. */"),
         ('String name = "circle"', ("Shapes", "Shapes", "describe"), "static String describe"),
         ("VERSION = 2", ("Shapes", "Shapes"), "static final int VERSION"),
     ],
     "shapes.c": [
         ("return PI * c->radius", ("shapes", "circle_area"), "double circle_area"),
         ("double radius;", ("shapes", "circle"), "/* A circle. */"),
+        ('return "circle"', ("shapes", "describe"), "static const char *describe"),
         ("registry_size", ("shapes",), "int registry_size"),
     ],
     "shapes.cpp": [
         ("return M_PI", ("shapes", "geo", "Circle", "area"), "double Circle::area"),
+        ("explicit Circle(", ("shapes", "geo", "Circle"), "class Circle"),
         ("return 2 * radius_", ("shapes", "geo", "Circle", "diameter"), "double diameter"),
         ("double radius_;", ("shapes", "geo", "Circle"), "private:"),
         ("kRegistrySize", ("shapes", "geo"), "const int kRegistrySize"),
@@ -361,7 +419,10 @@ class Kreis:
     """Ein Kreis — rund."""
 
     def fläche(self) -> float:  # 面积
-        return 3.14 * self.r ** 2
+        r = self.r
+        if r < 0:
+            raise ValueError("négatif ✗")
+        return 3.14 * r ** 2
 '''
     doc, chunks = _read(tmp_path, "formen.py", source)
     _every_line_once(doc, chunks)
@@ -372,7 +433,8 @@ class Kreis:
     doc, chunks = _read(
         tmp_path,
         "mid.js",
-        '// Zwei Mal.\nconst s = "ü✓😀"; function twice(a) {\n  return a * 2;\n}\n',
+        '// Zwei Mal.\nconst s = "ü✓😀"; function twice(a) {\n'
+        "  if (a === undefined) {\n    return 0;\n  }\n  return a * 2;\n}\n",
     )
     _every_line_once(doc, chunks)
     chunk = _holding(chunks, "return a * 2")
@@ -386,13 +448,19 @@ def test_offsets_are_in_the_decoded_text_whatever_the_encoding(tmp_path: Path) -
         "MENU = ['café', 'crème', 'brûlée', 'façade', 'pâté', 'gâteau']\n"
         "\n\n"
         "def prix(article):\n"
-        "    return {'café': 2, 'crème': 3}.get(article, 0)\n"
+        "    if not article:\n"
+        "        return 0\n"
+        "    tarifs = {'café': 2, 'crème': 3}\n"
+        "    return tarifs.get(article, 0)\n"
     )
     doc, chunks = _read(tmp_path, "menu.py", source.encode("cp1252"))
     assert doc.encoding != "utf-8" and len(doc.text) < len(source.encode())
     _every_line_once(doc, chunks)
-    chunk = _holding(chunks, "return {'café'")
+    chunk = _holding(chunks, "tarifs = {'café'")
     assert chunk.heading_path == ("menu", "prix") and chunk.text.startswith("def prix")
+
+
+BODY = "a = 1\n{0}b = 2\n{0}c = 3\n{0}"
 
 
 @pytest.mark.parametrize(
@@ -400,15 +468,15 @@ def test_offsets_are_in_the_decoded_text_whatever_the_encoding(tmp_path: Path) -
     [
         (
             "broken.py",
-            "class A:\n    def good(self):\n        return 1\n\n\n"
-            "def broken(:\n    pass\n\n\ndef fine():\n    return 2\n",
+            "class A:\n    def good(self):\n        " + BODY.format(" " * 8) + "return 1\n\n\n"
+            "def broken(:\n    pass\n\n\ndef fine():\n    " + BODY.format(" " * 4) + "return 2\n",
             [("return 1", ("broken", "A", "good")), ("return 2", ("broken", "fine"))],
         ),
         (
             "broken.cpp",
-            "namespace n {\nint good() {\n  return 1;\n}\n\n"
+            "namespace n {\nint good() {\n  int a = 0;\n  a += 1;\n  return a;\n}\n\n"
             "int broken( {\n  return @@;\n}\n\nint fine() {\n  return 2;\n}\n}\n",
-            [("return 1", ("broken", "n", "good"))],
+            [("return a;", ("broken", "n", "good"))],
         ),
         ("noise.rs", "}}} fn (( ]] impl for {\n@@ ## !!\n" * 50, []),
     ],
@@ -431,12 +499,14 @@ def test_outlines_are_bounded(tmp_path: Path) -> None:
     assert doc.outline is not None and max(level for _, level, _ in doc.outline) == MAX_DEPTH
     assert _holding(chunks, "x = 1").heading_path == ("deep", *[f"C{n}" for n in range(7)])
     # More definitions than an outline holds: the rest are the file's.
-    many = "".join(f"def f{n}():\n    return {n}\n" for n in range(MAX_HEADS + 50))
+    body = "    x = 0\n" * (MIN_LINES - 2)
+    many = "".join(f"def f{n}():\n{body}    return {n}\n" for n in range(MAX_HEADS + 50))
     doc = read_document(file_info(tmp_path / "many.py", many.encode()))
-    assert doc.outline is not None and len(doc.outline) <= MAX_HEADS
+    assert doc.outline is not None and MAX_HEADS - MAX_DEPTH <= len(doc.outline) <= MAX_HEADS
     assert doc.outline[-1][1:] == (1, "many")
     chunks = chunk_document(doc, CONFIG)
     _every_line_once(doc, chunks)
+    assert _holding(chunks, "def f7():").heading_path == ("many", "f7")
     assert _holding(chunks, f"return {MAX_HEADS + 49}").heading_path == ("many",)
     # Brackets nested beyond any parser's stack.
     doc, chunks = _read(tmp_path, "nest.py", "x = " + "[" * 50_000 + "\ndef f():\n    pass\n")

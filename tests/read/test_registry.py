@@ -105,6 +105,7 @@ def test_the_built_in_readers() -> None:
         "text/markdown": "markdown",
         "text/x-rst": "rst",
         "text/x-source": "code",
+        "text/x-source-tree": "code",
         "text/html": "html",
     }
     assert [r.content_type for r in readers() if not r.segmented] == [
