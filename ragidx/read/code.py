@@ -47,6 +47,8 @@ _MAX_NESTING = 64  # preprocessor conditionals and extern blocks inside each oth
 # end, not class code to give a heading of its own.
 _CODE = re.compile(r"[^\s})\];,]")
 
+_CPP_WORDS = re.compile(rb"\b(?:class|namespace|template)\b|::|\bpublic:")
+
 _Head = tuple[int, int, str]
 
 
@@ -104,9 +106,15 @@ def _parser(syntax: Syntax) -> Parser:
 
 
 def _parse(src: bytes, syntax: Syntax) -> tuple[Tree | None, Syntax]:
-    """The tree of `src`; a header (`.h`) that C finds errors in is tried as C++."""
+    """The tree of `src`; a header (`.h`) that C finds errors in, and that has words of C++,
+    is tried as C++."""
     tree = _parser(syntax).parse(src)
-    if syntax.name == "c" and tree is not None and tree.root_node.has_error:
+    if (
+        syntax.name == "c"
+        and tree is not None
+        and tree.root_node.has_error
+        and _CPP_WORDS.search(src) is not None
+    ):
         other = _parser(CPP).parse(src)
         if other is not None and not other.root_node.has_error:
             return other, CPP

@@ -295,6 +295,26 @@ const int kRegistrySize = 1;
 
 }  // namespace geo
 """,
+    "geo.h": """\
+#pragma once
+
+namespace geo {
+
+class Circle {
+ public:
+  double area() const {
+    if (radius_ < 0) {
+      return 0;
+    }
+    return 3.14159 * radius_ * radius_;
+  }
+
+ private:
+  double radius_ = 1;
+};
+
+}  // namespace geo
+""",
 }
 
 # For each file: (a line, the heading path of its chunk, how that chunk starts). Definitions
@@ -355,6 +375,11 @@ EXPECTED: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
         ("return 2 * radius_", ("shapes", "geo", "Circle", "diameter"), "double diameter"),
         ("double radius_;", ("shapes", "geo", "Circle"), "private:"),
         ("kRegistrySize", ("shapes", "geo"), "const int kRegistrySize"),
+    ],
+    # A header C cannot parse, that has words of C++, is read as C++.
+    "geo.h": [
+        ("return 3.14159", ("geo", "geo", "Circle", "area"), "double area"),
+        ("double radius_ = 1;", ("geo", "geo", "Circle"), "private:"),
     ],
 }
 
