@@ -81,7 +81,7 @@ def outline(text: str, path: str | Path) -> tuple[_Head, ...] | None:
         return None
     src = text.encode("utf-8", "surrogatepass")
     try:
-        tree, syntax = _parse(src, syntax)
+        tree, syntax = _parse(src, syntax, header=path.suffix.lower() == ".h")
         if tree is None:
             return None
         return _Outline(text, src, syntax).build(tree.root_node, path.stem or path.name)
@@ -105,12 +105,12 @@ def _parser(syntax: Syntax) -> Parser:
     return parser
 
 
-def _parse(src: bytes, syntax: Syntax) -> tuple[Tree | None, Syntax]:
-    """The tree of `src`; a header (`.h`) that C finds errors in, and that has words of C++,
-    is tried as C++."""
+def _parse(src: bytes, syntax: Syntax, *, header: bool) -> tuple[Tree | None, Syntax]:
+    """The tree of `src`; a `header` (`.h`) that C finds errors in, and that has words of
+    C++, is tried as C++."""
     tree = _parser(syntax).parse(src)
     if (
-        syntax.name == "c"
+        header
         and tree is not None
         and tree.root_node.has_error
         and _CPP_WORDS.search(src) is not None

@@ -51,7 +51,9 @@ class Syntax:
 
 
 def _text(node: Node, src: bytes) -> str:
-    return " ".join(src[node.start_byte : node.end_byte].decode("utf-8", "replace").split())
+    # A name is short; what a declarator holds (an initializer) need not be.
+    end = min(node.end_byte, node.start_byte + 4 * _MAX_TITLE)
+    return " ".join(src[node.start_byte : end].decode("utf-8", "replace").split())
 
 
 def _title(node: Node | None, src: bytes) -> str:

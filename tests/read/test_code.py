@@ -438,6 +438,8 @@ def test_offsets_hold_in_non_ascii_text(tmp_path: Path) -> None:
 """Größen: 面积 und Umfang 😀."""
 
 GRUSS = "héllo wörld ✓ 🎉"
+TRENNER = "a\u2028b\u0085c"  # separators str.splitlines() would break a line at
+\f
 
 
 class Kreis:
@@ -453,7 +455,7 @@ class Kreis:
     _every_line_once(doc, chunks)
     chunk = _holding(chunks, "return 3.14")
     assert chunk.heading_path == ("formen", "Kreis", "fläche")
-    assert chunk.text.startswith("def fläche") and chunk.line_start == 9
+    assert chunk.text.startswith("def fläche") and chunk.line_start == 11
     # A definition that starts mid-line, after non-ASCII text on its line.
     doc, chunks = _read(
         tmp_path,
