@@ -163,10 +163,9 @@ def _rust_impl(node: Node, syntax: Syntax, src: bytes) -> Found | None:
     return Found(node, (title[:_MAX_TITLE],), body)
 
 
-def _c_function(node: Node, syntax: Syntax, src: bytes) -> Found | None:
-    """A C or C++ function definition, named by its declarator; an out-of-line member
-    (`double Circle::area()`) is named under its class."""
-    declarator = node.child_by_field_name("declarator")
+def _declared(declarator: Node | None) -> Node | None:
+    """What a C or C++ declarator declares, under its pointers, arrays, parentheses,
+    parameters and initializer: an identifier, or a qualified one."""
     for _ in range(_MAX_UNWRAP):
         if declarator is None:
             return None
@@ -179,6 +178,17 @@ def _c_function(node: Node, syntax: Syntax, src: bytes) -> Found | None:
         if inner is None:
             break
         declarator = inner
+    return (
+        declarator
+        if declarator is not None and not declarator.type.endswith("declarator")
+        else None
+    )
+
+
+def _c_function(node: Node, syntax: Syntax, src: bytes) -> Found | None:
+    """A C or C++ function definition, named by its declarator; an out-of-line member
+    (`double Circle::area()`) is named under its class."""
+    declarator = _declared(node.child_by_field_name("declarator"))
     names: list[str] = []
     for _ in range(_MAX_UNWRAP):
         if declarator is None or declarator.type != "qualified_identifier":
@@ -187,8 +197,6 @@ def _c_function(node: Node, syntax: Syntax, src: bytes) -> Found | None:
         if scope is not None:
             names.append(_TEMPLATE_ARGS.sub("", _title(scope, src)))
         declarator = declarator.child_by_field_name("name")
-    if declarator is None or declarator.type.endswith("declarator"):
-        return None
     name = _title(declarator, src)
     if not name:
         return None
@@ -217,7 +225,7 @@ def _c_typed(node: Node, syntax: Syntax, src: bytes) -> Found | None:
     body = kind.child_by_field_name("body")
     if body is None:
         return None
-    name = _name(kind, src) or _title(node.child_by_field_name("declarator"), src)
+    name = _name(kind, src) or _title(_declared(node.child_by_field_name("declarator")), src)
     if not name:
         return None
     return Found(node, (name,), None if kind.type == "enum_specifier" else body)
