@@ -2,10 +2,11 @@
 
 `read_document` picks the reader registered for the file (`base.py`: the `Reader` seam and its
 registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
-(`html.py`), PDF (`pdf.py`); zip-based documents, told by what the archive holds
+(`html.py`), PDF (`pdf.py`), source code by function, class and method (`code.py`, for the
+languages tree-sitter parses for it); zip-based documents, told by what the archive holds
 (`zipped.py`): Word (`docx.py`), PowerPoint (`pptx.py`), Excel (`xlsx.py`), EPUB (`epub.py`)
-and OpenDocument text (`odt.py`). Encodings are decided in one place (`decode.py`). A file too
-large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
+and OpenDocument text (`odt.py`). Encodings are decided in one place (`decode.py`). A file
+too large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
 registers its reader, imported here.
 """
 
@@ -20,6 +21,10 @@ from ragidx.read import pdf as pdf
 from ragidx.read import plain as plain
 from ragidx.read import pptx as pptx
 from ragidx.read import xlsx as xlsx
+
+# isort: split
+# After plain: the source-code reader wins the endings of the languages it parses.
+from ragidx.read import code as code
 from ragidx.read.base import (
     Changed,
     NotText,

@@ -105,6 +105,7 @@ def test_the_built_in_readers() -> None:
         "text/markdown": "markdown",
         "text/x-rst": "rst",
         "text/x-source": "code",
+        "text/x-source-tree": "code",
         "text/html": "html",
         # Zip-based documents: one reader for each by name, one for any by content.
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "markdown",
