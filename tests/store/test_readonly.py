@@ -106,7 +106,7 @@ def test_a_read_only_index_is_read(read_only: Run, index_dir: Path) -> None:
     for name, run in runs.items():
         assert run.returncode == 0, f"{name}: {run.stderr}"
     stats = json.loads(runs["stats"].stdout)
-    assert stats["files"]["indexed"] == 24 and stats["files"]["failed"] == 0
+    assert stats["files"]["indexed"] == 27 and stats["files"]["failed"] == 0
     hits = [json.loads(line) for line in runs["search"].stdout.splitlines()]
     assert hits[0]["path"] == "sample_docs/docs/guides/retries.md"
     assert len(runs["export"].stdout.splitlines()) == stats["chunks"]
