@@ -22,6 +22,7 @@ __all__ = ["PdfReader"]
 # An outline is the document's; a hostile one is bounded.
 _MAX_OUTLINE = 10_000
 _MAX_TITLE = 200
+_MAX_PAGE_HEADS = 50  # outline entries of one page looked for among its lines
 _PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 # Lines Markdown would take for headings: ATX (`# x`) and setext underlines (`---`, `===`).
 _HEADING_LIKE = re.compile(r"^( {0,3})(#|=+[ \t]*$|-+[ \t]*$)", re.M)
@@ -64,10 +65,7 @@ class PdfReader:
                     page.close()
                 text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
                 seen = seen or bool(text.strip())
-                heads = "".join(
-                    f"{'#' * level} {title}\n\n" for level, title in headings.get(index, [])
-                )
-                pages.append(heads + _HEADING_LIKE.sub(r"\1\\\2", text))
+                pages.append(_with_headings(text, headings.get(index, [])))
         except pdfium.PdfiumError as exc:
             raise Unreadable(f"not a readable PDF ({_reason(exc)})") from None
         finally:
@@ -85,6 +83,32 @@ class PdfReader:
             unit="page",
             pages=tuple(starts),
         )
+
+
+def _with_headings(text: str, heads: list[tuple[int, str]]) -> str:
+    """A page's text with its outline entries as Markdown headings: each on the line that
+    reads as its title (bookmarks mostly point at a heading of the page), else at the top
+    of the page. The page's own lines that Markdown would read as headings are escaped."""
+    lines = _HEADING_LIKE.sub(r"\1\\\2", text).split("\n")
+    top: list[str] = []
+    at = 0
+    for level, title in heads:
+        mark = "#" * level
+        found = _line_of(lines, title, at) if len(heads) <= _MAX_PAGE_HEADS else None
+        if found is None:
+            top.append(f"{mark} {title}\n\n")
+        else:
+            lines[found], at = f"{mark} {title}", found + 1
+    return "".join(top) + "\n".join(lines)
+
+
+def _line_of(lines: list[str], title: str, start: int) -> int | None:
+    """The first line from `start` that reads as `title`, spaces and case aside."""
+    want = " ".join(title.split()).casefold()
+    for i in range(start, len(lines)):
+        if " ".join(lines[i].split()).casefold() == want:
+            return i
+    return None
 
 
 def _outline(pdf: Any) -> dict[int, list[tuple[int, str]]]:

@@ -221,3 +221,31 @@ def test_a_pdf_encrypted_with_aes_256_is_skipped_as_encrypted(tmp_path: Path) ->
         doc.save(tmp_path / "open.pdf", encryption=pikepdf.Encryption(user="", owner="o"))
     doc = read_document(file_info(tmp_path / "y.pdf", (tmp_path / "open.pdf").read_bytes()))
     assert "brass lamps" in doc.text
+
+
+def test_outline_entries_of_one_page_head_their_own_lines(tmp_path: Path) -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    for title, sentence in (
+        ("Severity levels", "A severity one incident wakes the on-call engineer."),
+        ("Post-incident reviews", "Every review names one change that would have helped."),
+    ):
+        pdf.start_section(title, level=0)
+        pdf.set_font("helvetica", "B", size=14)
+        pdf.multi_cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=12)
+        pdf.multi_cell(0, 8, sentence, new_x="LMARGIN", new_y="NEXT")
+    pdf.start_section("Glossary", level=0)  # an entry whose title the page does not show
+    pdf.multi_cell(0, 8, "Terms used in this handbook.", new_x="LMARGIN", new_y="NEXT")
+    doc = read_document(file_info(tmp_path / "handbook.pdf", bytes(pdf.output())))
+    chunks = chunk_document(doc, ChunkConfig(chunk_tokens=24, chunk_overlap=0))
+    path_of = {
+        s: next(c.heading_path for c in chunks if s in c.text)
+        for s in ("wakes the on-call", "names one change")
+    }
+    assert path_of == {
+        "wakes the on-call": ("Severity levels",),
+        "names one change": ("Post-incident reviews",),
+    }
+    assert doc.text.count("Severity levels") == 1  # the title line became the heading
+    assert doc.text.startswith("# Glossary\n\n")  # not found on its page: at its top
