@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, SAMPLE_DOCS
+from helpers import ROOT, SAMPLE_DOCS, Cli
 
 from ragidx.models import FileInfo
 from ragidx.read import read_document
@@ -80,3 +80,23 @@ def test_committed_document_holds_its_sentence(
     _check(SAMPLE_DOCS / "docs" / name, sentence, where)
     others = [p for p in SAMPLE_DOCS.rglob("*") if p.is_file() and p.name != name]
     assert not any(sentence.encode() in p.read_bytes() for p in others)
+
+
+def test_the_readmes_first_command_indexes_them_and_search_shows_where(
+    cli: Cli, sample: Path
+) -> None:
+    result = cli("index", "sample_docs", "--db", "idx.db", "--json")
+    assert result.exit_code == 0, result.stderr
+    files = result.files()
+    for name in ("operations-handbook.pdf", "upgrade-guide.docx", "roadmap.pptx"):
+        assert files[f"sample_docs/docs/{name}"]["status"] == "indexed"
+    assert files["sample_docs/docs/operations-handbook.pdf"]["pages"] == 3
+    assert files["sample_docs/docs/roadmap.pptx"]["slides"] == 5
+    shown = {
+        "quarterly uptime report lists every incident": "operations-handbook.pdf p. 2",
+        "read-only replica for reporting queries": "roadmap.pptx slide 3",
+        "snapshot of the queue database before you run the upgrade": "upgrade-guide.docx:",
+    }
+    for query, where in shown.items():
+        out = cli("search", query, "--db", "idx.db", "-k", "1").stdout
+        assert out.startswith(f"1. sample_docs/docs/{where}"), out
