@@ -12,13 +12,14 @@ Headers, footers, footnotes and comments are not read. The XML is read with lxml
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell
+from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, office_package
 
 __all__ = ["DOCX", "read_docx"]
 
@@ -222,17 +223,11 @@ def _val(el: Any) -> str | None:
     return None if el is None else el.get(_VAL)
 
 
-def _claims(archive: Archive) -> bool:
-    return archive.has("[Content_Types].xml") and any(
-        name.startswith("word/") for name in archive.names()
-    )
-
-
 DOCX = Format(
     "DOCX",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     (".docx", ".docm"),
-    _claims,
+    functools.partial(office_package, "word/"),
     read_docx,
 )
 add_format(DOCX)

@@ -10,6 +10,7 @@ is skipped (`encrypted`); fonts obfuscated as EPUB allows do not count.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import unquote
 
@@ -17,7 +18,7 @@ from ragidx.models import Document
 from ragidx.read.base import NotText, Source
 from ragidx.read.decode import decode_text
 from ragidx.read.html import html_to_text
-from ragidx.read.zipped import Archive, Format, add_format
+from ragidx.read.zipped import Archive, Format, add_format, packaged_as
 
 __all__ = ["EPUB", "read_epub"]
 
@@ -80,15 +81,11 @@ def _encrypted(archive: Archive) -> set[str]:
     return found
 
 
-def _claims(archive: Archive) -> bool:
-    return archive.mimetype() == "application/epub+zip"
-
-
 EPUB = Format(
     "EPUB",
     "application/epub+zip",
     (".epub",),
-    _claims,
+    functools.partial(packaged_as, "application/epub+zip"),
     read_epub,
     "html",
 )

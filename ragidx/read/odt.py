@@ -8,12 +8,13 @@ lines; tables Markdown rows. Tracked deletions, notes, annotations and generated
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import NotText, Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell
+from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, packaged_as
 
 __all__ = ["ODT", "read_odt"]
 
@@ -95,15 +96,11 @@ def _text(element: Any) -> str:
     return "".join(pieces)
 
 
-def _claims(archive: Archive) -> bool:
-    return archive.mimetype() == "application/vnd.oasis.opendocument.text"
-
-
 ODT = Format(
     "ODT",
     "application/vnd.oasis.opendocument.text",
     (".odt",),
-    _claims,
+    functools.partial(packaged_as, "application/vnd.oasis.opendocument.text"),
     read_odt,
 )
 add_format(ODT)

@@ -8,12 +8,13 @@ chunk knows its slides. Dates, footers and slide numbers are left out; so are pi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell
+from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, office_package
 
 __all__ = ["PPTX", "read_pptx"]
 
@@ -118,17 +119,11 @@ def _notes(archive: Archive, slide: str) -> str:
     return ""
 
 
-def _claims(archive: Archive) -> bool:
-    return archive.has("[Content_Types].xml") and any(
-        name.startswith("ppt/") for name in archive.names()
-    )
-
-
 PPTX = Format(
     "PPTX",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     (".pptx",),
-    _claims,
+    functools.partial(office_package, "ppt/"),
     read_pptx,
 )
 add_format(PPTX)

@@ -15,13 +15,22 @@ abort the process asking for 100 GB.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, safe_iterparse
+from ragidx.read.zipped import (
+    Archive,
+    Format,
+    Markdown,
+    add_format,
+    cell,
+    office_package,
+    safe_iterparse,
+)
 
 __all__ = ["MAX_COLUMNS", "XLSX", "read_xlsx"]
 
@@ -193,17 +202,11 @@ def _format_kind(fid: int, custom: dict[int, str]) -> str | None:
     return "date" if has_date else "time" if has_time else None
 
 
-def _claims(archive: Archive) -> bool:
-    return archive.has("[Content_Types].xml") and any(
-        name.startswith("xl/") for name in archive.names()
-    )
-
-
 XLSX = Format(
     "XLSX",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     (".xlsx", ".xlsm"),
-    _claims,
+    functools.partial(office_package, "xl/"),
     read_xlsx,
 )
 add_format(XLSX)

@@ -43,6 +43,8 @@ __all__ = [
     "ZipReader",
     "add_format",
     "cell",
+    "office_package",
+    "packaged_as",
     "parse_xml",
     "safe_iterparse",
 ]
@@ -311,6 +313,19 @@ class Markdown:
         return source.document(
             text, "markdown", encoding, unit=unit, pages=pages, outline=tuple(self.outline)
         )
+
+
+def office_package(folder: str, archive: Archive) -> bool:
+    """Whether `archive` is an Office Open XML package whose parts are under `folder`
+    (`word/`, `ppt/`, `xl/`): a `Format.claims`, through `functools.partial`."""
+    return archive.has("[Content_Types].xml") and any(
+        name.startswith(folder) for name in archive.names()
+    )
+
+
+def packaged_as(mimetype: str, archive: Archive) -> bool:
+    """Whether `archive`'s `mimetype` entry (OpenDocument, EPUB) says `mimetype`."""
+    return archive.mimetype() == mimetype
 
 
 class Format(NamedTuple):

@@ -129,12 +129,18 @@ def test_a_worker_that_dies_fails_only_its_file(tmp_path: Path) -> None:
     assert not any(isinstance(e, WorkersUnavailable) for e in events)
     counts = summary.counts
     assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (40, 1)
-    conn = sqlite3.connect(tmp_path / "idx.db")
-    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
-    conn.close()
-    assert [(Path(p).name, e) for p, e in failed] == [
-        ("poison.fatal", "parser_crashed: worker process killed by SIGKILL")
-    ]
+    failed = _failures(tmp_path / "idx.db")
+    assert failed == [("poison.fatal", "parser_crashed: worker process killed by SIGKILL")]
+
+
+def _failures(db: Path) -> list[tuple[str, str]]:
+    """The failed files' names and reasons, as the index holds them."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
+    finally:
+        conn.close()
+    return [(Path(path).name, reason) for path, reason in rows]
 
 
 def _descendants(pid: int) -> set[int]:
@@ -284,12 +290,8 @@ def test_a_file_that_hangs_its_parser_fails_with_parse_timeout(tmp_path: Path) -
         summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config)
     counts = summary.counts
     assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (30, 1)
-    conn = sqlite3.connect(tmp_path / "idx.db")
-    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
-    conn.close()
-    assert [(Path(p).name, r) for p, r in failed] == [
-        ("forever.stuck", "parse_timeout: reading and chunking took over 1 s")
-    ]
+    failed = _failures(tmp_path / "idx.db")
+    assert failed == [("forever.stuck", "parse_timeout: reading and chunking took over 1 s")]
 
 
 def _hog() -> None:
@@ -306,9 +308,7 @@ def test_a_file_whose_parser_takes_too_much_memory_fails_too_large(tmp_path: Pat
         summary = ragidx.index([tmp_path / "tree"], HashEmbedder(), config)
     counts = summary.counts
     assert (counts[FileStatus.INDEXED], counts[FileStatus.FAILED]) == (10, 1)
-    conn = sqlite3.connect(tmp_path / "idx.db")
-    failed = conn.execute("SELECT path, reason FROM files WHERE status = 'failed'").fetchall()
-    conn.close()
-    assert [(Path(p).name, r) for p, r in failed] == [
+    failed = _failures(tmp_path / "idx.db")
+    assert failed == [
         ("huge.hog", "too_large: reading and chunking it needed more memory than --parse-memory")
     ]
