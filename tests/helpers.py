@@ -226,3 +226,12 @@ PARAGRAPHS = [f"Paragraph {i} says something about topic {i} in its own words." 
 
 def doc_of(paragraphs: list[str]) -> str:
     return "# Notes\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def fts_query(query: str) -> str | None:
+    """The FTS5 expression the SQLite store searches for `query`, None for no terms."""
+    from ragidx.query.search import query_terms
+    from ragidx.store.queries import fts5_match
+
+    terms = query_terms(query)
+    return fts5_match(terms) if terms else None

@@ -39,9 +39,9 @@ __all__ = [
     "QUERY_STOP_WORDS",
     "SearchHit",
     "SearchMode",
-    "fts_query",
     "fuse",
     "index_embedder",
+    "query_terms",
     "search",
 ]
 
@@ -123,22 +123,20 @@ class SearchHit:
         )
 
 
-def fts_query(query: str) -> str | None:
-    """An FTS5 expression matching any term of `query`, each quoted so no syntax leaks in.
+def query_terms(query: str) -> list[str]:
+    """The terms of `query` that full-text search matches, any of them: lower-case phrases
+    in no store's syntax (each store writes its own query from them, quoting them).
 
-    A term like `TW-E4031` or `compute_backoff_delay` stays one quoted phrase, so FTS5 matches
-    its parts next to each other. A run of CJK characters, written without spaces between
-    words, becomes its overlapping pairs: `查看磁盘使用情况` finds `磁盘空间使用情况`, which a
-    phrase of all its characters would not, and BM25 ranks the text sharing the most pairs first.
+    A term like `TW-E4031` or `compute_backoff_delay` stays one phrase, so its parts match
+    next to each other. A run of CJK characters, written without spaces between words,
+    becomes its overlapping pairs: `查看磁盘使用情况` finds `磁盘空间使用情况`, which a phrase
+    of all its characters would not, and BM25 ranks the text sharing the most pairs first.
     English function words (`QUERY_STOP_WORDS`) are left out where other terms remain.
     """
     found = [t.lower() for t in _TERM.findall(query)]
     words = [t for t in found if t not in QUERY_STOP_WORDS] or found
     phrases = (p for t in words for p in _phrases(t))
-    terms = list(dict.fromkeys(phrases))[:MAX_TERMS]
-    if not terms:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    return list(dict.fromkeys(phrases))[:MAX_TERMS]
 
 
 def _phrases(term: str) -> Iterator[str]:
@@ -195,8 +193,8 @@ async def search(
     text_ranked: list[tuple[int, float]] = []
     vector_ranked: list[tuple[int, float]] = []
     pool = max(CANDIDATES, k)
-    if mode != SearchMode.VECTOR and (match := fts_query(query)):
-        text_ranked = store.text_search(match, pool)
+    if mode != SearchMode.VECTOR and (terms := query_terms(query)):
+        text_ranked = store.text_search(terms, pool)
     if mode != SearchMode.TEXT and query.strip() and not _featureless(embedder, query):
         vectors = await _query_vector(embedder, query)
         vector_ranked = store.vector_search(vectors[0], pool, on_damaged)

@@ -11,7 +11,7 @@ comes to it as values, and the embedding cache's keys are made by the caller
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
@@ -295,8 +295,10 @@ class Store(Protocol):
         """The indexed chunks among `ids`, by id; ids of chunks gone are left out."""
         ...
 
-    def text_search(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """Chunk ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""
+    def text_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """Chunk ids and full-text scores (BM25 or the backend's like; higher is better) of
+        the chunks that hold any of `terms`, phrases as `ragidx.query.search.query_terms`
+        makes them: the store quotes them in its own query syntax."""
         ...
 
     def vector_search(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from ragidx.store.staging import visible
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["chunks_by_id", "iter_chunks", "text_search", "vector_search"]
+__all__ = ["chunks_by_id", "fts5_match", "iter_chunks", "text_search", "vector_search"]
 
 _VECTOR_SCAN_ROWS = 4096
 _CHUNK_COLUMNS = (
@@ -90,6 +90,12 @@ def chunks_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Chun
         wanted,
     )
     return {row[0]: _chunk_row(row) for row in rows}
+
+
+def fts5_match(terms: Sequence[str]) -> str:
+    """An FTS5 expression matching any of `terms`, each a quoted phrase, so no FTS5 syntax
+    (`OR`, `NEAR`, `*`, columns) in a query leaks in."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 def text_search(conn: sqlite3.Connection, match: str, limit: int) -> list[tuple[int, float]]:

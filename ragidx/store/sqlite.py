@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -263,8 +263,8 @@ class SqliteStore:
     def chunks_by_id(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         return queries.chunks_by_id(self.conn, ids)
 
-    def text_search(self, match: str, limit: int) -> list[tuple[int, float]]:
-        return queries.text_search(self.conn, match, limit)
+    def text_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        return queries.text_search(self.conn, queries.fts5_match(terms), limit)
 
     def vector_search(
         self,

@@ -9,12 +9,12 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import fts_query
 
 import ragidx
 from ragidx.embed import HashEmbedder, validate_vectors
 from ragidx.errors import InvalidVectors
 from ragidx.pipeline.batcher import Batcher
-from ragidx.query.search import fts_query
 
 
 def test_batcher_bounds_inputs_and_tokens_in_order() -> None:

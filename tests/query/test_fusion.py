@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragidx.query.search import fts_query, fuse
+from ragidx.query.search import fuse, query_terms
 
 # BM25 for an identifier: one chunk matches, far above nothing else.
 IDENTIFIER_TEXT = [(7, 7.1)]
@@ -59,9 +59,9 @@ def test_nothing_to_fuse() -> None:
 
 
 def test_the_full_text_query_leaves_function_words_out() -> None:
-    assert fts_query("How do I restart the worker?") == '"restart" OR "worker"'
-    assert fts_query("what is compute_backoff_delay") == '"compute_backoff_delay"'
-    assert fts_query("the TW-E4031 of it") == '"tw-e4031"'
+    assert query_terms("How do I restart the worker?") == ["restart", "worker"]
+    assert query_terms("what is compute_backoff_delay") == ["compute_backoff_delay"]
+    assert query_terms("the TW-E4031 of it") == ["tw-e4031"]
     # Where nothing else is left, the function words are the query.
-    assert fts_query("The Who") == '"the" OR "who"'
-    assert fts_query("它的 the") == '"它 的"'
+    assert query_terms("The Who") == ["the", "who"]
+    assert query_terms("它的 the") == ["它 的"]

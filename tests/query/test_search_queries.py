@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Cli, write
+from helpers import Cli, fts_query, write
 
-from ragidx.query.search import MAX_TERMS, fts_query
+from ragidx.query.search import MAX_TERMS
 
 # Pages as tldr writes them, in English, Chinese and Japanese. The queries below are no
 # substring of any page: a person asks in their own words.

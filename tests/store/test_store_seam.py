@@ -91,7 +91,7 @@ def test_using_the_store_loads_no_embedder(tmp_path: Path) -> None:
         store.commit([Embeddings([key], vectors), write], store.begin_run(["/"]))
         store.check_manifest("p", "m", 4, {{"normalize": "true"}})  # read off the vectors
         assert [row.text for row, _ in store.iter_chunks(vectors=True)] == ["hello"]
-        assert store.vector_search(vectors[0], 5) and store.text_search("hello", 5)
+        assert store.vector_search(vectors[0], 5) and store.text_search(["hello"], 5)
         assert store.stats().chunks == 1 and store.gc() == 0
         store.close()
         assert not [m for m in sys.modules if m.startswith("ragidx.embed")], sys.modules
