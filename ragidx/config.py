@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "ChunkConfig",
     "IndexConfig",
     "LongChunkPolicy",
+    "Shard",
     "WalkConfig",
     "db_path",
     "default_db_path",
@@ -42,6 +44,7 @@ DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_DOCUMENT_SIZE = 256 * 1024 * 1024
 DEFAULT_DB_PATH = Path(".ragidx") / "index.db"
 DEFAULT_READERS = 4
+MAX_SHARDS = 100_000
 DEFAULT_EMBED_WORKERS = 2
 DEFAULT_GRACE = 30.0
 DEFAULT_PARSE_TIMEOUT = 60.0
@@ -191,6 +194,43 @@ DEFAULT_WALK = WalkConfig()
 DEFAULT_CHUNK = ChunkConfig()
 
 
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Part `number` (from 1) of `count` disjoint parts of every tree (`--shard K/N`).
+
+    A file is in the part that a hash of its absolute path names, so N runs, on any machines
+    and under any scheduler, split the files between them without talking to each other;
+    each plans, indexes and removes only its own part's files."""
+
+    number: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.number <= self.count <= MAX_SHARDS:
+            raise ConfigError(
+                f"--shard {self.number}/{self.count}: K must be 1 to N, N at most {MAX_SHARDS}",
+                hint="give K/N, as 1/4 for the first of four parts",
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`K/N`, as `--shard` takes it. Raises `ConfigError` naming the option."""
+        number, slash, count = text.strip().partition("/")
+        if not (slash and number.isdigit() and count.isdigit()):
+            raise ConfigError(
+                f"--shard {text!r}: not K/N", hint="give K/N, as 1/4 for the first of four parts"
+            )
+        return cls(int(number), int(count))
+
+    def holds(self, path: str) -> bool:
+        """Whether the file at absolute `path` (as the index stores it) is in this part."""
+        digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8)
+        return int.from_bytes(digest.digest(), "big") % self.count == self.number - 1
+
+    def __str__(self) -> str:
+        return f"{self.number}/{self.count}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class IndexConfig:
     """Everything one `index` run needs besides the paths and the embedder."""
@@ -224,6 +264,8 @@ class IndexConfig:
     covers: tuple[Path, ...] = ()
     """Directories the paths given (a list on stdin, say) stand for in full: an indexed file
     under one of them that the paths do not name is removed, once they are read to the end."""
+    shard: Shard | None = None
+    """Index only this part of the files (and remove only its files): one of N runs."""
     fit_chunks: bool = True
     """Cut chunks to what the model reads where the server says (TEI's `/info`); False keeps
     `chunk.chunk_tokens` as given (and warns, with a `ChunkLimit` event, if it is more)."""

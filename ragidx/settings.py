@@ -206,6 +206,7 @@ SETTINGS: dict[str, Setting] = {
     "db": Setting(kind=Kind.PATH),
     "null": _BOOL,
     "covers": Setting(kind=Kind.PATH, many=True),
+    "shard": Setting(kind=Kind.TEXT, high=20),
     "include": Setting(kind=Kind.GLOB, many=True),
     "exclude": Setting(kind=Kind.GLOB, many=True),
     "max_file_size": Setting(kind=Kind.SIZE, low=1, high=MAX_FILE_SIZE),

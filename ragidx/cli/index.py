@@ -40,6 +40,7 @@ from ragidx.config import (
     ChunkConfig,
     IndexConfig,
     LongChunkPolicy,
+    Shard,
     WalkConfig,
     default_db_path,
     missing_db_dir,
@@ -64,6 +65,16 @@ CoversOption = Annotated[
         "--covers",
         help="The paths given are every file to index under DIR: remove the others.",
         metavar="DIR",
+        show_default=False,
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    option(
+        "--shard",
+        help="Index only part K of N of the files (by a hash of each path), and remove only"
+        " its files: N runs, on any machines, split the tree.",
+        metavar="K/N",
         show_default=False,
     ),
 ]
@@ -222,6 +233,7 @@ def index_command(
     db: DbOption = None,
     null: NullOption = False,
     covers: CoversOption = None,
+    shard: ShardOption = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     max_file_size: MaxFileSizeOption = DEFAULT_MAX_FILE_SIZE,
@@ -296,6 +308,7 @@ def index_command(
             wait=wait,
             grace=timeout,
             covers=tuple(covers or ()),
+            shard=Shard.parse(shard) if shard is not None else None,
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )

@@ -5,6 +5,10 @@ memory at a time (the walker yields a directory's files together), plus the set 
 directories visited, so memory follows the widest directory, not the corpus. A directory
 whose walk matches its stamp (`store.stamps`) is planned as a whole, without reading a row
 per file.
+
+With a shard (`--shard K/N`), the files of other parts are passed over as if the walk had
+not found them, and only this part's rows of the index are compared or swept: N runs split
+a tree without one touching another's files.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, cast
 
+from ragidx.config import Shard
 from ragidx.models import FileInfo, FileStatus
 from ragidx.pipeline.covered import Covered
 from ragidx.store import FileRecord, Stamp, Store, listing_digest
@@ -66,9 +71,16 @@ Plan = Read | Write | Done | Unchanged
 
 
 class Planner:
-    def __init__(self, store: Store, chunking: str, covered: Covered | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        chunking: str,
+        covered: Covered | None = None,
+        shard: Shard | None = None,
+    ) -> None:
         self.store = store
         self.chunking = chunking
+        self.shard = shard
         # The directories a list of paths stands for, and what it named under them.
         self.covered = covered
         self.visited: set[str] = set()
@@ -94,21 +106,24 @@ class Planner:
         if isinstance(first := listing[0], DirVisited):
             in_dir = True
             out += self._leave_dir()
-            if self._unchanged_dir(first.path, listing, out):
+            # A directory's stamp stands for all of its files, of every shard.
+            if self.shard is None and self._unchanged_dir(first.path, listing, out):
                 return
             self._enter_dir(first.path)
         elif self.covered is not None:
             for item in listing:
                 self.covered.name(str(item.path))
-        rows, chunking = self._rows, self.chunking
+        rows, chunking, shard = self._rows, self.chunking, self.shard
         bunch = out[-1] if out and isinstance(out[-1], Unchanged) else None
         # One loop with locals, the unchanged case inline: a re-run is mostly that case.
         for item in listing:
             if type(item) is not FileInfo:
-                if isinstance(item, Skipped):
+                if isinstance(item, Skipped) and self._ours(item):
                     out += self._skipped(item)
                 continue
             path = item.path
+            if shard is not None and not shard.holds(path):
+                continue
             if not (path.isascii() or _storable(path)):
                 out.append(Done(path, FileStatus.FAILED, 0, UNSTORABLE))
                 continue
@@ -179,7 +194,7 @@ class Planner:
             for directory in self.store.dirs_under(str(root)):
                 if directory not in self.visited and not self._under_unreadable(directory):
                     self.visited.add(directory)
-                    out += (_removed(p) for p in sorted(self.store.stamps_in_dir(directory)))
+                    out += (_removed(p) for p in sorted(self._own(directory)))
         if self.covered is not None:
             out += self._unnamed(self.covered)
         return out
@@ -191,7 +206,7 @@ class Planner:
             if not _storable(root) or self._under_unreadable(root):
                 continue
             for path in covered.unnamed(root, self.store.paths_under(root)):
-                if path.rpartition(os.sep)[0] not in self.visited:
+                if path.rpartition(os.sep)[0] not in self.visited and self._holds(path):
                     yield _removed(path, UNNAMED)
 
     def _under_unreadable(self, directory: str) -> bool:
@@ -200,7 +215,22 @@ class Planner:
     def _enter_dir(self, directory: str) -> None:
         self._dir = directory
         self.visited.add(directory)
-        self._rows = self.store.stamps_in_dir(directory) if _storable(directory) else {}
+        self._rows = self._own(directory) if _storable(directory) else {}
+
+    def _own(self, directory: str) -> dict[str, Stamp]:
+        """The index's rows of a directory's files, this shard's only."""
+        rows = self.store.stamps_in_dir(directory)
+        if self.shard is None:
+            return rows
+        return {path: stamp for path, stamp in rows.items() if self.shard.holds(path)}
+
+    def _holds(self, path: str) -> bool:
+        return self.shard is None or self.shard.holds(path)
+
+    def _ours(self, item: Skipped) -> bool:
+        """Whether this shard reports a skipped entry: a directory that cannot be read is
+        every shard's (what the index holds under it is kept)."""
+        return item.directory or self._holds(str(item.path))
 
     def _leave_dir(self) -> list[Plan]:
         gone: list[Plan] = [_removed(path) for path in sorted(self._rows)]

@@ -58,7 +58,9 @@ class Walking:
         """Walk `roots` to the end (or to a stop), then close both ends."""
         covers = self.config.covers
         covered = Covered(str(absolute(p)) for p in covers) if covers else None
-        planner = Planner(self.planning.store, self.config.chunk.fingerprint, covered)
+        planner = Planner(
+            self.planning.store, self.config.chunk.fingerprint, covered, self.config.shard
+        )
         with reads, outcomes:
             try:
                 await self._walk(roots, planner, reads, outcomes)
