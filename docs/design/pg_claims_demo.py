@@ -72,16 +72,20 @@ RETURNING level, rate
 
 def claims_demo(uri: str) -> None:
     with psycopg.connect(uri, autocommit=True) as setup:
-        setup.execute("INSERT INTO claims (path) SELECT 'f' || lpad(i::text, 2, '0')"
-                      " FROM generate_series(1, 10) i")
+        setup.execute(
+            "INSERT INTO claims (path) SELECT 'f' || lpad(i::text, 2, '0')"
+            " FROM generate_series(1, 10) i"
+        )
     a = psycopg.connect(uri)  # not autocommit: a holds its row locks until it commits
     b = psycopg.connect(uri, autocommit=True)
     # 1. SKIP LOCKED: a's claim is in flight (uncommitted); b skips a's rows, does not wait.
     got_a = a.execute(CLAIM, {"n": 3, "worker": "A", "lease": 1.0}).fetchall()
     started = time.perf_counter()
     got_b = b.execute(CLAIM, {"n": 3, "worker": "B", "lease": 60.0}).fetchall()
-    print(f"1. A (uncommitted) {[p for p, _ in got_a]}; B {[p for p, _ in got_b]} "
-          f"in {(time.perf_counter() - started) * 1e3:.1f} ms (no wait)")
+    print(
+        f"1. A (uncommitted) {[p for p, _ in got_a]}; B {[p for p, _ in got_b]} "
+        f"in {(time.perf_counter() - started) * 1e3:.1f} ms (no wait)"
+    )
     a.commit()
     # 2. The lease: A's committed claim keeps its rows from B until it expires.
     got_b2 = b.execute(CLAIM, {"n": 10, "worker": "B", "lease": 60.0}).fetchall()
@@ -95,15 +99,23 @@ def claims_demo(uri: str) -> None:
     new_token = dict(got_b3)[path]
     zombie = b.execute(FINISH, (path, old_token)).rowcount
     holder = b.execute(FINISH, (path, new_token)).rowcount
-    print(f"4. finish {path} with A's token {old_token}: {zombie} row; "
-          f"with B's token {new_token}: {holder} row")
-    print("   state:", b.execute("SELECT state, count(*) FROM claims GROUP BY 1 ORDER BY 1")
-          .fetchall(), "attempts of", path, b.execute(
-              "SELECT attempts FROM claims WHERE path = %s", (path,)).fetchone()[0])
+    print(
+        f"4. finish {path} with A's token {old_token}: {zombie} row; "
+        f"with B's token {new_token}: {holder} row"
+    )
+    print(
+        "   state:",
+        b.execute("SELECT state, count(*) FROM claims GROUP BY 1 ORDER BY 1").fetchall(),
+        "attempts of",
+        path,
+        b.execute("SELECT attempts FROM claims WHERE path = %s", (path,)).fetchone()[0],
+    )
     # 4. Concurrency: 4 threads drain 2,000 claims one at a time; no path twice.
     b.execute("TRUNCATE claims")
-    b.execute("INSERT INTO claims (path) SELECT 'g' || lpad(i::text, 5, '0')"
-              " FROM generate_series(1, 2000) i")
+    b.execute(
+        "INSERT INTO claims (path) SELECT 'g' || lpad(i::text, 5, '0')"
+        " FROM generate_series(1, 2000) i"
+    )
     seen: list[str] = []
     lock = threading.Lock()
 
@@ -122,8 +134,10 @@ def claims_demo(uri: str) -> None:
     for t in threads:
         t.join()
     took = time.perf_counter() - started
-    print(f"5. 4 threads claimed+finished {len(seen)} files one by one in {took:.2f}s "
-          f"({len(seen) / took:.0f}/s), distinct {len(set(seen))}")
+    print(
+        f"5. 4 threads claimed+finished {len(seen)} files one by one in {took:.2f}s "
+        f"({len(seen) / took:.0f}/s), distinct {len(set(seen))}"
+    )
     b.close()
 
 
@@ -150,13 +164,17 @@ def bucket_demo(uri: str) -> None:
             for p in procs:
                 p.join()
             total = sum(out.get() for _ in procs)
-            print(f"6. bucket takes from 4 processes, synchronous_commit={sync}: "
-                  f"{total / 3.0:.0f} takes/s")
+            print(
+                f"6. bucket takes from 4 processes, synchronous_commit={sync}: "
+                f"{total / 3.0:.0f} takes/s"
+            )
         # pacing: a take that leaves a debt tells the taker how long to wait
         conn.execute("UPDATE budgets SET level = 0, stamp = clock_timestamp()")
         level, rate = conn.execute(TAKE, {"amount": 120.0, "name": "requests"}).fetchone()
-        print(f"7. take 120 at 50/s from an empty bucket: level {level:.1f} -> wait "
-              f"{max(0.0, -level / rate):.2f}s before the next request")
+        print(
+            f"7. take 120 at 50/s from an empty bucket: level {level:.1f} -> wait "
+            f"{max(0.0, -level / rate):.2f}s before the next request"
+        )
 
 
 def main() -> None:

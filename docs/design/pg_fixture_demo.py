@@ -100,8 +100,10 @@ def test_server_runs_as_its_own_user(pg_server: Any) -> None:
     data = Path(pg_server.pgdata)
     owner = pwd.getpwuid(data.stat().st_uid).pw_name
     assert owner == ("pgserver" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
-    print(f"\n[{WORKER}] server ready in {pg_server.ragidx_start_s:.2f}s, data {data} owned by {owner}, "
-          f"uri {pg_server.get_uri()}")
+    print(
+        f"\n[{WORKER}] server ready in {pg_server.ragidx_start_s:.2f}s, data {data}"
+        f" owned by {owner}, uri {pg_server.get_uri()}"
+    )
 
 
 @pytest.mark.parametrize("n", range(6))
@@ -109,12 +111,17 @@ def test_fresh_database_each_time(pg_url: str, n: int) -> None:
     with psycopg.connect(pg_url) as conn:
         register_vector(conn)
         # The template's extension is there; nothing of another test is.
-        assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'items'").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'items'"
+        ).fetchone() == (0,)
         conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, v vector(3))")
-        conn.execute("INSERT INTO items VALUES (1, %s), (2, %s)",
-                     (np.array([1, 0, 0], np.float32), np.array([0, 1, 0], np.float32)))
-        (best,) = conn.execute("SELECT id FROM items ORDER BY v <=> %s LIMIT 1",
-                               (np.array([0.9, 0.1, 0], np.float32),)).fetchone()
+        conn.execute(
+            "INSERT INTO items VALUES (1, %s), (2, %s)",
+            (np.array([1, 0, 0], np.float32), np.array([0, 1, 0], np.float32)),
+        )
+        (best,) = conn.execute(
+            "SELECT id FROM items ORDER BY v <=> %s LIMIT 1", (np.array([0.9, 0.1, 0], np.float32),)
+        ).fetchone()
         assert best == 1
 
 
@@ -129,17 +136,32 @@ def test_create_database_timing(pg_server: Any) -> None:
                 conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY {strategy}")
                 took.append(time.perf_counter() - start)
                 conn.execute(f"DROP DATABASE {name}")
-            print(f"\nCREATE DATABASE ... STRATEGY {strategy}: median {sorted(took)[2]*1e3:.0f} ms")
+            print(
+                f"\nCREATE DATABASE ... STRATEGY {strategy}: median {sorted(took)[2] * 1e3:.0f} ms"
+            )
 
 
 if __name__ == "__main__":
     # Outside ragidx's pytest config (its addopts say -n auto); warnings are errors, as there.
-    base = [__file__, "-q", "-s", "-p", "no:cacheprovider", "-o", "addopts=", "-W", "error",
-            "--rootdir", str(Path(__file__).parent)]
+    base = [
+        __file__,
+        "-q",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-W",
+        "error",
+        "--rootdir",
+        str(Path(__file__).parent),
+    ]
     codes = []
     for workers in ("0", "2", "4"):
         print(f"== pytest -n {workers}", flush=True)
         started = time.perf_counter()
         codes.append(pytest.main([*base, "-n", workers]))
-        print(f"== -n {workers}: exit {codes[-1]}, {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"== -n {workers}: exit {codes[-1]}, {time.perf_counter() - started:.1f}s", flush=True
+        )
     sys.exit(max(int(c) for c in codes))
