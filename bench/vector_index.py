@@ -147,7 +147,8 @@ def insert_rows(conn: sqlite3.Connection, vectors: np.ndarray, first_id: int) ->
     )
     conn.executemany(
         "INSERT INTO chunks (id, file_id, ordinal, text, char_start, char_end, line_start,"
-        " line_end, heading_path, tokens, embedding_id) VALUES (?, ?, ?, '', 0, 0, 1, 1, '[]', 1, ?)",
+        " line_end, heading_path, tokens, embedding_id)"
+        " VALUES (?, ?, ?, '', 0, 0, 1, 1, '[]', 1, ?)",
         ((i, (i - 1) // CHUNKS_PER_FILE + 1, (i - 1) % CHUNKS_PER_FILE, i) for i in ids),
     )
 
@@ -297,14 +298,15 @@ def rollback_check(conn: Any, table: str, rows: list[tuple[int, bytes]], n: int)
 def kill_check(d: Path, n: int) -> bool:
     """A child process inserts 1,000 rows into vec_f32 and is SIGKILLed inside the
     transaction; the table must then hold n rows and answer as before."""
+    here, db = str(Path(__file__).parent), str(d / "index.db")
     code = (
-        "import sys, os, signal, numpy as np; sys.path.insert(0, %r); import vector_index as v;"
-        "c = v.vec_connect(v.Path(%r)); c.execute('BEGIN');"
+        f"import sys, os, signal, numpy as np; sys.path.insert(0, {here!r});"
+        f"import vector_index as v; c = v.vec_connect(v.Path({db!r})); c.execute('BEGIN');"
         "x = v.unit(np.random.default_rng(1).standard_normal((1000, 384), dtype=np.float32));"
         "c.executemany('INSERT INTO vec_f32(rowid, embedding) VALUES (?, ?)',"
-        " [(%d + i, x[i].tobytes()) for i in range(1000)]);"
+        f" [({n + 1} + i, x[i].tobytes()) for i in range(1000)]);"
         "os.kill(os.getpid(), signal.SIGKILL)"
-    ) % (str(Path(__file__).parent), str(d / "index.db"), n + 1)
+    )
     subprocess.run([sys.executable, "-c", code], check=False)
     conn = vec_connect(d / "index.db")
     (count,) = conn.execute("SELECT count(*) FROM vec_f32").fetchone()
@@ -362,7 +364,7 @@ def child(kind: str, d: Path, spawned: float) -> dict[str, Any]:
     count = max(5, min(QUERIES, 2_000_000 // len(np.load(d / "ids.npy", mmap_mode="r"))))
     if kind != "numpy-exact":
         count = QUERIES
-    for q, want in zip(queries[:count], truth[:count]):
+    for q, want in zip(queries[:count], truth[:count], strict=True):
         started = time.perf_counter()
         got = search(q)
         times.append(time.perf_counter() - started)
@@ -404,8 +406,7 @@ def open_searcher(kind: str, d: Path) -> Any:
         _, quantize, _ = vec0_table(kind)
         wide = K * QUANTIZED[kind][1]
         sql = (
-            f"SELECT rowid FROM {table} WHERE embedding MATCH {quantize.format('?')}"
-            f" AND k = {wide}"
+            f"SELECT rowid FROM {table} WHERE embedding MATCH {quantize.format('?')} AND k = {wide}"
         )
 
         def rescored(q: np.ndarray) -> list[int]:
@@ -450,7 +451,7 @@ def run_child(kind: str, d: Path) -> dict[str, Any]:
         )
         if done.returncode:
             return {"error": done.stderr.strip().splitlines()[-1:]}
-        wall, cpu, rss_kib = report.read().split()
+        _wall, _cpu, rss_kib = report.read().split()
     out = json.loads(done.stdout)
     out["rss_mb"] = int(rss_kib) / 1024
     return out
@@ -476,15 +477,14 @@ def measure(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     print(f"[{n:,}] data and truth in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
     builds: dict[str, dict[str, Any]] = {}
-    for name, fn in [
-        ("numpy-exact", lambda: build_sqlite(d, data, extra)),
-        ("numpy-mmap", lambda: build_mmap(d, n, extra)),
-        ("vec0-f32", lambda: build_vec0(d, n, extra, "vec0-f32")),
-        ("vec0-int8", lambda: build_vec0(d, n, extra, "vec0-int8")),
-        ("vec0-bit", lambda: build_vec0(d, n, extra, "vec0-bit")),
-    ] + [(f"usearch-{t}", lambda t=t: build_usearch(d, n, extra, t)) for t in args.usearch]:
-        builds[name] = fn()
-        print(f"[{n:,}] built {name}: {builds[name]}", file=sys.stderr)
+    builds["numpy-exact"] = build_sqlite(d, data, extra)
+    builds["numpy-mmap"] = build_mmap(d, n, extra)
+    for name in ("vec0-f32", "vec0-int8", "vec0-bit"):
+        builds[name] = build_vec0(d, n, extra, name)
+    for t in args.usearch:
+        builds[f"usearch-{t}"] = build_usearch(d, n, extra, t)
+    for name, built in builds.items():
+        print(f"[{n:,}] built {name}: {built}", file=sys.stderr)
     builds["vec0-bit-x32"] = builds["vec0-bit"]
     for t in args.usearch:
         builds[f"usearch-{t}-ef{args.ef}"] = builds[f"usearch-{t}"]
@@ -520,7 +520,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         f" {'cold ms':>8} {'recall':>6} {'MB disk':>8} {'RSS MB':>7} {'p50 x':>7} {'cold x':>7}"
     )
     lines = [head]
-    base: dict[int, dict[str, Any]] = {r["size"]: r for r in rows if r["candidate"] == "numpy-exact"}
+    base: dict[int, dict[str, Any]] = {
+        r["size"]: r for r in rows if r["candidate"] == "numpy-exact"
+    }
     for r in rows:
         if "error" in r:
             lines.append(f"{r['size']:>9,} {r['candidate']:<17} FAILED {r['error']}")
@@ -531,7 +533,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['size']:>9,} {r['candidate']:<17} {r['build_s']:>8.2f} {add:>7.3f}"
             f" {r['p50_s'] * 1000:>8.2f} {r['p95_s'] * 1000:>8.2f} {r['cold_s'] * 1000:>8.0f}"
             f" {r['recall']:>6.3f} {r['disk'] / MB:>8.0f}"
-            f" {r['rss_mb']:>7.0f} {b['p50_s'] / r['p50_s']:>6.1f}x {b['cold_s'] / r['cold_s']:>6.1f}x"
+            f" {r['rss_mb']:>7.0f} {b['p50_s'] / r['p50_s']:>6.1f}x"
+            f" {b['cold_s'] / r['cold_s']:>6.1f}x"
         )
     return "\n".join(lines)
 
@@ -552,7 +555,6 @@ def main() -> int:
         return 0
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.usearch = [t for t in args.usearch.split(",") if t]
-    import sqlite_vec
     import usearch
 
     probe = sqlite3.connect(":memory:")
