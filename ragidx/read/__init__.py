@@ -4,10 +4,11 @@
 registry by content type): plain text, Markdown, reStructuredText and code (`plain.py`), HTML
 (`html.py`), PDF (`pdf.py`), source code by function, class and method (`code.py`, for the
 languages tree-sitter parses for it); zip-based documents, told by what the archive holds
-(`zipped.py`): Word (`docx.py`), PowerPoint (`pptx.py`), Excel (`xlsx.py`), EPUB (`epub.py`)
-and OpenDocument text (`odt.py`). Encodings are decided in one place (`decode.py`). A file
-too large to hold is read a segment at a time (`SegmentReader`). A new format is a module that
-registers its reader, imported here.
+(`zipped.py`), written as Markdown (`markdown.py`): Word (`docx.py`), PowerPoint
+(`pptx.py`), Excel (`xlsx.py`), EPUB (`epub.py`) and OpenDocument text (`odt.py`).
+Encodings are decided in one place (`decode.py`). A file too large to hold is read a segment
+at a time (`SegmentReader`). A new format is a module that registers its reader, imported
+here.
 """
 
 from __future__ import annotations

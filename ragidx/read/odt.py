@@ -14,7 +14,8 @@ from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import NotText, Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, packaged_as
+from ragidx.read.markdown import Markdown, cell
+from ragidx.read.zipped import Archive, Format, add_format, packaged_as
 
 __all__ = ["ODT", "read_odt"]
 

@@ -1,12 +1,13 @@
 """PDF: the text of each page in reading order, through PDFium (`pypdfium2`).
 
 Pages are joined by a blank line. The outline (bookmarks), where there is one, becomes
-Markdown headings at the start of the pages they point to, so chunks carry it as their
-heading path; a line of the page text that Markdown would read as a heading is escaped.
-An encrypted PDF without a password is skipped (`encrypted`), one without a text layer (a
-scan) likewise (`no text layer`); a broken one fails (`malformed`). Attachments and
-annotations are not read. Parsing runs in the run's worker processes, under
-`--parse-timeout`.
+Markdown headings on the pages they point to (on the line that shows the title, else at the
+top), so chunks carry it as their heading path; a line of the page text that Markdown would
+read as a heading or a code fence is escaped (`ragidx.read.markdown`). A page turned by
+`/Rotate` is read upright. An encrypted PDF without a password is skipped (`encrypted`),
+one without a text layer (a scan) likewise (`no text layer`); a broken one fails
+(`malformed`). Attachments and annotations are not read. Parsing runs in the run's worker
+processes, under `--parse-timeout`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import NotText, Source, Unreadable, register
+from ragidx.read.markdown import escape_markup
 
 __all__ = ["PdfReader"]
 
@@ -24,8 +26,6 @@ _MAX_OUTLINE = 10_000
 _MAX_TITLE = 200
 _MAX_PAGE_HEADS = 50  # outline entries of one page looked for among its lines
 _PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
-# Lines Markdown would take for headings: ATX (`# x`) and setext underlines (`---`, `===`).
-_HEADING_LIKE = re.compile(r"^( {0,3})(#|=+[ \t]*$|-+[ \t]*$)", re.M)
 
 
 class PdfReader:
@@ -88,8 +88,8 @@ class PdfReader:
 def _with_headings(text: str, heads: list[tuple[int, str]]) -> str:
     """A page's text with its outline entries as Markdown headings: each on the line that
     reads as its title (bookmarks mostly point at a heading of the page), else at the top
-    of the page. The page's own lines that Markdown would read as headings are escaped."""
-    lines = _HEADING_LIKE.sub(r"\1\\\2", text).split("\n")
+    of the page. The page's own lines that Markdown would read as structure are escaped."""
+    lines = escape_markup(text).split("\n")
     top: list[str] = []
     at = 0
     for level, title in heads:

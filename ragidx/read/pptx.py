@@ -14,7 +14,8 @@ from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import Source
-from ragidx.read.zipped import Archive, Format, Markdown, add_format, cell, office_package
+from ragidx.read.markdown import Markdown, cell
+from ragidx.read.zipped import Archive, Format, add_format, office_package
 
 __all__ = ["PPTX", "read_pptx"]
 

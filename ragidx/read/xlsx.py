@@ -22,15 +22,8 @@ from typing import Any
 
 from ragidx.models import Document
 from ragidx.read.base import Source
-from ragidx.read.zipped import (
-    Archive,
-    Format,
-    Markdown,
-    add_format,
-    cell,
-    office_package,
-    safe_iterparse,
-)
+from ragidx.read.markdown import Markdown, cell
+from ragidx.read.zipped import Archive, Format, add_format, office_package, safe_iterparse
 
 __all__ = ["MAX_COLUMNS", "XLSX", "read_xlsx"]
 

@@ -1,5 +1,6 @@
 """Zip-based documents (Office Open XML, EPUB, OpenDocument): the archive opened under limits,
-the format told by what the archive holds, and the Markdown that the format modules write.
+the format told by what the archive holds (the format modules write their text with
+`ragidx.read.markdown`).
 
 One reader (`ZipReader`) claims every file that starts with a zip's magic bytes and hands it
 to the format whose entries it holds (`Format.claims`: `word/` is DOCX, a `mimetype` entry of
@@ -19,7 +20,6 @@ skipped (`encrypted`).
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -33,16 +33,13 @@ from ragidx.read.base import NotText, Source, TooLarge, Unreadable, register
 __all__ = [
     "MAX_ENTRIES",
     "MAX_RATIO",
-    "MAX_TEXT",
     "MAX_UNCOMPRESSED",
     "RATIO_FROM",
     "ZIP_MAGIC",
     "Archive",
     "Format",
-    "Markdown",
     "ZipReader",
     "add_format",
-    "cell",
     "office_package",
     "packaged_as",
     "parse_xml",
@@ -54,9 +51,7 @@ MAX_ENTRIES = 10_000
 MAX_UNCOMPRESSED = 512 * 1024 * 1024
 MAX_RATIO = 200
 RATIO_FROM = 1024 * 1024  # smaller entries may compress better: they cannot expand to much
-MAX_TEXT = 100_000_000  # characters of text one document may give
 _MAX_DIRECTORY = 16 * 1024 * 1024  # a central directory past this is not a document's
-_MAX_TITLE = 200
 _MiB = 1024 * 1024
 _EOCD = b"PK\x05\x06"
 _EOCD_SEARCH = 22 + 65535  # the record, and the longest comment that may follow it
@@ -64,8 +59,6 @@ _EOCD_SEARCH = 22 + 65535  # the record, and the longest comment that may follow
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-# Lines Markdown would take for headings (ATX, setext underlines) or code fences.
-_MARKDOWN_LIKE = re.compile(r"^( {0,3})(#|=+[ \t]*$|-+[ \t]*$|```|~~~)", re.M)
 _XML_OPTIONS: dict[str, Any] = {
     "resolve_entities": False,
     "no_network": True,
@@ -93,11 +86,6 @@ def safe_iterparse(data: bytes, tag: str) -> Iterator[Any]:
         element.clear()
         while element.getprevious() is not None:
             del element.getparent()[0]
-
-
-def cell(text: str) -> str:
-    """`text` as one Markdown table cell: on one line, its pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 class Archive:
@@ -239,80 +227,6 @@ def _clip(text: str, size: int = 120) -> str:
     """Hostile names and parser messages, printable and short."""
     text = "".join(c if c.isprintable() else "?" for c in text[: size + 1])
     return text if len(text) <= size else text[: size - 1] + "…"
-
-
-class Markdown:
-    """A document's text as Markdown blocks separated by blank lines, with the headings'
-    offsets (`Document.outline`) and where each page (slide, sheet) starts."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
-        self.outline: list[tuple[int, int, str]] = []
-        self.pages: list[int] = []
-        self.text_seen = False
-
-    def _at(self) -> int:
-        return self.size + 2 if self.parts else 0
-
-    def _add(self, block: str) -> int:
-        at = self._at()
-        self.parts.append(block)
-        self.size = at + len(block)
-        if self.size > MAX_TEXT:
-            raise TooLarge(f"its text passes {MAX_TEXT:,} characters")
-        return at
-
-    def page(self) -> None:
-        """A page (slide, sheet) starts with the next block."""
-        self.pages.append(self._at())
-
-    def heading(self, level: int, title: str, *, text: bool = True) -> None:
-        """A heading; `text` False for a title made up here ("Slide 3"), which alone does
-        not make the document one with text."""
-        title = " ".join(title.split())[:_MAX_TITLE]
-        if not title:
-            return
-        self.text_seen = self.text_seen or text
-        at = self._add(f"{'#' * min(level, 6)} {title}")
-        self.outline.append((at, level, title))
-
-    def paragraph(self, text: str) -> None:
-        """A block of text; lines Markdown would read as headings or fences are escaped."""
-        text = text.strip("\n")
-        if text.strip():
-            self.text_seen = True
-            self._add(_MARKDOWN_LIKE.sub(r"\1\\\2", text))
-
-    def table(self, rows: Iterable[list[str]], *, header_level: int | None = None) -> None:
-        """Rows of cells (made with `cell`) as a Markdown table: the first non-empty row is
-        the header. With `header_level`, the header row is also a heading of that level
-        (`columns: a | b`), so every chunk of the rows has it in its heading path."""
-        lines: list[str] = []
-        for row in rows:
-            while row and not row[-1]:
-                row.pop()
-            if not row:
-                continue
-            lines.append(f"| {' | '.join(row)} |")
-            if len(lines) == 1:
-                lines.append("|" + " --- |" * len(row))
-        if not lines:
-            return
-        self.text_seen = True
-        at = self._add("\n".join(lines))
-        if header_level is not None:
-            title = " ".join(lines[0].strip("| ").split())[: _MAX_TITLE - 9]
-            self.outline.append((at, header_level, f"columns: {title}"))
-
-    def document(self, source: Source, encoding: str, unit: str | None = None) -> Document:
-        if not self.text_seen:
-            raise NotText("no text")
-        text = "\n\n".join(self.parts) + "\n"
-        pages = tuple(min(p, len(text)) for p in self.pages) if unit else ()
-        return source.document(
-            text, "markdown", encoding, unit=unit, pages=pages, outline=tuple(self.outline)
-        )
 
 
 def office_package(folder: str, archive: Archive) -> bool:

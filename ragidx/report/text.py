@@ -52,9 +52,10 @@ def render_hits(console: Console, hits: list[SearchHit]) -> None:
         console.print("no matches")
         return
     for rank, hit in enumerate(hits, 1):
-        where = f"{display_path(hit.path)}:{hit.line_start}-{hit.line_end}"
         if hit.unit is not None and hit.page_start is not None:
             where = f"{display_path(hit.path)} {page_label(hit.unit, hit.page_start, hit.page_end)}"
+        else:
+            where = f"{display_path(hit.path)}:{hit.line_start}-{hit.line_end}"
         heading = f"  [dim]{escape(' > '.join(hit.heading_path))}[/]" if hit.heading_path else ""
         console.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]{heading}  score {hit.score:.4f}")
         lines = hit.text.strip().splitlines()

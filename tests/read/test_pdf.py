@@ -249,3 +249,21 @@ def test_outline_entries_of_one_page_head_their_own_lines(tmp_path: Path) -> Non
     }
     assert doc.text.count("Severity levels") == 1  # the title line became the heading
     assert doc.text.startswith("# Glossary\n\n")  # not found on its page: at its top
+
+
+def test_a_fence_on_a_page_does_not_hide_the_headings_after_it(tmp_path: Path) -> None:
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for title, lines in (
+        ("Setup", ["Setup", "```", "Run the installer from the shared drive."]),
+        ("Usage", ["Usage", "The usage sentence about brass lamps."]),
+    ):
+        pdf.add_page()
+        pdf.start_section(title, level=0)
+        for line in lines:
+            pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    doc = read_document(file_info(tmp_path / "guide.pdf", bytes(pdf.output())))
+    chunks = chunk_document(doc, ChunkConfig(chunk_tokens=40, chunk_overlap=0))
+    (usage,) = [c for c in chunks if "brass lamps" in c.text]
+    assert usage.heading_path == ("Usage",)
+    assert "\\```" in doc.text  # the page's fence line, escaped

@@ -7,6 +7,7 @@ import functools
 import io
 import struct
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,20 +48,24 @@ def bomb() -> bytes:
     return out.getvalue()
 
 
+def _entries(data: bytes) -> Iterator[tuple[zipfile.ZipInfo, int]]:
+    """Each entry of the zip `data`, with where its central directory record starts."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+    at = struct.unpack_from("<I", data, data.rfind(b"PK\x05\x06") + 16)[0]
+    for info in infos:
+        assert data[at : at + 4] == b"PK\x01\x02"
+        yield info, at
+        at += 46 + sum(struct.unpack_from("<HHH", data, at + 28))
+
+
 def _declaring(data: bytes, sizes: dict[str, int]) -> bytes:
     """`data` with the central directory (and local headers) declaring entries' sizes."""
     buf = bytearray(data)
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        infos = z.infolist()
-    end = data.rfind(b"PK\x05\x06")
-    at = struct.unpack_from("<I", data, end + 16)[0]
-    for info in infos:
-        assert buf[at : at + 4] == b"PK\x01\x02"
-        names, extra, comment = struct.unpack_from("<HHH", buf, at + 28)
+    for info, at in _entries(data):
         if info.filename in sizes:
             struct.pack_into("<I", buf, at + 24, sizes[info.filename])
             struct.pack_into("<I", buf, info.header_offset + 22, sizes[info.filename])
-        at += 46 + names + extra + comment
     return bytes(buf)
 
 
@@ -110,14 +115,9 @@ def test_a_zip_that_is_no_document_is_skipped(tmp_path: Path) -> None:
 def _flag_encrypted(data: bytes) -> bytes:
     """`data` with every entry's "encrypted" flag set, as a zip tool with a password sets it."""
     buf = bytearray(data)
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        infos = z.infolist()
-    end = data.rfind(b"PK\x05\x06")
-    at = struct.unpack_from("<I", data, end + 16)[0]
-    for info in infos:
+    for info, at in _entries(data):
         buf[at + 8] |= 1
         buf[info.header_offset + 6] |= 1
-        at += 46 + sum(struct.unpack_from("<HHH", buf, at + 28))
     return bytes(buf)
 
 
