@@ -8,6 +8,7 @@ pgvector are imported here, so only code that opens a Postgres index imports thi
 from __future__ import annotations
 
 from ragidx.store.postgres.connect import is_postgres_url
+from ragidx.store.postgres.lock import run_lock
 from ragidx.store.postgres.store import PostgresStore
 
-__all__ = ["PostgresStore", "is_postgres_url"]
+__all__ = ["PostgresStore", "is_postgres_url", "run_lock"]
