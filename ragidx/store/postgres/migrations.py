@@ -1,0 +1,246 @@
+"""The Postgres index's schema: migrations applied in order, each in a transaction under an
+advisory lock, so workers that start together migrate once; `schema_version` records how far
+a schema got.
+
+In: a connection whose `search_path` names the index's schema first (`connect`). Out: the
+schema brought up to date, or `StoreError` for one newer than this ragidx knows. Never edit a
+migration that has shipped: append a new one.
+
+What differs from SQLite's schema (`ragidx.store.migrations`), and why:
+
+- A staging row is a `files` row with the file's real path and a `stage` (text cannot hold
+  the NUL that SQLite's staging paths use); `stage IS NULL` is the file itself. Its chunks
+  have `visible = false` until the file's write makes them its own.
+- Staging rows carry the `run_id` that staged them: `drop_staged` only takes those of runs
+  that are gone (whose advisory lock is free).
+- Full text is `chunks.tsv`, made in the chunk's own INSERT from the folded text
+  (`ragidx.store.postgres.fulltext.fold`), with a GIN index over visible chunks.
+- `embeddings.vector` is an untyped `vector` until the first vectors of a space are stored:
+  `type_vectors` then gives it its dimensions, which the HNSW index needs.
+- Paths and directories compare in byte order (`COLLATE "C"`), as the tree queries need.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import psycopg
+from psycopg import sql
+
+from ragidx.errors import StoreError
+
+__all__ = [
+    "HNSW_MAX_DIMS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "lock_key",
+    "migrate",
+    "schema_version",
+    "type_vectors",
+]
+
+HNSW_MAX_DIMS = 2000
+"""pgvector's HNSW indexes `vector` columns of at most this many dimensions; a wider space
+is searched exactly."""
+
+
+def lock_key(schema: str, kind: str) -> int:
+    """The first key of the two-key advisory locks of `schema` for `kind` ("index", "run",
+    "shard"): a stable positive int4, so `pg_locks.classid` shows it as is."""
+    return zlib.crc32(f"ragidx\0{schema}\0{kind}".encode()) & 0x7FFF_FFFF
+
+
+# Second keys under lock_key(schema, "index").
+MIGRATE, GC, MANIFEST, WRITERS = 1, 2, 3, 4
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: everything SQLite's six migrations built, and the runs' progress for many workers
+    """
+    CREATE TABLE manifest (
+        key text PRIMARY KEY,
+        value text NOT NULL
+    );
+    CREATE TABLE runs (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        started_at double precision NOT NULL,
+        finished_at double precision,
+        seconds double precision,
+        status text NOT NULL,
+        roots jsonb NOT NULL,
+        summary jsonb,
+        worker text NOT NULL DEFAULT '',
+        shard text,
+        heartbeat_at double precision,
+        files_done bigint NOT NULL DEFAULT 0,
+        files_failed bigint NOT NULL DEFAULT 0,
+        in_flight integer NOT NULL DEFAULT 0
+    );
+    CREATE TABLE files (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        path text COLLATE "C" NOT NULL,
+        dir text COLLATE "C" NOT NULL,
+        stage integer,
+        size bigint NOT NULL DEFAULT 0,
+        mtime_ns bigint NOT NULL DEFAULT 0,
+        content_hash text,
+        status text NOT NULL,
+        reason text,
+        encoding text,
+        format text,
+        chunking text,
+        chunks integer NOT NULL DEFAULT 0,
+        tokens bigint NOT NULL DEFAULT 0,
+        run_id bigint,
+        updated_at double precision NOT NULL,
+        unit text,
+        pages integer
+    );
+    CREATE UNIQUE INDEX files_path ON files (path) WHERE stage IS NULL;
+    CREATE UNIQUE INDEX files_staged ON files (path, stage, run_id) WHERE stage IS NOT NULL;
+    CREATE INDEX files_dir_stamp ON files (dir, path)
+        INCLUDE (size, mtime_ns, status, chunking, chunks, reason) WHERE stage IS NULL;
+    CREATE INDEX files_status ON files (status);
+    CREATE TABLE embeddings (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key bytea NOT NULL UNIQUE,
+        vector vector NOT NULL
+    );
+    CREATE TABLE chunks (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        file_id bigint NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+        ordinal integer NOT NULL,
+        text text NOT NULL,
+        input text,
+        char_start integer NOT NULL,
+        char_end integer NOT NULL,
+        line_start integer NOT NULL,
+        line_end integer NOT NULL,
+        heading_path jsonb NOT NULL,
+        tokens integer NOT NULL,
+        page_start integer,
+        page_end integer,
+        embedding_id bigint REFERENCES embeddings (id),
+        visible boolean NOT NULL,
+        tsv tsvector NOT NULL,
+        UNIQUE (file_id, ordinal)
+    );
+    CREATE INDEX chunks_embedding ON chunks (embedding_id);
+    CREATE INDEX chunks_tsv ON chunks USING gin (tsv) WHERE visible;
+    CREATE TABLE dir_stamps (
+        dir text COLLATE "C" PRIMARY KEY,
+        chunking text,
+        digest bytea,
+        chunks bytea NOT NULL,
+        notes text
+    );
+    CREATE TABLE unstamped (dir text COLLATE "C" PRIMARY KEY);
+    -- A directory's stamp is true only while none of its rows changes (ragidx.store.stamps):
+    -- every change to a row drops the stamps of its directories and lists them to stamp.
+    -- Staging rows have the directory '', which no walk plans.
+    CREATE FUNCTION files_unstamp() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.dir <> '' THEN
+            DELETE FROM dir_stamps WHERE dir = OLD.dir;
+            INSERT INTO unstamped (dir) VALUES (OLD.dir) ON CONFLICT DO NOTHING;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.dir <> ''
+                AND (TG_OP = 'INSERT' OR NEW.dir IS DISTINCT FROM OLD.dir) THEN
+            DELETE FROM dir_stamps WHERE dir = NEW.dir;
+            INSERT INTO unstamped (dir) VALUES (NEW.dir) ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER files_unstamp AFTER INSERT OR UPDATE OR DELETE ON files
+        FOR EACH ROW EXECUTE FUNCTION files_unstamp();
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# `ragidx_progress` names the schema's lock key, so it is made per schema (after migrating).
+_PROGRESS_VIEW = """
+CREATE OR REPLACE VIEW ragidx_progress AS
+SELECT r.id AS run_id, r.worker, r.shard,
+       CASE WHEN r.status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                  AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database())
+                  AND l.classid = {key}::oid AND l.objid = r.id::oid)
+            THEN 'died' ELSE r.status END AS status,
+       to_timestamp(r.started_at) AS started_at,
+       to_timestamp(r.heartbeat_at) AS heartbeat_at,
+       r.files_done, r.files_failed, r.in_flight
+FROM runs r
+"""
+
+
+def schema_version(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """The schema's version; 0 where the schema or its `schema_version` table is missing."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'schema_version'",
+        (schema,),
+    ).fetchone()
+    if row is None:
+        return 0
+    found = conn.execute(
+        sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(schema))
+    ).fetchone()
+    return int(str(found[0])) if found else 0
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> int:
+    """Bring `schema` up to date (making it where missing); returns the version it was at.
+    Each step commits on its own: a crash leaves the schema at the previous version. The
+    connection must not be in a transaction."""
+    before = schema_version(conn, schema)
+    if before == SCHEMA_VERSION:
+        return before  # the common case: no lock taken
+    with conn.transaction():
+        # Workers that start together wait here; the first migrates, the others find it done.
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (lock_key(schema, "index"), MIGRATE))
+        before = version = schema_version(conn, schema)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the index has schema version {version}, newer than this ragidx knows "
+                f"({SCHEMA_VERSION}): upgrade ragidx"
+            )
+        name = sql.Identifier(schema)
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.schema_version (version integer NOT NULL)"
+            ).format(name)
+        )
+        for number in range(version, SCHEMA_VERSION):
+            with conn.transaction():  # a savepoint: the step and its version together
+                conn.execute(MIGRATIONS[number])
+                conn.execute(sql.SQL("DELETE FROM {}.schema_version").format(name))
+                conn.execute(
+                    sql.SQL("INSERT INTO {}.schema_version VALUES (%s)").format(name),
+                    (number + 1,),
+                )
+        conn.execute(_PROGRESS_VIEW.format(key=lock_key(schema, "run")))
+    return before
+
+
+def type_vectors(conn: psycopg.Connection[tuple[object, ...]], dims: int) -> None:
+    """Give `embeddings.vector` the dimensions `dims` (and an HNSW index for cosine
+    distance), unless it has them: in the transaction of the first commit that stores a
+    space's vectors, after a reset has emptied the table where the space changed."""
+    row = conn.execute(
+        "SELECT a.atttypmod FROM pg_attribute a"
+        " WHERE a.attrelid = 'embeddings'::regclass AND a.attname = 'vector'"
+    ).fetchone()
+    if row is not None and row[0] == dims:
+        return
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE embeddings ALTER COLUMN vector TYPE vector({0}) USING vector::vector({0})"
+        ).format(sql.Literal(dims))
+    )
+    if dims <= HNSW_MAX_DIMS:
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS embeddings_hnsw ON embeddings"
+            " USING hnsw (vector vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        )

@@ -1,0 +1,105 @@
+"""Runs in the Postgres index, and how anyone tells a live run from a dead one.
+
+A run that starts (`begin_run`) takes a session advisory lock keyed on its id on the
+store's connection, held until it finishes, the store closes, or its process or
+connection dies: the server then frees it. So a `running` row whose lock is free is a run
+that died (`ragidx_progress` says `died`), its staged parts are anyone's to clear
+(`DEAD`), and `reset` knows whether another worker is still writing.
+
+Every function raises psycopg's errors; the store maps them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+from psycopg.types.json import Jsonb
+
+from ragidx.store.postgres.migrations import lock_key
+from ragidx.store.postgres.rows import Conn
+
+__all__ = [
+    "begin_run",
+    "count_files",
+    "dead",
+    "finish_run",
+    "heartbeat",
+    "hold_run_lock",
+    "live_runs",
+]
+
+
+def dead(schema: str, run_id: str) -> str:
+    """SQL: true where the run `run_id` (an SQL expression) holds no lock, so is not alive."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
+        f" AND l.classid = {lock_key(schema, 'run')}::oid AND l.objid = ({run_id})::oid)"
+    )
+
+
+def hold_run_lock(conn: Conn, schema: str, run_id: int) -> None:
+    """Take the run's lock for this session (again, after a reconnect)."""
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (lock_key(schema, "run"), run_id))
+
+
+def begin_run(conn: Conn, schema: str, roots: Iterable[str], worker: str, shard: str | None) -> int:
+    now = time.time()
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO runs (started_at, status, roots, worker, shard, heartbeat_at)"
+            " VALUES (%s, 'running', %s, %s, %s, %s) RETURNING id",
+            (now, Jsonb(list(roots)), worker, shard, now),
+        ).fetchone()
+    assert row is not None
+    run_id = int(row[0])
+    hold_run_lock(conn, schema, run_id)
+    return run_id
+
+
+def finish_run(
+    conn: Conn, schema: str, run_id: int, status: str, summary: dict[str, object]
+) -> None:
+    with conn.transaction():
+        conn.execute(
+            "UPDATE runs SET finished_at = %s, seconds = %s, status = %s, summary = %s,"
+            " in_flight = 0 WHERE id = %s",
+            (
+                time.time(),
+                summary.get("seconds"),
+                status,
+                Jsonb(json.loads(json.dumps(summary))),
+                run_id,
+            ),
+        )
+    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (lock_key(schema, "run"), run_id))
+
+
+def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:
+    conn.execute(
+        "UPDATE runs SET heartbeat_at = %s, in_flight = %s WHERE id = %s",
+        (time.time(), in_flight, run_id),
+    )
+
+
+def count_files(conn: Conn, run_id: int, done: int, failed: int) -> None:
+    """Add a group's files to the run's counters, in the group's transaction."""
+    if done or failed:
+        conn.execute(
+            "UPDATE runs SET files_done = files_done + %s, files_failed = files_failed + %s,"
+            " heartbeat_at = %s WHERE id = %s",
+            (done, failed, time.time(), run_id),
+        )
+
+
+def live_runs(conn: Conn, schema: str, other_than: Iterable[int] = ()) -> list[tuple[int, str]]:
+    """The runs still running whose owner is alive (id, worker), but `other_than`."""
+    rows = conn.execute(
+        f"SELECT id, worker FROM runs r WHERE status = 'running' AND NOT {dead(schema, 'r.id')}"
+        " AND NOT (id = ANY(%s)) ORDER BY id",
+        (list(other_than),),
+    ).fetchall()
+    return [(int(i), str(w)) for i, w in rows]

@@ -1,0 +1,137 @@
+"""What `ragidx stats` shows of a Postgres index, read in one place: `StoreStats`. Its counts
+agree with what search reads (no staging row's chunks are counted) and with what `gc` drops,
+as SQLite's do (`ragidx.store.stats`); and it lists the workers' runs (`workers`).
+
+In: an autocommit connection from `connect`, the index's location (the URL without its
+password) and manifest. Errors: psycopg's own, which `PostgresStore` turns into
+`StoreError`. Every count is read in one transaction: one snapshot, however many workers
+commit meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from pathlib import PurePosixPath
+from typing import Any
+
+import psycopg
+
+from ragidx.models import FileStatus
+from ragidx.store.base import RunRecord, StoreStats
+from ragidx.store.postgres import maintain
+
+__all__ = ["WORKERS_SINCE", "read_stats", "read_workers"]
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+WORKERS_SINCE = 3600.0
+"""Runs that ended this many seconds ago or less are listed with the running ones."""
+
+_STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
+_PATHS = 10_000  # paths a server-side cursor hands over at a time
+
+
+def read_stats(conn: Conn, location: str, manifest: dict[str, str]) -> StoreStats:
+    """The index's counts, its `manifest` as given, its last run and its workers."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        by_status = dict.fromkeys((s.value for s in _STORED), 0)
+        by_status |= {
+            str(status): int(n)
+            for status, n in conn.execute(
+                "SELECT status, count(*) FROM files WHERE stage IS NULL GROUP BY status"
+            )
+        }
+        chunks, tokens, vectors = _one(
+            conn,
+            "SELECT count(*), coalesce(sum(tokens), 0), count(embedding_id) FROM chunks"
+            " WHERE visible",
+        )
+        (cached,) = _one(conn, "SELECT count(*) FROM embeddings")
+        last = conn.execute(
+            "SELECT id, started_at, finished_at, seconds, status, roots, summary FROM runs"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        size, _ = maintain.file_bytes(conn)
+        return StoreStats(
+            db=location,
+            db_bytes=size,
+            files=by_status,
+            chunks=int(chunks),
+            tokens=int(tokens),
+            vectors=int(vectors),
+            cached_vectors=int(cached),
+            unused_vectors=maintain.count_unused(conn),
+            held_vectors=maintain.held_vectors(conn),
+            failed_not_stored=_failed_not_stored(conn, last),
+            provider=manifest.get("provider"),
+            model=manifest.get("model"),
+            dims=_int(manifest, "dims"),
+            chunk_tokens=_int(manifest, "chunk_tokens"),
+            chunk_overlap=_int(manifest, "chunk_overlap"),
+            file_types=_file_types(conn),
+            last_run=_run_record(last) if last else None,
+        )
+
+
+def read_workers(conn: Conn, now: float | None = None) -> list[tuple[Any, ...]]:
+    """The runs still running ("running", or "died" where the run's session is gone) and
+    those that ended in the last `WORKERS_SINCE` seconds, newest first: (run_id, worker,
+    shard, status, started_at, heartbeat_at, files_done, files_failed, in_flight), times in
+    seconds since the epoch, as `ragidx_progress` shows them."""
+    since = (time.time() if now is None else now) - WORKERS_SINCE
+    return conn.execute(
+        "SELECT p.run_id, p.worker, p.shard, p.status, r.started_at, r.heartbeat_at,"
+        " p.files_done, p.files_failed, p.in_flight"
+        " FROM ragidx_progress p JOIN runs r ON r.id = p.run_id"
+        " WHERE p.status IN ('running', 'died') OR r.finished_at >= %s ORDER BY p.run_id DESC",
+        (since,),
+    ).fetchall()
+
+
+def _one(conn: Conn, query: str, *params: Any) -> tuple[Any, ...]:
+    row = conn.execute(query, params or None).fetchone()
+    assert row is not None  # an aggregate without GROUP BY: always one row
+    return row
+
+
+def _int(manifest: dict[str, str], key: str) -> int | None:
+    return int(manifest[key]) if key in manifest else None
+
+
+def _file_types(conn: Conn) -> dict[str, int]:
+    """Indexed files by suffix (as `Path.suffix` says, lower-cased), most common first."""
+    types: Counter[str] = Counter()
+    with conn.cursor(f"ragidx_types_{uuid.uuid4().hex}") as cur:
+        cur.itersize = _PATHS
+        cur.execute("SELECT path FROM files WHERE status = 'indexed' AND stage IS NULL")
+        for (path,) in cur:
+            types[PurePosixPath(path).suffix.lower() or "(none)"] += 1
+    return dict(types.most_common())
+
+
+def _failed_not_stored(conn: Conn, last: tuple[Any, ...] | None) -> int:
+    """Failures of the last run that the index holds no row for: a directory that could not
+    be read, a name the database cannot store."""
+    if last is None or not last[6]:
+        return 0
+    reported = int(dict(last[6]).get("failed", 0))
+    (stored,) = _one(
+        conn, "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = %s", last[0]
+    )
+    return max(reported - int(stored), 0)
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    run_id, started, finished, seconds, status, roots, summary = row
+    return RunRecord(
+        id=int(run_id),
+        started_at=float(started),
+        finished_at=None if finished is None else float(finished),
+        seconds=None if seconds is None else float(seconds),
+        status=str(status),
+        roots=list(roots),
+        summary=dict(summary) if summary else None,
+    )

@@ -1,0 +1,230 @@
+"""Writing files to the Postgres index: groups of `Write`s, each group one transaction, so
+each file is all old or all new (as `ragidx.store.files.Writer` for SQLite, whose state and
+rules this mirrors: a reset deferred until the run's first vectors, the manifest a run
+claimed recorded with the first file that stores vectors, held chunks let go).
+
+What many workers add: every group takes the gc lock shared, so `gc` never drops a vector a
+group just cached; a group that records the manifest takes the manifest lock and checks the
+recorded space again (two workers claiming different spaces: the second gets
+`ManifestMismatch`), and types the vector column (`type_vectors`); a group adds its files to
+its run's counters.
+
+In: a `transaction` (a context manager giving a connection inside `BEGIN` ... `COMMIT`).
+Raises psycopg's errors and `StoreError`; the store maps and retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from psycopg import sql
+
+from ragidx.errors import ManifestMismatch
+from ragidx.models import FileStatus
+from ragidx.store.base import Embeddings, FileWrite, Staged, Write
+from ragidx.store.postgres import runs, staging
+from ragidx.store.postgres.migrations import GC, MANIFEST, lock_key, type_vectors
+from ragidx.store.postgres.rows import (
+    FILE_COLUMNS,
+    Conn,
+    check_vectors,
+    drop_chunks,
+    drop_file,
+    file_row,
+    insert_chunks,
+)
+
+__all__ = ["PgWriter", "check_space", "read_manifest"]
+
+# What `reset` empties; `runs` apart, as the resetting run stays.
+_ALL_TABLES = ("chunks", "embeddings", "files", "dir_stamps", "unstamped", "manifest")
+
+_Transaction = Callable[[], contextlib.AbstractContextManager[Conn]]
+_DONE = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.REMOVED)
+
+
+def read_manifest(conn: Conn) -> dict[str, str]:
+    return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM manifest")}
+
+
+def check_space(location: str, have: Mapping[str, str], wanted: Mapping[str, str | None]) -> None:
+    """Raise `ManifestMismatch` where a value of `wanted` differs from the one recorded in
+    `have` (a value of None, or a key not recorded, matches anything)."""
+    for key, value in wanted.items():
+        if value is not None and key in have and have[key] != value:
+            raise ManifestMismatch(
+                f"the index {location} was built with {key} {have[key]!r}, not {value!r}",
+                hint="use the same embedder settings, or pass --reset to start over",
+            )
+
+
+class PgWriter:
+    """The write path of one store, and the state it keeps between groups."""
+
+    def __init__(self, transaction: _Transaction, schema: str, location: str) -> None:
+        self._transaction = transaction
+        self._key = lock_key(schema, "index")
+        self._location = location
+        self.claimed: dict[str, str] | None = None
+        self.deferred: list[Write] | None = None
+        self._holds: bool | None = None
+
+    def reset(self, *, defer: bool = False) -> None:
+        if defer:
+            self.deferred = []
+            return
+        with self._transaction() as conn:
+            self._lock(conn, GC, shared=False)
+            _empty(conn)
+
+    def commit(self, writes: list[Write], run_id: int) -> None:
+        """As `Writer.commit`: a deferred reset holds back writes without vectors, then
+        empties the index in the transaction of the first group that carries some."""
+        held = self.deferred
+        if held is not None:
+            if not any(map(_carries_vectors, writes)):
+                held.extend(writes)
+                return
+            writes = [*held, *writes]
+        self._commit(writes, run_id, reset=held is not None)
+
+    def complete_reset(self, run_id: int) -> None:
+        if self.deferred is not None:
+            self._commit(self.deferred, run_id, reset=True)
+
+    def drop_staged(self, dead: str) -> int:
+        with self._transaction() as conn:
+            moved = staging.drop_staged(conn, dead)
+        self._holds = None
+        return moved
+
+    def _lock(self, conn: Conn, which: int, *, shared: bool) -> None:
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(f"SELECT {function}(%s, %s)", (self._key, which))
+
+    def _commit(self, writes: list[Write], run_id: int, *, reset: bool) -> None:
+        now = time.time()
+        files = [w for w in writes if isinstance(w, FileWrite)]
+        stores_vectors = any(w.status is FileStatus.INDEXED and w.chunk_count for w in files)
+        records = self.claimed if stores_vectors else None
+        with self._transaction() as conn:
+            # A reset takes gc's lock whole: no other group may be half-way through.
+            self._lock(conn, GC, shared=not reset)
+            if records:
+                self._lock(conn, MANIFEST, shared=False)
+                if not reset:
+                    check_space(self._location, read_manifest(conn), records)
+            if reset:
+                _empty(conn, keep_run=run_id)
+            if records and records.get("dims"):
+                type_vectors(conn, int(records["dims"]))
+            for write in writes:
+                if isinstance(write, Embeddings):
+                    _put(conn, write)
+                elif isinstance(write, Staged):
+                    staging.stage(conn, write, run_id)
+                else:
+                    self._apply(conn, write, run_id, now)
+            if records:
+                conn.cursor().executemany(
+                    "INSERT INTO manifest (key, value) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    list(records.items()),
+                )
+            runs.count_files(
+                conn,
+                run_id,
+                sum(w.status in _DONE and not w.touch_only for w in files),
+                sum(w.status is FileStatus.FAILED for w in files),
+            )
+        self.deferred = None
+        if stores_vectors:
+            self.claimed = None
+
+    def _apply(self, conn: Conn, w: FileWrite, run_id: int, now: float) -> None:
+        if w.status is not FileStatus.FAILED and not w.touch_only and self._held(conn):
+            staging.let_go(conn, w.path)
+        if w.stage is not None:
+            staged = staging.staging_id(conn, w.stage, w.path, run_id)
+            if w.status is FileStatus.INDEXED and staged is not None:
+                staging.unstage(conn, w, staged, run_id, now)
+                return
+            if staged is not None and w.status is not FileStatus.FAILED:
+                drop_file(conn, staged)
+        if w.status is FileStatus.REMOVED:
+            conn.execute("DELETE FROM files WHERE path = %s AND stage IS NULL", (w.path,))
+            return
+        if w.status is FileStatus.FAILED:
+            # Keep the old version and its size and mtime: a failed file is retried next run.
+            conn.execute(
+                "INSERT INTO files (path, dir, status, reason, encoding, format, run_id,"
+                " updated_at) VALUES (%s, %s, 'failed', %s, %s, %s, %s, %s)"
+                " ON CONFLICT (path) WHERE stage IS NULL DO UPDATE SET status = 'failed',"
+                " reason = excluded.reason, run_id = excluded.run_id,"
+                " updated_at = excluded.updated_at",
+                (w.path, os.path.dirname(w.path), w.reason, w.encoding, w.format, run_id, now),
+            )
+            if w.held:
+                staging.hold(conn, w.path, w.held)
+                self._holds = True
+            return
+        if w.touch_only:
+            conn.execute(
+                "UPDATE files SET size = %s, mtime_ns = %s, updated_at = %s"
+                " WHERE path = %s AND stage IS NULL",
+                (w.size, w.mtime_ns, now, w.path),
+            )
+            return
+        columns = [c.strip() for c in FILE_COLUMNS.split(",")]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "path")
+        row = conn.execute(
+            f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({', '.join(['%s'] * len(columns))})"
+            f" ON CONFLICT (path) WHERE stage IS NULL DO UPDATE SET {updates} RETURNING id",
+            file_row(w, run_id, now),
+        ).fetchone()
+        assert row is not None
+        drop_chunks(conn, row[0])
+        if w.chunks:
+            insert_chunks(conn, row[0], w.chunks, w.keys, visible=True)
+            check_vectors(conn, row[0])
+
+    def _held(self, conn: Conn) -> bool:
+        if self._holds is None:
+            self._holds = staging.any_staged(conn)
+        return self._holds
+
+
+def _put(conn: Conn, e: Embeddings) -> None:
+    """Cache vectors by key; a key already cached (by this worker or another) keeps its own.
+    One statement for the batch; a concurrent insert of the same key waits for the other
+    transaction, then does nothing."""
+    if not e.keys:
+        return
+    conn.execute(
+        "INSERT INTO embeddings (key, vector)"
+        " SELECT k, v FROM unnest(%s::bytea[], %s::vector[]) AS t (k, v)"
+        " ORDER BY k ON CONFLICT (key) DO NOTHING",
+        (list(e.keys), [v.astype("float32") for v in e.vectors]),
+    )
+
+
+def _empty(conn: Conn, keep_run: int | None = None) -> None:
+    """Delete every row of the index but the run `keep_run` (the one that resets it)."""
+    conn.execute(
+        sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+            sql.SQL(", ").join(map(sql.Identifier, _ALL_TABLES))
+        )
+    )
+    if keep_run is None:
+        conn.execute("DELETE FROM runs")
+    else:
+        conn.execute("DELETE FROM runs WHERE id <> %s", (keep_run,))
+
+
+def _carries_vectors(write: Write) -> bool:
+    if isinstance(write, Embeddings):
+        return bool(write.keys)
+    return bool(write.chunks)
