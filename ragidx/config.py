@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragidx.errors import ConfigError
+from ragidx.redact import without_credentials
 from ragidx.settings import MIN_CHUNK_TOKENS as MIN_CHUNK_TOKENS  # where refit looks for it
 from ragidx.settings import conflict, require, shown
 
@@ -236,6 +237,8 @@ class IndexConfig:
     """Everything one `index` run needs besides the paths and the embedder."""
 
     db_path: Path = field(default_factory=default_db_path)
+    db_url: str | None = None
+    """A `postgresql://` URL: the index is in Postgres (`PostgresStore`), not at `db_path`."""
     walk: WalkConfig = DEFAULT_WALK
     chunk: ChunkConfig = DEFAULT_CHUNK
     readers: int = DEFAULT_READERS
@@ -284,3 +287,13 @@ class IndexConfig:
             if value is not None:
                 require(name, value)
         _agree(self.chunk.chunk_tokens, None, self.batch_tokens)
+
+    @property
+    def db(self) -> str | Path:
+        """Where the index is: the Postgres URL where one is given, else the SQLite file."""
+        return self.db_url or self.db_path
+
+    @property
+    def db_shown(self) -> str:
+        """The index as messages name it: the file, or the URL without its password."""
+        return without_credentials(self.db_url) if self.db_url else str(self.db_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 from ragidx.models import FileStatus, RunSummary
@@ -103,7 +102,8 @@ class ChunkLimit:
 class WaitingForIndex:
     """Another process is writing the index; this run waits for it to finish."""
 
-    db: Path
+    db: str
+    """The index's location: a file's path, or a URL without its password."""
     holder: str | None
 
 

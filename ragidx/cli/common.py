@@ -23,7 +23,8 @@ from ragidx.embed import (
 from ragidx.errors import ConfigError, RagidxError
 from ragidx.report import markup_escape
 from ragidx.settings import SETTINGS, from_env, from_flag
-from ragidx.store import SqliteStore
+from ragidx.store import Store
+from ragidx.store.locate import is_postgres_url, open_for_reading
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,6 +43,7 @@ __all__ = [
     "ProviderOption",
     "TimeoutOption",
     "console",
+    "db_location",
     "embedder_for",
     "fail",
     "open_store",
@@ -103,22 +105,32 @@ def option(*names: str, help: str, **extra: Any) -> Any:
     return typer.Option(*names, help=help, callback=_checked, **extra)
 
 
-def _db_file(text: str) -> Path:
-    # From the text as given: typer's own Path would drop a trailing slash.
-    return db_path(text)
+def _db_location(text: str) -> str:
+    # From the text as given: typer's own Path would drop a trailing slash, and a URL's "//".
+    return text if is_postgres_url(text) else str(db_path(text))
 
 
 DbOption = Annotated[
-    Path | None,
+    str | None,
     option(
         "--db",
         envvar="RAGIDX_DB",
-        help="Index database, or a directory (DIR/ or one that exists) to hold index.db."
-        " \\[default: .ragidx/index.db]",
+        help="Index database, or a directory (DIR/ or one that exists) to hold index.db, or a"
+        " Postgres URL (postgresql://user@host:5432/dbname). \\[default: .ragidx/index.db]",
         show_default=False,
-        parser=_db_file,
+        parser=_db_location,
     ),
 ]
+
+
+def db_location(db: str | None) -> str | Path:
+    """What `--db` names: a Postgres URL as given, else the SQLite file (the default where
+    none is given)."""
+    if db is None:
+        return default_db_path()
+    return db if is_postgres_url(db) else Path(db)
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Write JSON lines to stdout.")]
 
 # The embedder's options, for `index` and `doctor`. One that reaches the HTTP client is
@@ -199,7 +211,7 @@ def embedder_for(
     return embedder
 
 
-def open_store(db: Path | None) -> SqliteStore:
+def open_store(db: str | None) -> Store:
     """The index at `db` (or the default), read-only where it cannot be written (a CI
     artifact, an image, a shared mount). Raises `StoreError`."""
-    return SqliteStore.open_for_reading(db or default_db_path())
+    return open_for_reading(db_location(db))

@@ -20,6 +20,7 @@ from ragidx.cli.common import (
     NormalizeOption,
     ProviderOption,
     TimeoutOption,
+    db_location,
     embedder_for,
     fail,
     option,
@@ -274,12 +275,14 @@ def index_command(
     """Index files and directories into the SQLite index."""
     if chunk_overlap is None:
         chunk_overlap = min(DEFAULT_CHUNK_OVERLAP, chunk_tokens // 8)
-    if db is not None and not dry_run:
-        _db_dir_exists(ctx, db)
+    where = db_location(db)
+    if isinstance(where, Path) and db is not None and not dry_run:
+        _db_dir_exists(ctx, where)
     _agree(ctx, chunk_tokens, chunk_overlap, max_batch_tokens)
     try:
         config = IndexConfig(
-            db_path=db or default_db_path(),
+            db_path=where if isinstance(where, Path) else default_db_path(),
+            db_url=where if isinstance(where, str) else None,
             walk=WalkConfig(
                 include=tuple(include or ()),
                 exclude=tuple(exclude or ()),

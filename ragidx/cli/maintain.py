@@ -5,7 +5,6 @@
 import asyncio
 import dataclasses
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,18 +21,20 @@ from ragidx.cli.common import (
     ProviderOption,
     TimeoutOption,
     console,
+    db_location,
     embedder_for,
     fail,
     open_store,
     stderr,
 )
-from ragidx.config import default_db_path
+from ragidx.config import db_path, default_db_path
 from ragidx.embed import EmbedOptions, closing
 from ragidx.embed.defaults import DEFAULT_TIMEOUT
-from ragidx.errors import RagidxError
+from ragidx.errors import ConfigError, RagidxError
 from ragidx.maintenance.gc import collect_garbage
 from ragidx.report import display_path, markup_escape
 from ragidx.sizes import format_size
+from ragidx.store.locate import is_postgres_url
 
 __all__ = ["doctor_command", "gc_command", "stats_command"]
 
@@ -77,9 +78,9 @@ def gc_command(
 ) -> None:
     """Drop cached vectors that no chunk uses any more (those a file not yet indexed still
     needs stay)."""
-    path = db or default_db_path()
     try:
-        result = asyncio.run(collect_garbage(path, vacuum=vacuum, on_wait=_waiting_notice))
+        work = collect_garbage(db_location(db), vacuum=vacuum, on_wait=_waiting_notice)
+        result = asyncio.run(work)
     except RagidxError as exc:
         fail(exc)
     if json_out:
@@ -111,7 +112,7 @@ def doctor_command(
     normalize: NormalizeOption = True,
     json_out: JsonOption = False,
     check_db: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--db",
             help="Check this index instead: SQLite's integrity check, then every file's chunks"
@@ -134,7 +135,13 @@ def doctor_command(
 
     try:
         if check_db is not None or salvage:
-            path = check_db or default_db_path()
+            if check_db is not None and is_postgres_url(check_db):
+                raise ConfigError(
+                    "doctor --db checks a SQLite index file, not a Postgres one",
+                    hint="`ragidx stats --db URL` reads a Postgres index; its server checks"
+                    " its own pages",
+                )
+            path = db_path(check_db) if check_db is not None else default_db_path()
             checks = salvage_index(path) if salvage else check_index(path)
         else:
             # Its HTTP options by name (`HttpOptions`); one request, not retried.

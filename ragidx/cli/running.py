@@ -102,7 +102,7 @@ def effective_settings(
         "pack": chunk.packs,
         "workers": usable_cores() if config.workers is None else config.workers,
         "on_long_chunk": config.on_long_chunk.value,
-        "db": config.db_path,
+        "db": config.db_shown,
         "settings_file": settings_file,
     }
     return "settings: " + " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
@@ -142,7 +142,7 @@ def execute(
     _few_malloc_arenas()  # before the run's threads start
     stop = StopSignal()
     work = run_index(sources, embedder, config, reporter, retry_failed=retry_failed, stop=stop)
-    footprint = None if config.dry_run else Footprint.before(config.db_path)
+    footprint = None if config.dry_run or config.db_url else Footprint.before(config.db_path)
     try:
         with _stop_on_signals(stop, reporter):
             summary = asyncio.run(closing(embedder, work))

@@ -7,11 +7,13 @@ a failed file whose vectors came back. `stats` counts as unused exactly what `gc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragidx.store import SqliteStore, Store, writer_lock
+from ragidx.store import Store, writer_lock
+from ragidx.store.locate import is_postgres_url, open_index
 
 __all__ = ["GcResult", "collect_garbage"]
 
@@ -30,12 +32,16 @@ class GcResult:
 
 
 async def collect_garbage(
-    db: Path, *, vacuum: bool, on_wait: Callable[[str | None], None]
+    db: Path | str, *, vacuum: bool, on_wait: Callable[[str | None], None]
 ) -> GcResult:
-    """Holds the writer lock, so no run is using the cache while vectors go."""
-    store: Store = await asyncio.to_thread(SqliteStore.open, db, create=False)
+    """Holds the writer lock (SQLite), so no run is using the cache while vectors go; on
+    Postgres runs go on, and each drop waits out the groups in flight (`PostgresStore.gc`)."""
+    store: Store = await asyncio.to_thread(open_index, db, create=False)
+    lock: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+    if not is_postgres_url(db):
+        lock = writer_lock(Path(db), wait=True, on_wait=on_wait)
     try:
-        async with writer_lock(db, wait=True, on_wait=on_wait):
+        async with lock:
             before, _ = await asyncio.to_thread(store.file_bytes)
             # A killed run's parts become held; what is held for files gone goes.
             await asyncio.to_thread(store.drop_staged)

@@ -37,7 +37,7 @@ from ragidx import read
 from ragidx.chunk.tokens import BPE_ENCODINGS
 from ragidx.config import IndexConfig
 from ragidx.embed import Embedder, MinimalEmbedder, closing, complete
-from ragidx.errors import RagidxError
+from ragidx.errors import ConfigError, RagidxError
 from ragidx.events import EventSink, RunFinished, RunStarted, Stopping, WaitingForIndex
 from ragidx.models import FileStatus, RunSummary
 from ragidx.pipeline.batcher import Batch
@@ -65,7 +65,8 @@ from ragidx.pipeline.prepare import (
 from ragidx.pipeline.reading import Reading
 from ragidx.pipeline.walking import Walking
 from ragidx.pipeline.workers import Workers
-from ragidx.store import SqliteStore, Store, lock_path, writer_lock
+from ragidx.store import Store, lock_path
+from ragidx.store.locate import open_index, run_lock
 from ragidx.walk.walker import absolute
 
 __all__ = ["index", "run_index"]
@@ -114,15 +115,21 @@ async def run_index(
     closing it is the caller's.
     """
     embedder = complete(embedder)
+    if config.dry_run and config.db_url:
+        raise ConfigError(
+            "--dry-run reads a SQLite index only, not a Postgres one",
+            hint="estimate against a copy indexed into SQLite, or leave out --dry-run",
+        )
     stopping = (stop or StopSignal()).bind()
     if config.dry_run:
         # It writes nothing: it neither waits for the writer's lock nor keeps a writer out.
         return await _index(paths, embedder, config, on_event, retry_failed, stopping)
 
     def waiting(holder: str | None) -> None:
-        on_event(WaitingForIndex(config.db_path, holder))
+        on_event(WaitingForIndex(config.db_shown, holder))
 
-    lock = writer_lock(config.db_path, wait=config.wait, on_wait=waiting, give_up=stopping.is_set)
+    shard = str(config.shard) if config.shard else None
+    lock = run_lock(config.db, shard, wait=config.wait, on_wait=waiting, give_up=stopping.is_set)
     async with lock:
         return await _index(paths, embedder, config, on_event, retry_failed, stopping)
 
@@ -137,13 +144,13 @@ async def _index(
 ) -> RunSummary:
     redact = embedder.redact
     config = pick_tokenizer(embedder, config)
-    store: SqliteStore
+    store: Store
     if config.dry_run:
         # Asks no server (the chunk size stays), and opens the index read-only.
         store = await asyncio.to_thread(DryStore.for_run, config)
     else:
         config = await fit_chunks(embedder, config, on_event)
-        store = await asyncio.to_thread(SqliteStore.open, config.db_path)
+        store = await asyncio.to_thread(open_index, config.db)
     try:
         named = dedupe([absolute(p) for p in paths]) if isinstance(paths, list | tuple) else None
         if named is not None:
@@ -155,9 +162,7 @@ async def _index(
         roots: Iterable[Path] = named if named is not None else (absolute(p) for p in paths)
         if retry_failed:
             roots = await asyncio.to_thread(failed_under, store, named)
-        db = str(absolute(config.db_path))
-        own = (db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
-        skip = frozenset((*own, str(absolute(lock_path(config.db_path)))))
+        skip = frozenset() if config.db_url else _own_files(config.db_path)
         workers = config.walk.workers
         if workers is None:
             workers = await asyncio.to_thread(
@@ -410,6 +415,13 @@ def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(exc, asyncio.CancelledError):
             return exc
     return group.exceptions[0]
+
+
+def _own_files(db: Path) -> frozenset[str]:
+    """The SQLite index's own files, which a walk of the tree that holds them passes over."""
+    name = str(absolute(db))
+    own = (name + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+    return frozenset((*own, str(absolute(lock_path(db)))))
 
 
 def worker_name() -> str:
