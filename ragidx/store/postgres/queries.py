@@ -135,7 +135,7 @@ def text_search(conn: Conn, terms: Sequence[str], limit: int) -> list[tuple[int,
     query = sql.SQL(" || ").join(sql.SQL("phraseto_tsquery('simple', %s)") for _ in phrases)
     rows = conn.execute(
         sql.SQL(
-            "SELECT c.id, ts_rank(c.tsv, q) AS score FROM chunks c, ({}) AS t(q)"
+            "SELECT c.id, ts_rank(c.tsv, q) AS score FROM chunks c, (SELECT {}) AS t(q)"
             " WHERE c.visible AND c.tsv @@ q ORDER BY score DESC, c.id LIMIT %s"
         ).format(query),
         (*phrases, limit),
