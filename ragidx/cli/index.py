@@ -148,10 +148,22 @@ OnLongChunkOption = Annotated[
     str, option("--on-long-chunk", help="A chunk the model refuses as too long.")
 ]
 RpmOption = Annotated[
-    float | None, option("--rpm", help="Requests per minute at most.", show_default=False)
+    float | None,
+    option(
+        "--rpm",
+        help="Requests per minute at most, for the API key: with --shard K/N each part"
+        " paces at 1/N of it.",
+        show_default=False,
+    ),
 ]
 TpmOption = Annotated[
-    float | None, option("--tpm", help="Tokens per minute at most.", show_default=False)
+    float | None,
+    option(
+        "--tpm",
+        help="Tokens per minute at most, for the API key: with --shard K/N each part"
+        " paces at 1/N of it.",
+        show_default=False,
+    ),
 ]
 BatchSizeOption = Annotated[
     int | None, option("--batch-size", help="Inputs per embedding request.")
@@ -280,6 +292,10 @@ def index_command(
         _db_dir_exists(ctx, where)
     _agree(ctx, chunk_tokens, chunk_overlap, max_batch_tokens)
     try:
+        part = Shard.parse(shard) if shard is not None else None
+        # A budget is the API key's: N parts indexing at once each take 1/N of it.
+        parts = part.count if part else 1
+        rpm, tpm = _share(rpm, parts), _share(tpm, parts)
         config = IndexConfig(
             db_path=where if isinstance(where, Path) else default_db_path(),
             db_url=where if isinstance(where, str) else None,
@@ -311,7 +327,7 @@ def index_command(
             wait=wait,
             grace=timeout,
             covers=tuple(covers or ()),
-            shard=Shard.parse(shard) if shard is not None else None,
+            shard=part,
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
@@ -320,7 +336,7 @@ def index_command(
 
             counter(tokenizer)  # a file that is no tokenizer stops the run here, not per file
         # Every option of the HTTP client, by its name (`HttpOptions`).
-        http = EmbedOptions.from_settings(ctx.params)
+        http = EmbedOptions.from_settings(ctx.params, rpm=rpm, tpm=tpm)
         sources = paths_to_index(paths or [], null=null, retry_failed=retry_failed)
         embedder = embedder_for(provider, model, dimensions, http, quiet)
         if embedder.server is None:
@@ -332,6 +348,10 @@ def index_command(
         stderr().print(effective_settings(embedder, config, http, ctx.meta.get("settings_file")))
     reporter = reporter_for(json_out, quiet, verbose, progress)
     raise typer.Exit(execute(sources, embedder, config, reporter, retry_failed=retry_failed))
+
+
+def _share(budget: float | None, parts: int) -> float | None:
+    return budget / parts if budget is not None else None
 
 
 def _db_dir_exists(ctx: typer.Context, db: Path) -> None:
