@@ -24,7 +24,7 @@ import numpy as np
 
 from ragidx.testing.server import EmbeddingServer, expected_vector
 
-__all__ = ["SoakResult", "check_index", "make_corpus", "soak"]
+__all__ = ["SoakResult", "check_index", "content_hash", "edit_corpus", "make_corpus", "soak"]
 
 _BOILERPLATE = (
     "This page is part of the operations handbook. Ask in the platform channel if anything"
@@ -77,6 +77,11 @@ def make_corpus(root: Path, files: int, seed: int = 11) -> dict[str, set[str]]:
     return versions
 
 
+def content_hash(path: Path) -> str:
+    """The file's content hash as the index records it."""
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
 def _write(path: Path, text: str, versions: dict[str, set[str]]) -> None:
     data = text.encode()
     versions.setdefault(str(path.resolve()), set()).add(
@@ -87,7 +92,8 @@ def _write(path: Path, text: str, versions: dict[str, set[str]]) -> None:
     tmp.replace(path)  # an editor's atomic save
 
 
-def _edit(root: Path, rng: random.Random, versions: dict[str, set[str]], count: int) -> None:
+def edit_corpus(root: Path, rng: random.Random, versions: dict[str, set[str]], count: int) -> None:
+    """Rewrite `count` random pages with new text, recording their new hashes."""
     pages = sorted(root.rglob("*.md"))
     for path in rng.sample(pages, count):
         i = int(path.stem.removeprefix("page"))
@@ -174,7 +180,7 @@ def soak(
     result = SoakResult()
     for n in range(kills):
         if edit_every and n % edit_every == edit_every - 1:
-            _edit(corpus, rng, versions, 3)
+            edit_corpus(corpus, rng, versions, 3)
             result.edits += 3
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(*delay))
