@@ -17,6 +17,7 @@ __all__ = [
     "RunRecord",
     "RunSummary",
     "StoreStats",
+    "WorkerProgress",
 ]
 
 
@@ -168,6 +169,28 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerProgress:
+    """One run's progress as every worker on the index sees it (`ragidx stats`, and the
+    `ragidx_progress` view for SQL)."""
+
+    run_id: int
+    worker: str
+    """Who runs it: "host:pid"."""
+    shard: str | None
+    """The part of the tree it indexes ("K/N"), None for all of it."""
+    status: str
+    """"running"; "died" where the run's owner is gone without finishing; else how it ended."""
+    started_at: float
+    heartbeat_at: float | None
+    """When the run last committed or reported its files in flight."""
+    files_done: int
+    """Files indexed, skipped or removed (unchanged files are not counted)."""
+    files_failed: int
+    in_flight: int
+    """Files read, chunked or embedding but not yet committed, at the last heartbeat."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     """What `ragidx stats` shows: counts, the vector space, the last run."""
 
@@ -194,6 +217,9 @@ class StoreStats:
     file_types: dict[str, int]
     """Indexed files by suffix, most common first."""
     last_run: RunRecord | None
+    workers: tuple[WorkerProgress, ...] = ()
+    """Runs in progress (or died in progress) and those ended in the last hour, newest
+    first."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values, keys in field order: the `stats --json` record."""

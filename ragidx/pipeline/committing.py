@@ -22,11 +22,14 @@ it committed is reported before the cancellation goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragidx.config import IndexConfig, LongChunkPolicy
+from ragidx.errors import StoreError
 from ragidx.events import EventSink
 from ragidx.models import FileStatus
 from ragidx.pipeline.cache import Inflight
@@ -41,6 +44,8 @@ __all__ = ["GROUP_WEIGHT", "Committing", "Outcome", "PartDone", "ReadDone", "fai
 # Writes committed in one transaction, at most.
 _GROUP = 64
 GROUP_WEIGHT = 2048
+HEARTBEAT_SECONDS = 2.0
+"""How often at most a run records its files in flight (`ragidx stats`)."""
 """About the chunks and vectors committed in one transaction (half the channel's bound)."""
 
 
@@ -90,7 +95,10 @@ class Committing:
         self.redact = redact
         self.tally = Tally(emit)
         self.run_id = 0
+        self.in_flight: Callable[[], int] = lambda: 0
+        """Files between the walk and their commit, for the run's heartbeat."""
         self._files = _Files(config.chunk.fingerprint, config.on_long_chunk)
+        self._beat = time.monotonic()
 
     async def run(self, outcomes: Receiver[Outcome]) -> None:
         """Commit until every sender is closed and nothing is left."""
@@ -119,6 +127,11 @@ class Committing:
                 self._report(group)
             raise
         self._report(group)
+        if time.monotonic() - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = time.monotonic()
+            # Progress others watch; a run does not fail for want of showing it.
+            with contextlib.suppress(StoreError):
+                await asyncio.to_thread(self.store.heartbeat, self.run_id, max(self.in_flight(), 0))
 
     def _report(self, group: list[StoreWrite]) -> None:
         for w in group:

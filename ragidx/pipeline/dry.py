@@ -104,8 +104,11 @@ class DryStore(SqliteStore):
     ) -> None:
         self.check_manifest(provider, model, dims, binding)
 
-    def begin_run(self, roots: Iterable[str]) -> int:
+    def begin_run(self, roots: Iterable[str], *, worker: str = "", shard: str | None = None) -> int:
         return 0
+
+    def heartbeat(self, run_id: int, in_flight: int) -> None:
+        pass
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
         pass

@@ -24,7 +24,9 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import os
 import pickle
+import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -219,7 +221,9 @@ class _Run:
         started = time.monotonic()
         root_list = list(roots) if isinstance(roots, list) else None
         shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
-        self.run_id = await asyncio.to_thread(self.store.begin_run, shown)
+        shard = str(self.config.shard) if self.config.shard else None
+        begin = functools.partial(self.store.begin_run, shown, worker=worker_name(), shard=shard)
+        self.run_id = await asyncio.to_thread(begin)
         e = self.embedder
         self.emit(RunStarted(self.run_id, shown, e.provider, e.model, e.dims))
         status = "interrupted"
@@ -278,6 +282,7 @@ class _Run:
         embedding.offload(workers)
         committing = Committing(self.store, config, inflight, self.redact, emit)
         committing.run_id = self.run_id
+        committing.in_flight = lambda: walking.announced - committing.tally.total
         send_plans, plans = channel[Read](_READ_AHEAD)
         send_loaded, loaded = channel[Loaded](window(workers.size), loaded_weight)
         send_refs, refs = channel[Ref](max(max_inputs * 2, 64))
@@ -405,3 +410,8 @@ def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:
         if not isinstance(exc, asyncio.CancelledError):
             return exc
     return group.exceptions[0]
+
+
+def worker_name() -> str:
+    """Who runs a run, as `ragidx stats` and `ragidx_progress` name it: "host:pid"."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -18,6 +18,8 @@ class Tally:
         self.counts: dict[FileStatus, int] = dict.fromkeys(FileStatus, 0)
         self.chunks = 0
         self.tokens = 0
+        self.total = 0
+        """Files done that were announced (`FileDiscovered`) before."""
 
     def done(
         self,
@@ -34,6 +36,7 @@ class Tally:
     ) -> None:
         """One file's outcome: counted, and reported (`announced`: after a `FileDiscovered`)."""
         self.counts[status] += 1
+        self.total += announced
         if status is FileStatus.INDEXED:
             self.chunks += chunks
             self.tokens += tokens

@@ -51,6 +51,8 @@ class Walking:
         self.emit = emit
         self.stopping = stopping
         self.tally = Tally(emit)
+        self.announced = 0
+        """Files sent on to be read or written (each with a `FileDiscovered`)."""
 
     async def run(
         self, roots: Iterable[Path], reads: Sender[Read], outcomes: Sender[Outcome]
@@ -108,9 +110,11 @@ class Walking:
                 )
             elif isinstance(plan, Read):
                 self.emit(FileDiscovered(plan.info.path))
+                self.announced += 1
                 await reads.send(plan)
             else:
                 self.emit(FileDiscovered(plan.path))
+                self.announced += 1
                 await outcomes.send(_write_for(plan))
 
 

@@ -165,7 +165,8 @@ def index_embedder(
     `base_url` in place of the recorded one where given."""
     manifest = store.manifest()
     if "provider" not in manifest:
-        raise StoreError(f"the index {store.path} is empty", hint="run `ragidx index PATH` first")
+        hint = "run `ragidx index PATH` first"
+        raise StoreError(f"the index {store.location} is empty", hint=hint)
     provider = manifest["provider"]
     options = EmbedOptions(
         base_url=base_url or manifest.get("base_url"),

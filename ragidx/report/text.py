@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -64,6 +65,34 @@ def render_hits(console: Console, hits: list[SearchHit]) -> None:
         console.print()
 
 
+def _render_workers(console: Console, stats: StoreStats) -> None:
+    """Each run in progress (or died in it) and those ended in the last hour, when there is
+    more to see than the last run line says."""
+    workers = stats.workers
+    live = any(w.status in ("running", "died") for w in workers)
+    if not workers or (len(workers) == 1 and not live):
+        return
+    table = Table(title="workers", title_justify="left", box=None)
+    for name in ("run", "worker", "shard", "status", "done", "failed", "in flight", "heard"):
+        justify: Literal["left", "right"] = "left" if name in ("worker", "status") else "right"
+        table.add_column(name, justify=justify, no_wrap=True)
+    now = time.time()
+    for w in workers:
+        heard = f"{max(now - w.heartbeat_at, 0):.0f} s ago" if w.heartbeat_at else "-"
+        table.add_row(
+            f"#{w.run_id}",
+            escape(w.worker or "-"),
+            w.shard or "all",
+            w.status,
+            f"{w.files_done:,}",
+            f"{w.files_failed:,}",
+            f"{w.in_flight:,}",
+            heard,
+        )
+    console.print()
+    console.print(table)
+
+
 def render_stats(
     console: Console, stats: StoreStats, failures: list[tuple[str, str | None]], failed: bool
 ) -> None:
@@ -119,6 +148,7 @@ def render_stats(
                 f"{summary['embedded']:,} embedded, {summary['reused']:,} reused from the cache",
             )
     console.print(table)
+    _render_workers(console, stats)
     if failed:
         console.print()
         if not failures:

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
-from ragidx.models import Chunk, FileStatus, RunRecord, StoreStats
+from ragidx.models import Chunk, FileStatus, RunRecord, StoreStats, WorkerProgress
 from ragidx.store.stamps import DirStamp, Stamp
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ __all__ = [
     "Staged",
     "Store",
     "StoreStats",
+    "WorkerProgress",
     "Write",
 ]
 
@@ -135,11 +135,13 @@ class Store(Protocol):
     """An open index. Every method raises `StoreError` (`IndexDamaged` where the index is
     corrupt) and no backend's own errors. Not shared between threads at the same time.
 
-    Opening one is the implementation's business (`SqliteStore.open`); `close` ends it."""
+    Opening one is the implementation's business (`SqliteStore.open`,
+    `PostgresStore.open`); `close` ends it."""
 
     @property
-    def path(self) -> Path:
-        """Where the index is: named in messages, and by the code that opens it again."""
+    def location(self) -> str:
+        """Where the index is, as messages name it: a file's path, or a database URL without
+        its password."""
         ...
 
     def close(self) -> None:
@@ -194,8 +196,14 @@ class Store(Protocol):
 
     # -- runs ----------------------------------------------------------------------------
 
-    def begin_run(self, roots: Iterable[str]) -> int:
-        """Record a run that starts now; returns its id."""
+    def begin_run(self, roots: Iterable[str], *, worker: str = "", shard: str | None = None) -> int:
+        """Record a run that starts now, by `worker` ("host:pid") over `shard` ("K/N", None
+        for the whole tree); returns its id."""
+        ...
+
+    def heartbeat(self, run_id: int, in_flight: int) -> None:
+        """Record that the run is alive with `in_flight` files between reading and commit
+        (what `StoreStats.workers` shows). `commit` counts the files done and failed."""
         ...
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
@@ -245,7 +253,8 @@ class Store(Protocol):
 
     def commit(self, writes: list[Write], run_id: int) -> None:
         """Apply a group of writes in one transaction, in order: each file is all old or all
-        new, and the vectors a file uses are cached before it."""
+        new, and the vectors a file uses are cached before it. The run's counters of files
+        done (indexed, skipped, removed) and failed grow in the same transaction."""
         ...
 
     def cached(self, keys: list[bytes]) -> set[bytes]:

@@ -86,6 +86,7 @@ class Writer:
                     self._apply(conn, write, run_id, now)
             if self.claimed and stores_vectors:
                 write_manifest(conn, self.claimed)
+            _count(conn, files, run_id, now)
         self.deferred = None
         if stores_vectors:
             self.claimed = None
@@ -166,3 +167,15 @@ def _carries_vectors(write: Write) -> bool:
     if isinstance(write, Embeddings):
         return bool(write.keys)
     return bool(write.chunks)
+
+
+def _count(conn: sqlite3.Connection, files: list[FileWrite], run_id: int, now: float) -> None:
+    """Add the group's files to its run's counters (`ragidx_progress`)."""
+    failed = sum(w.status is FileStatus.FAILED for w in files)
+    done = sum(not w.touch_only and w.status is not FileStatus.FAILED for w in files)
+    if done or failed:
+        conn.execute(
+            "UPDATE runs SET files_done = files_done + ?, files_failed = files_failed + ?,"
+            " heartbeat_at = ? WHERE id = ?",
+            (done, failed, now, run_id),
+        )

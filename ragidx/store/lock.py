@@ -17,13 +17,28 @@ from pathlib import Path
 
 from ragidx.errors import IndexBusy, Interrupted, StoreError
 
-__all__ = ["WriterLock", "lock_path", "writer_lock"]
+__all__ = ["WriterLock", "lock_path", "writer_alive", "writer_lock"]
 
 POLL_SECONDS = 0.2
 
 
 def lock_path(db: Path) -> Path:
     return Path(f"{db}.lock")
+
+
+def writer_alive(db: Path) -> bool:
+    """Whether some process holds the writer lock of `db` now (this one included)."""
+    try:
+        fd = os.open(lock_path(db), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock taken to ask
+    return False
 
 
 class WriterLock:

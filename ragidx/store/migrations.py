@@ -168,6 +168,19 @@ MIGRATIONS: tuple[Step, ...] = (
     ALTER TABLE files ADD COLUMN unit TEXT;
     ALTER TABLE files ADD COLUMN pages INTEGER;
     """,
+    # 7: who runs each run and how far it got, for everyone watching the index
+    """
+    ALTER TABLE runs ADD COLUMN worker TEXT;
+    ALTER TABLE runs ADD COLUMN shard TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+    ALTER TABLE runs ADD COLUMN files_done INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN files_failed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+    CREATE VIEW ragidx_progress AS
+        SELECT id AS run_id, worker, shard, status, started_at, heartbeat_at,
+            files_done, files_failed, in_flight
+        FROM runs;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -92,6 +92,10 @@ class SqliteStore:
         be written (`connect_for_reading`)."""
         return cls(connect_for_reading(path), path)
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -162,21 +166,36 @@ class SqliteStore:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def begin_run(self, roots: Iterable[str]) -> int:
+    def begin_run(self, roots: Iterable[str], *, worker: str = "", shard: str | None = None) -> int:
+        now = time.time()
         with self.transaction() as conn:
+            # One writer at a time holds the lock: a run still marked running died.
+            conn.execute(
+                "UPDATE runs SET status = 'died', in_flight = 0,"
+                " finished_at = coalesce(heartbeat_at, started_at) WHERE status = 'running'"
+            )
             cur = conn.execute(
-                "INSERT INTO runs (started_at, status, roots) VALUES (?, 'running', ?)",
-                (time.time(), json.dumps(list(roots))),
+                "INSERT INTO runs (started_at, status, roots, worker, shard, heartbeat_at)"
+                " VALUES (?, 'running', ?, ?, ?, ?)",
+                (now, json.dumps(list(roots)), worker, shard, now),
             )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
+    def heartbeat(self, run_id: int, in_flight: int) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE runs SET finished_at = ?, seconds = ?, status = ?, summary = ?"
-                " WHERE id = ?",
-                (time.time(), summary.get("seconds"), status, json.dumps(summary), run_id),
+                "UPDATE runs SET in_flight = ?, heartbeat_at = ? WHERE id = ?",
+                (in_flight, time.time(), run_id),
+            )
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, seconds = ?, status = ?, summary = ?,"
+                " in_flight = 0, heartbeat_at = ? WHERE id = ?",
+                (now, summary.get("seconds"), status, json.dumps(summary), now, run_id),
             )
 
     # -- what the index holds of a tree --------------------------------------------------

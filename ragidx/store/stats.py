@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragidx.models import FileStatus
+from ragidx.models import FileStatus, WorkerProgress
 from ragidx.store import cache, staging
 from ragidx.store.base import RunRecord, StoreStats
+from ragidx.store.lock import writer_alive
 
 __all__ = ["read_stats"]
 
 _STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
+RECENT_SECONDS = 3600.0
+"""How long an ended run stays among `StoreStats.workers`."""
 
 
 def read_stats(conn: sqlite3.Connection, path: Path, manifest: dict[str, str]) -> StoreStats:
@@ -59,6 +64,33 @@ def read_stats(conn: sqlite3.Connection, path: Path, manifest: dict[str, str]) -
         chunk_overlap=_int(manifest, "chunk_overlap"),
         file_types=dict(types.most_common()),
         last_run=_run_record(last) if last else None,
+        workers=workers(conn, alive=lambda: writer_alive(path)),
+    )
+
+
+def workers(conn: sqlite3.Connection, alive: Callable[[], bool]) -> tuple[WorkerProgress, ...]:
+    """The runs in progress and those ended within `RECENT_SECONDS`, newest first; a run
+    still marked running is "died" unless `alive()` (one writer at a time: the lock says)."""
+    rows = conn.execute(
+        "SELECT id, worker, shard, status, started_at, heartbeat_at, files_done,"
+        " files_failed, in_flight FROM runs"
+        " WHERE status = 'running' OR finished_at > ? ORDER BY id DESC LIMIT 100",
+        (time.time() - RECENT_SECONDS,),
+    ).fetchall()
+    living = any(row[3] == "running" for row in rows) and alive()
+    return tuple(
+        WorkerProgress(
+            run_id=row[0],
+            worker=row[1] or "",
+            shard=row[2],
+            status="died" if row[3] == "running" and not living else row[3],
+            started_at=row[4],
+            heartbeat_at=row[5],
+            files_done=row[6],
+            files_failed=row[7],
+            in_flight=row[8] if row[3] == "running" and living else 0,
+        )
+        for row in rows
     )
 
 

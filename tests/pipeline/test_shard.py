@@ -3,6 +3,8 @@ reports and removes only its own part's files."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ragidx.config import IndexConfig, Shard
 from ragidx.embed import HashEmbedder
 from ragidx.errors import ConfigError
 from ragidx.models import FileStatus
+from ragidx.store import SqliteStore
 
 
 def _indexed(db: Path) -> set[str]:
@@ -87,3 +90,55 @@ def test_the_cli_indexes_only_its_part(cli: Cli, work: Path) -> None:
     assert not set(one) & set(two) and not set(two) & set(three) and not set(one) & set(three)
     assert len(one) + len(two) + len(three) == 12
     assert all(r["status"] == "indexed" for r in [*one.values(), *two.values(), *three.values()])
+
+
+def test_stats_and_the_progress_view_show_each_shards_run(tmp_path: Path, cli: Cli) -> None:
+    tree = tmp_path / "tree"
+    make_tree(tree, 30)
+    (tree / "bad.md").write_bytes(b"\xff\xfe\x00binary\x00" * 10)
+    db = tmp_path / "idx.db"
+    first, second = Shard(1, 2), Shard(2, 2)
+    done = {}
+    for shard in (first, second):
+        summary = ragidx.index(
+            [tree], HashEmbedder(), IndexConfig(db_path=db, workers=0, shard=shard)
+        )
+        done[str(shard)] = sum(summary.counts.values())
+    result = cli("stats", "--db", str(db), "--json")
+    assert result.exit_code == 0, result.stderr
+    workers = json.loads(result.stdout)["workers"]
+    assert [w["shard"] for w in workers] == ["2/2", "1/2"]  # newest first
+    assert all(w["status"] == "completed" and w["in_flight"] == 0 for w in workers)
+    assert {w["shard"]: w["files_done"] + w["files_failed"] for w in workers} == done
+    assert sum(w["files_done"] + w["files_failed"] for w in workers) == 31
+    assert all(w["worker"].endswith(f":{os.getpid()}") for w in workers)
+    shown = cli("stats", "--db", str(db))
+    assert "workers" in shown.stdout and "2/2" in shown.stdout and "1/2" in shown.stdout
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT shard, status, files_done + files_failed FROM ragidx_progress ORDER BY run_id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [("1/2", "completed", done["1/2"]), ("2/2", "completed", done["2/2"])]
+
+
+def test_a_run_that_died_shows_as_died_until_the_next_run(tmp_path: Path) -> None:
+    db = tmp_path / "idx.db"
+    store = SqliteStore.open(db)
+    try:
+        dead = store.begin_run(["/x"], worker="elsewhere:1")
+        (worker,) = store.stats().workers
+        assert (worker.run_id, worker.status) == (dead, "died")  # no one holds the lock
+    finally:
+        store.close()
+    tree = tmp_path / "tree"
+    make_tree(tree, 3)
+    ragidx.index([tree], HashEmbedder(), IndexConfig(db_path=db, workers=0))
+    store = SqliteStore.open(db)
+    try:
+        statuses = [(w.run_id, w.status) for w in store.stats().workers]
+    finally:
+        store.close()
+    assert statuses[1] == (dead, "died") and statuses[0][1] == "completed"

@@ -32,7 +32,7 @@ def test_sqlite_store_has_every_member_of_the_protocol(tmp_path: Path) -> None:
     """mypy checks the same in `ragidx.store.sqlite` (`_implements_store`); this checks the
     names, parameters and defaults at run time, and `isinstance`."""
     members = _members(Store)
-    assert {"commit", "stats", "vector_search", "path", "resetting"} <= set(members)
+    assert {"commit", "stats", "vector_search", "location", "resetting"} <= set(members)
     store = SqliteStore.open(tmp_path / "idx.db")
     try:
         assert isinstance(store, Store)
@@ -109,7 +109,7 @@ def test_stats_are_a_typed_value_with_the_json_record_in_order(tmp_path: Path) -
         store.claim_manifest("p", "m", 2, {"chunk_tokens": 512, "chunk_overlap": 64})
         chunk = Chunk(0, "hi", "hi", 0, 2, 1, 1, ("Top",), 1)
         key = embedding_key("p", "m", 2, "hi")
-        run = store.begin_run(["/"])
+        run = store.begin_run(["/"], worker="host:1", shard="1/2")
         write = FileWrite(FileStatus.INDEXED, "/d/a.md", 2, 1, "h", chunks=[chunk], keys=[key])
         vectors = np.array([[0.6, 0.8]], dtype=np.float32)
         store.commit([Embeddings([key], vectors), write], run)
@@ -121,6 +121,14 @@ def test_stats_are_a_typed_value_with_the_json_record_in_order(tmp_path: Path) -
     assert stats.files == {"indexed": 1, "skipped": 0, "failed": 0}
     assert (stats.chunks, stats.vectors, stats.dims, stats.chunk_tokens) == (1, 1, 2, 512)
     assert stats.last_run is not None and stats.last_run.summary == {"indexed": 1, "seconds": 0.5}
+    (worker,) = stats.workers
+    assert (worker.run_id, worker.worker, worker.shard, worker.status) == (
+        run,
+        "host:1",
+        "1/2",
+        "completed",
+    )
+    assert (worker.files_done, worker.files_failed, worker.in_flight) == (1, 0, 0)
     record = stats.as_dict()
     assert list(record) == [
         "db",
@@ -140,6 +148,7 @@ def test_stats_are_a_typed_value_with_the_json_record_in_order(tmp_path: Path) -
         "chunk_overlap",
         "file_types",
         "last_run",
+        "workers",
     ]
     assert list(record["last_run"]) == [
         "id",
