@@ -164,7 +164,7 @@ def index_rows(db: str, query: str, params: tuple[object, ...] = ()) -> list[tup
     where = target(db)
     with _psycopg().connect(where.conninfo, autocommit=True) as pg:
         pg.execute(f"SET search_path = {where.schema}, public")
-        return list(pg.execute(query.replace("?", "%s"), params).fetchall())
+        return list(pg.execute(query.replace("%", "%%").replace("?", "%s"), params).fetchall())
 
 
 def stored_vectors_in(db: str) -> list[tuple[str, str, np.ndarray[Any, Any]]]:
