@@ -14,7 +14,7 @@ from helpers import (
     PoisonEmbedder,
     Result,
 )
-from pg import pg_server, pg_url, store  # noqa: F401  (fixtures for every test module)
+from pg import index_db, pg_server, pg_url, store  # noqa: F401  (fixtures for every test module)
 from typer.testing import CliRunner
 
 from ragidx.cli import app

@@ -197,11 +197,13 @@ FILES = {
 }
 
 
-def index_with(cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai") -> Result:
+def index_with(
+    cli: Cli, server: EmbeddingServer, *args: str, provider: str = "openai", db: str = "idx.db"
+) -> Result:
     base = server.url + ("/v1" if provider == "openai" else "")
     dims = ["--dimensions", str(DIMS)] if provider == "openai" else []
     return cli(
-        "index", "docs", "--db", "idx.db", "--json", "--provider", provider,
+        "index", "docs", "--db", db, "--json", "--provider", provider,
         "--base-url", base, "--model", "test-model", *dims, *args,
     )  # fmt: skip
 

@@ -16,17 +16,29 @@ Facts behind the choices (measured): docs/design/postgres.md §1-2.
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ragidx.store import SqliteStore, Store
 
-__all__ = ["BACKENDS", "open_store", "pg_server", "pg_url", "store", "store_at"]
+__all__ = [
+    "BACKENDS",
+    "index_db",
+    "index_rows",
+    "open_store",
+    "pg_server",
+    "pg_url",
+    "store",
+    "store_at",
+    "stored_vectors_in",
+]
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under xdist
 _TEMPLATE = f"ragidx_template_{_WORKER}"
@@ -123,5 +135,46 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened = open_store(request.param, store_at(request, request.param, tmp_path))
     try:
         yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def index_db(request: pytest.FixtureRequest) -> str:
+    """What a CLI test passes as `--db`, on each backend in turn: `idx.db` in the working
+    directory (`work`), or a fresh database's URL."""
+    return "idx.db" if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+def _backend(db: str) -> str:
+    return "postgres" if "://" in db else "sqlite"
+
+
+def index_rows(db: str, query: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query (`?` placeholders) read straight from the index `db`: SQLite's file,
+    or the Postgres index's schema (vectors come back as pgvector's text)."""
+    if _backend(db) == "sqlite":
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute(query, params).fetchall()
+        finally:
+            conn.close()
+    from ragidx.store.postgres.connect import target
+
+    where = target(db)
+    with _psycopg().connect(where.conninfo, autocommit=True) as pg:
+        pg.execute(f"SET search_path = {where.schema}, public")
+        return list(pg.execute(query.replace("%", "%%").replace("?", "%s"), params).fetchall())
+
+
+def stored_vectors_in(db: str) -> list[tuple[str, str, np.ndarray[Any, Any]]]:
+    """(path, embedder input, vector) of every indexed chunk, read through the `Store` API."""
+    opened = open_store(_backend(db), db)
+    try:
+        return [
+            (row.path, row.input or row.text, np.frombuffer(blob, "<f4"))
+            for row, blob in opened.iter_chunks(vectors=True)
+            if blob is not None
+        ]
     finally:
         opened.close()

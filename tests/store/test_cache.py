@@ -1,5 +1,7 @@
 """The embedding cache: a chunk is embedded once ever, whatever files it is in and however
-runs end; `ragidx gc` drops what no chunk uses; version 1 indexes are migrated into it."""
+runs end; `ragidx gc` drops what no chunk uses; version 1 indexes are migrated into it.
+The tests of behaviour run on SQLite and on Postgres (`index_db`); those of SQLite's files
+(old versions, dry runs that leave the file's bytes, its query plans) on SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
-from helpers import DIMS, PARAGRAPHS, Cli, assert_exact, db_rows, doc_of, index_with, write
+from helpers import DIMS, PARAGRAPHS, Cli, db_rows, doc_of, index_with, write
+from pg import index_rows, stored_vectors_in
 
 from ragidx.store import SqliteStore
 from ragidx.store.migrations import MIGRATIONS
@@ -16,16 +19,24 @@ from ragidx.store.stamps import STAMP_COLUMNS
 from ragidx.testing.server import Faults, expected_vector, serve
 
 
-def _distinct_inputs(db: Path = Path("idx.db")) -> int:
-    return db_rows(db, "SELECT count(DISTINCT coalesce(input, text)) FROM chunks")[0][0]
+def _distinct_inputs(db: str) -> int:
+    return int(index_rows(db, "SELECT count(DISTINCT coalesce(input, text)) FROM chunks")[0][0])
 
 
-def test_an_edit_sends_only_the_changed_chunks(cli: Cli, work: Path) -> None:
+def _assert_exact(db: str, files: int) -> None:
+    """Every stored vector is the test server's for its input, in `files` files."""
+    rows = stored_vectors_in(db)
+    assert len({path for path, _, _ in rows}) == files
+    for _, text, vector in rows:
+        assert np.allclose(vector, expected_vector(text, DIMS), atol=1e-6)
+
+
+def test_an_edit_sends_only_the_changed_chunks(cli: Cli, work: Path, index_db: str) -> None:
     write(work, {f"docs/{name}.md": doc_of(PARAGRAPHS) for name in "ab"})
     with serve(Faults(dims=DIMS)) as server:
-        first = index_with(cli, server, "--chunk-tokens", "32")
+        first = index_with(cli, server, "--chunk-tokens", "32", db=index_db)
         assert first.exit_code == 0, first.stderr
-        distinct = _distinct_inputs()
+        distinct = _distinct_inputs(index_db)
         # Two identical files: each distinct chunk goes to the server once.
         assert server.counters.inputs == distinct == first.summary()["embedded"]
         assert first.summary()["reused"] == first.summary()["chunks"] - distinct
@@ -33,52 +44,54 @@ def test_an_edit_sends_only_the_changed_chunks(cli: Cli, work: Path) -> None:
         edited = [*PARAGRAPHS[:20], "A brand new paragraph in the middle.", *PARAGRAPHS[20:]]
         write(work, {"docs/a.md": doc_of(edited)})
         before = server.counters.inputs
-        second = index_with(cli, server, "--chunk-tokens", "32")
+        second = index_with(cli, server, "--chunk-tokens", "32", db=index_db)
         assert second.exit_code == 0, second.stderr
         sent = server.counters.inputs - before
         summary = second.summary()
         assert summary["indexed"] == 1 and summary["unchanged"] == 1
         assert sent == summary["embedded"] and 1 <= sent <= 3, sent
         assert summary["reused"] == summary["chunks"] - sent
-    assert_exact(2)
+    _assert_exact(index_db, 2)
 
 
-def test_vectors_of_a_failed_file_are_kept_for_the_next_run(cli: Cli, work: Path) -> None:
+def test_vectors_of_a_failed_file_are_kept_for_the_next_run(
+    cli: Cli, work: Path, index_db: str
+) -> None:
     write(work, {"docs/a.md": doc_of([*PARAGRAPHS[:10], "POISON here", *PARAGRAPHS[10:20]])})
     with serve(Faults(dims=DIMS, poison="POISON")) as server:
-        first = index_with(cli, server, "--chunk-tokens", "32")
+        first = index_with(cli, server, "--chunk-tokens", "32", db=index_db)
         assert first.exit_code == 1 and first.files()["docs/a.md"]["status"] == "failed"
-        cached = db_rows(Path("idx.db"), "SELECT count(*) FROM embeddings")[0][0]
+        cached = index_rows(index_db, "SELECT count(*) FROM embeddings")[0][0]
         assert cached >= 5  # the chunks that were embedded are in the cache, file or not
         server.faults.poison = None
         before = server.counters.inputs
-        second = index_with(cli, server, "--chunk-tokens", "32")
+        second = index_with(cli, server, "--chunk-tokens", "32", db=index_db)
         assert second.exit_code == 0, second.stderr
         # Only the chunks that were refused (the poison and its overlap) go out again.
-        refused = db_rows(Path("idx.db"), "SELECT count(*) FROM chunks WHERE text LIKE '%POISON%'")
+        refused = index_rows(index_db, "SELECT count(*) FROM chunks WHERE text LIKE '%POISON%'")
         assert server.counters.inputs - before == second.summary()["embedded"] == refused[0][0]
         assert 1 <= refused[0][0] <= 2
-    assert_exact(1)
+    _assert_exact(index_db, 1)
 
 
-def test_stats_and_gc(cli: Cli, work: Path) -> None:
+def test_stats_and_gc(cli: Cli, work: Path, index_db: str) -> None:
     write(work, {"docs/a.md": doc_of(PARAGRAPHS), "docs/b.md": doc_of(PARAGRAPHS[:5])})
-    assert cli("index", "docs", "--db", "idx.db", "--chunk-tokens", "32").exit_code == 0
+    assert cli("index", "docs", "--db", index_db, "--chunk-tokens", "32").exit_code == 0
     (work / "docs/a.md").unlink()
-    assert cli("index", "docs", "--db", "idx.db", "--chunk-tokens", "32").exit_code == 0
-    stats = json.loads(cli("stats", "--db", "idx.db", "--json").stdout)
+    assert cli("index", "docs", "--db", index_db, "--chunk-tokens", "32").exit_code == 0
+    stats = json.loads(cli("stats", "--db", index_db, "--json").stdout)
     assert stats["unused_vectors"] > 0
-    assert stats["cached_vectors"] == stats["unused_vectors"] + _distinct_inputs()
+    assert stats["cached_vectors"] == stats["unused_vectors"] + _distinct_inputs(index_db)
     assert stats["last_run"]["summary"]["embedded"] == 0
-    text = cli("stats", "--db", "idx.db").stdout
+    text = cli("stats", "--db", index_db).stdout
     assert "ragidx gc" in text and "reused from the cache" in text
 
-    gc = cli("gc", "--db", "idx.db", "--json")
+    gc = cli("gc", "--db", index_db, "--json")
     assert gc.exit_code == 0, gc.stderr
     assert json.loads(gc.stdout)["vectors"] == stats["unused_vectors"]
-    after = json.loads(cli("stats", "--db", "idx.db", "--json").stdout)
+    after = json.loads(cli("stats", "--db", index_db, "--json").stdout)
     assert after["unused_vectors"] == 0 and after["chunks"] == stats["chunks"]
-    hits = cli("search", "Paragraph 3 says something", "--db", "idx.db", "--json").json_lines()
+    hits = cli("search", "Paragraph 3 says something", "--db", index_db, "--json").json_lines()
     assert hits and hits[0]["path"].endswith("b.md")
 
 
@@ -87,10 +100,10 @@ def test_gc_needs_an_index(cli: Cli) -> None:
     assert result.exit_code == 2 and "no index at nothing.db" in result.stderr
 
 
-def test_reset_empties_the_cache(cli: Cli, work: Path) -> None:
+def test_reset_empties_the_cache(cli: Cli, work: Path, index_db: str) -> None:
     write(work, {"docs/a.md": doc_of(PARAGRAPHS[:3])})
-    assert cli("index", "docs", "--db", "idx.db").exit_code == 0
-    again = cli("index", "docs", "--db", "idx.db", "--reset", "--json")
+    assert cli("index", "docs", "--db", index_db).exit_code == 0
+    again = cli("index", "docs", "--db", index_db, "--reset", "--json")
     assert again.summary()["reused"] == 0 and again.summary()["embedded"] > 0
 
 
@@ -125,19 +138,16 @@ def test_a_version_1_index_is_migrated(cli: Cli, work: Path) -> None:
     ]
 
 
-def test_identical_chunks_share_one_vector(cli: Cli, work: Path) -> None:
+def test_identical_chunks_share_one_vector(cli: Cli, work: Path, index_db: str) -> None:
     with serve(Faults(dims=DIMS)) as server:
         write(work, {f"docs/{i}.md": "# Same\n\nThe very same words.\n" for i in range(30)})
-        result = index_with(cli, server)
+        result = index_with(cli, server, db=index_db)
         assert result.exit_code == 0 and server.counters.inputs == 1
-    rows = db_rows(
-        Path("idx.db"),
-        "SELECT DISTINCT coalesce(c.input, c.text), v.vector FROM chunks c"
-        " JOIN vectors v ON v.chunk_id = c.id",
-    )
-    assert len(rows) == 1 and db_rows(Path("idx.db"), "SELECT count(*) FROM vectors") == [(30,)]
-    text, blob = rows[0]
-    assert np.allclose(np.frombuffer(blob, "<f4"), expected_vector(text, DIMS), atol=1e-6)
+    rows = stored_vectors_in(index_db)
+    assert len(rows) == 30 and index_rows(index_db, "SELECT count(*) FROM embeddings") == [(1,)]
+    assert len({text for _, text, _ in rows}) == 1
+    for _, text, vector in rows:
+        assert np.allclose(vector, expected_vector(text, DIMS), atol=1e-6)
 
 
 def test_dry_run_reports_and_writes_nothing(cli: Cli, work: Path) -> None:
@@ -195,7 +205,9 @@ def test_dry_run_does_not_upgrade_an_old_index(cli: Cli, work: Path) -> None:
     assert Path("old.db").read_bytes() == before
 
 
-def test_a_refitted_chunk_in_many_files_is_stored_and_never_resent(cli: Cli, work: Path) -> None:
+def test_a_refitted_chunk_in_many_files_is_stored_and_never_resent(
+    cli: Cli, work: Path, index_db: str
+) -> None:
     """The model refuses the long line as too long: it is split, its pieces are cached, and
     later copies of it (in this run and the next) use the pieces' vectors."""
     line = " ".join(f"word{i}" for i in range(120))
@@ -203,23 +215,25 @@ def test_a_refitted_chunk_in_many_files_is_stored_and_never_resent(cli: Cli, wor
     files |= {"docs/a.txt": line + "\n", "docs/z.txt": line + "\n"}
     write(work, files)
     with serve(Faults(dims=DIMS, max_chars=300)) as server:
-        first = index_with(cli, server, "--batch-size", "4")
+        first = index_with(cli, server, "--batch-size", "4", db=index_db)
         assert first.exit_code == 0, first.stderr
         assert first.files()["docs/z.txt"]["status"] == "indexed"
         sent = server.counters.inputs
         write(work, {"docs/copy.txt": line + "\n"})
-        second = index_with(cli, server, "--batch-size", "4")
+        second = index_with(cli, server, "--batch-size", "4", db=index_db)
         assert second.exit_code == 0, second.stderr
         assert second.files()["docs/copy.txt"]["reason"].endswith("split to fit")
         assert server.counters.inputs == sent  # the pieces came from the cache
         assert second.summary()["embedded"] == 0 < second.summary()["reused"]
-    assert_exact(63)
+    _assert_exact(index_db, 63)
 
 
-def test_chunks_that_wait_for_a_refused_input_are_not_reused(cli: Cli, work: Path) -> None:
+def test_chunks_that_wait_for_a_refused_input_are_not_reused(
+    cli: Cli, work: Path, index_db: str
+) -> None:
     write(work, {f"docs/{i}.md": "# Same\n\nPOISON words.\n" for i in range(3)})
     with serve(Faults(dims=DIMS, poison="POISON")) as server:
-        result = index_with(cli, server)
+        result = index_with(cli, server, db=index_db)
     summary = result.summary()
     assert summary["failed"] == 3 and summary["embedded"] == 0 and summary["reused"] == 0
 

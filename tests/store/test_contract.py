@@ -17,8 +17,9 @@ import pytest
 from ragidx.errors import ManifestMismatch
 from ragidx.models import Chunk, FileStatus
 from ragidx.query.search import query_terms
-from ragidx.store import Embeddings, FileWrite, Staged, Store, embedding_key
+from ragidx.store import Embeddings, FileWrite, SqliteStore, Staged, Store, embedding_key
 from ragidx.store.base import Write
+from ragidx.store.lock import WriterLock
 from ragidx.testing.server import expected_vector
 
 DIMS = 16
@@ -409,3 +410,42 @@ def test_vector_search_sees_only_visible_chunks(store: Store) -> None:
         hits = store.vector_search(expected_vector(hidden, DIMS), 5)
         assert len(hits) == 2, hidden
         assert {store.chunks_by_id([i])[i].text for i, _ in hits} == {"visible one", "visible two"}
+
+
+def test_each_run_shows_its_progress_and_whether_it_lives(store: Store) -> None:
+    """`stats().workers`: a live run's files done, failed and in flight; a run whose owner
+    went without finishing is "died"; an ended run stays listed a while, newest first."""
+    if isinstance(store, SqliteStore):  # one writer at a time: its lock says it lives
+        lock = WriterLock(Path(store.location))
+        assert lock.try_acquire()
+    ended = store.begin_run(["/r"], worker="host:1")
+    store.finish_run(ended, "completed", {})
+    run = store.begin_run(["/r"], worker="host:2", shard="2/3")
+    store.claim_manifest(*SPACE, {}, binding={"normalize": "true"})
+    store.commit([*_indexed("/r/a.md", ["a"]), FileWrite(FileStatus.SKIPPED, "/r/b", 1, 1)], run)
+    store.commit([FileWrite(FileStatus.FAILED, "/r/c.md", reason="x")], run)
+    store.commit([FileWrite(FileStatus.INDEXED, "/r/a.md", 2, 2, touch_only=True)], run)
+    store.heartbeat(run, 3)
+    live, done = store.stats().workers
+    assert (live.run_id, live.worker, live.shard, live.status) == (run, "host:2", "2/3", "running")
+    assert (live.files_done, live.files_failed, live.in_flight) == (2, 1, 3)
+    assert live.heartbeat_at is not None and live.started_at <= live.heartbeat_at
+    assert (done.run_id, done.worker, done.shard, done.status) == (
+        ended,
+        "host:1",
+        None,
+        "completed",
+    )
+    if isinstance(store, SqliteStore):
+        lock.release()
+        died = store.stats().workers[0]
+    else:  # its session goes, and the run's lock with it
+        from ragidx.store.postgres import PostgresStore
+
+        other = PostgresStore.open(store.location)  # a test server's URL has no password
+        store.close()
+        try:
+            died = other.stats().workers[0]
+        finally:
+            other.close()
+    assert (died.run_id, died.status, died.files_done, died.in_flight) == (run, "died", 2, 0)

@@ -18,16 +18,14 @@ from typing import Any
 
 import psycopg
 
-from ragidx.models import FileStatus
+from ragidx.models import FileStatus, WorkerProgress
 from ragidx.store.base import RunRecord, StoreStats
 from ragidx.store.postgres import maintain
+from ragidx.store.stats import RECENT_SECONDS
 
-__all__ = ["WORKERS_SINCE", "read_stats", "read_workers"]
+__all__ = ["read_stats", "read_workers"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-
-WORKERS_SINCE = 3600.0
-"""Runs that ended this many seconds ago or less are listed with the running ones."""
 
 _STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
 _PATHS = 10_000  # paths a server-side cursor hands over at a time
@@ -73,22 +71,36 @@ def read_stats(conn: Conn, location: str, manifest: dict[str, str]) -> StoreStat
             chunk_overlap=_int(manifest, "chunk_overlap"),
             file_types=_file_types(conn),
             last_run=_run_record(last) if last else None,
+            workers=read_workers(conn),
         )
 
 
-def read_workers(conn: Conn, now: float | None = None) -> list[tuple[Any, ...]]:
-    """The runs still running ("running", or "died" where the run's session is gone) and
-    those that ended in the last `WORKERS_SINCE` seconds, newest first: (run_id, worker,
-    shard, status, started_at, heartbeat_at, files_done, files_failed, in_flight), times in
-    seconds since the epoch, as `ragidx_progress` shows them."""
-    since = (time.time() if now is None else now) - WORKERS_SINCE
-    return conn.execute(
+def read_workers(conn: Conn, now: float | None = None) -> tuple[WorkerProgress, ...]:
+    """The runs still running ("running", or "died" where the run's session is gone: its
+    advisory lock is free) and those that ended in the last `RECENT_SECONDS`,
+    newest first, as `ragidx_progress` shows them; files in flight only for a live run."""
+    since = (time.time() if now is None else now) - RECENT_SECONDS
+    rows = conn.execute(
         "SELECT p.run_id, p.worker, p.shard, p.status, r.started_at, r.heartbeat_at,"
         " p.files_done, p.files_failed, p.in_flight"
         " FROM ragidx_progress p JOIN runs r ON r.id = p.run_id"
-        " WHERE p.status IN ('running', 'died') OR r.finished_at >= %s ORDER BY p.run_id DESC",
+        " WHERE r.status = 'running' OR r.finished_at > %s ORDER BY p.run_id DESC LIMIT 100",
         (since,),
     ).fetchall()
+    return tuple(
+        WorkerProgress(
+            run_id=int(run_id),
+            worker=str(worker or ""),
+            shard=shard,
+            status=str(status),
+            started_at=float(started),
+            heartbeat_at=None if heartbeat is None else float(heartbeat),
+            files_done=int(done),
+            files_failed=int(failed),
+            in_flight=int(in_flight) if status == "running" else 0,
+        )
+        for run_id, worker, shard, status, started, heartbeat, done, failed, in_flight in rows
+    )
 
 
 def _one(conn: Conn, query: str, *params: Any) -> tuple[Any, ...]:
