@@ -268,12 +268,14 @@ def _block_then_kill(url: str, store: PostgresStore, path: str, kills: int) -> t
 
     def run() -> None:
         with _admin(url) as killer:
-            for _ in range(kills):
-                pid = store.conn.info.backend_pid
+            pid = store.conn.info.backend_pid
+            for kill in range(1, kills + 1):
                 _when_waiting(url, pid)
                 killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                while store.conn.info.backend_pid == pid:  # until it reconnects
+                # Until it has reconnected (a broken connection's pid reads 0).
+                while kill < kills and store.conn.info.backend_pid in (pid, 0):
                     threading.Event().wait(0.02)
+                pid = store.conn.info.backend_pid
         holder.execute("ROLLBACK")
         holder.close()
 

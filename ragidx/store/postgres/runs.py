@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 from psycopg.types.json import Jsonb
 
+from ragidx.errors import StoreError
+from ragidx.store.postgres.connect import Target
 from ragidx.store.postgres.migrations import lock_key
 from ragidx.store.postgres.rows import Conn
 
@@ -28,6 +30,7 @@ __all__ = [
     "heartbeat",
     "hold_run_lock",
     "live_runs",
+    "refuse_while_others_run",
 ]
 
 
@@ -103,3 +106,14 @@ def live_runs(conn: Conn, schema: str, other_than: Iterable[int] = ()) -> list[t
         (list(other_than),),
     ).fetchall()
     return [(int(i), str(w)) for i, w in rows]
+
+
+def refuse_while_others_run(conn: Conn, where: Target, own: Iterable[int]) -> None:
+    """`StoreError` naming the other runs writing the index, where any is alive."""
+    others = live_runs(conn, where.schema, other_than=own)
+    if others:
+        who = ", ".join(f"run {i} ({w or 'unknown worker'})" for i, w in others)
+        raise StoreError(
+            f"cannot reset the index {where.location}: other runs are writing it: {who}",
+            hint="wait for them to finish, or stop them, then reset",
+        )

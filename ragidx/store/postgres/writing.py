@@ -43,7 +43,6 @@ __all__ = ["PgWriter", "check_space", "read_manifest"]
 _ALL_TABLES = ("chunks", "embeddings", "files", "dir_stamps", "unstamped", "manifest")
 
 _Transaction = Callable[[], contextlib.AbstractContextManager[Conn]]
-_DONE = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.REMOVED)
 
 
 def read_manifest(conn: Conn) -> dict[str, str]:
@@ -137,7 +136,7 @@ class PgWriter:
             runs.count_files(
                 conn,
                 run_id,
-                sum(w.status in _DONE and not w.touch_only for w in files),
+                sum(not w.touch_only and w.status is not FileStatus.FAILED for w in files),
                 sum(w.status is FileStatus.FAILED for w in files),
             )
         self.deferred = None
