@@ -474,3 +474,32 @@ def test_run_lock_gives_up_when_asked(pg_url: str) -> None:
         await task
 
     asyncio.run(check())
+
+
+def _hnsw(url: str) -> list[tuple[Any, ...]]:
+    with _admin(url) as conn:
+        return conn.execute(
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = to_regclass('ragidx.embeddings_hnsw')"
+        ).fetchall()
+
+
+def test_the_vector_index_is_built_whole_after_a_run_that_ended(
+    opened: Callable[[], PostgresStore], pg_url: str
+) -> None:
+    store = opened()
+    stopped = store.begin_run(["/r"])
+    store.commit(_file("/r/a.txt", ["alpha", "beta"]), stopped)
+    store.finish_run(stopped, "interrupted", {})
+    assert _hnsw(pg_url) == []  # not after a run that was stopped: search scans meanwhile
+    completed = store.begin_run(["/r"])
+    store.commit(_file("/r/b.txt", ["gamma"]), completed)
+    store.finish_run(completed, "completed", {})
+    assert _hnsw(pg_url) == [(True,)]
+    # Kept up by later commits: search through it finds a chunk committed after the build.
+    later = store.begin_run(["/r"])
+    store.commit(_file("/r/c.txt", ["delta"]), later)
+    (best, _), *_ = store.vector_search(_vector("delta"), 1)
+    assert store.chunks_by_id([best])[best].text == "delta"
+    store.reset()  # a reset drops it: the reload is built whole again
+    assert _hnsw(pg_url) == []

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from ragidx.errors import StoreError
 from ragidx.store.postgres.connect import Target
-from ragidx.store.postgres.migrations import lock_key
+from ragidx.store.postgres.migrations import index_vectors, lock_key
 from ragidx.store.postgres.rows import Conn
 
 __all__ = [
@@ -79,6 +79,9 @@ def finish_run(
             ),
         )
     conn.execute("SELECT pg_advisory_unlock(%s, %s)", (lock_key(schema, "run"), run_id))
+    if status in ("completed", "failed"):
+        # Not after a run that was stopped: a build over millions of vectors takes minutes.
+        index_vectors(conn, schema)
 
 
 def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:

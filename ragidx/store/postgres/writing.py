@@ -198,20 +198,21 @@ class PgWriter:
 
 def _put(conn: Conn, e: Embeddings) -> None:
     """Cache vectors by key; a key already cached (by this worker or another) keeps its own.
-    One statement for the batch; a concurrent insert of the same key waits for the other
-    transaction, then does nothing."""
-    if not e.keys:
-        return
-    conn.execute(
-        "INSERT INTO embeddings (key, vector)"
-        " SELECT k, v FROM unnest(%s::bytea[], %s::vector[]) AS t (k, v)"
-        " ORDER BY k ON CONFLICT (key) DO NOTHING",
-        (list(e.keys), [v.astype("float32") for v in e.vectors]),
-    )
+    In key order, so two groups caching the same keys wait for each other rather than
+    deadlock (an insert that meets another's uncommitted key waits for its transaction).
+    Pipelined rows: `unnest` over a `vector[]` parameter took 5x as long (measured)."""
+    rows = sorted(zip(e.keys, e.vectors, strict=True), key=lambda row: row[0])
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO embeddings (key, vector) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+            rows,
+        )
 
 
 def _empty(conn: Conn, keep_run: int | None = None) -> None:
     """Delete every row of the index but the run `keep_run` (the one that resets it)."""
+    # The HNSW index goes too: the reload is built into it whole after the run.
+    conn.execute("DROP INDEX IF EXISTS embeddings_hnsw")
     conn.execute(
         sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
             sql.SQL(", ").join(map(sql.Identifier, _ALL_TABLES))
