@@ -209,6 +209,11 @@ def test_a_second_claim_of_another_space_is_refused_in_its_commit(
     with pytest.raises(ManifestMismatch):
         second.commit(_file("/r/b.txt", ["beta"]), second.begin_run(["/r"]))
     assert second.lookup("/r/b.txt") is None and first.manifest()["model"] == "model"
+    # Settings that do not change vectors are not the space: a third worker's differ.
+    third = opened()
+    third.claim_manifest(*SPACE, {"chunk_tokens": 50}, binding={"normalize": "true"})
+    third.commit(_file("/r/c.txt", ["gamma"]), third.begin_run(["/r"]))
+    assert third.manifest()["chunk_tokens"] == "50"
 
 
 def test_drop_staged_takes_only_the_parts_of_runs_that_died(

@@ -156,6 +156,7 @@ class PostgresStore:
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         check_space(self.location, self.manifest(), wanted)
         self._writer.claimed = {**wanted, **{k: str(v) for k, v in settings.items()}}
+        self._writer.space = wanted
 
     @property
     def resetting(self) -> bool:

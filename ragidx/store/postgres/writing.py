@@ -68,6 +68,10 @@ class PgWriter:
         self._key = lock_key(schema, "index")
         self._location = location
         self.claimed: dict[str, str] | None = None
+        """The manifest to record with the first file that stores vectors."""
+        self.space: dict[str, str] = {}
+        """Of `claimed`, what must match the recorded manifest (the space, its binding);
+        the rest are settings, recorded over another run's."""
         self.deferred: list[Write] | None = None
         self._holds: bool | None = None
 
@@ -115,7 +119,7 @@ class PgWriter:
             if records:
                 self._lock(conn, MANIFEST, shared=False)
                 if not reset:
-                    check_space(self._location, read_manifest(conn), records)
+                    check_space(self._location, read_manifest(conn), self.space)
             if reset:
                 _empty(conn, keep_run=run_id)
             if records and records.get("dims"):
