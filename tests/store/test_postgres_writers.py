@@ -22,7 +22,7 @@ import pytest
 
 from ragidx.errors import IndexBusy, Interrupted, ManifestMismatch, StoreError
 from ragidx.models import Chunk, FileStatus
-from ragidx.store.base import Embeddings, FileWrite, Staged
+from ragidx.store.base import Embeddings, FileWrite, Staged, Write
 from ragidx.store.cache import embedding_key
 from ragidx.store.postgres import PostgresStore, is_postgres_url, run_lock
 from ragidx.store.postgres.migrations import GC, lock_key
@@ -43,7 +43,7 @@ def _vector(text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
     return v / np.linalg.norm(v)
 
 
-def _file(path: str, texts: list[str]) -> list[Embeddings | FileWrite]:
+def _file(path: str, texts: list[str]) -> list[Write]:
     """A file's group: its vectors cached, then the file that uses them."""
     keys = [embedding_key(*SPACE, t) for t in texts]
     chunks = [_chunk(i, t) for i, t in enumerate(texts)]
@@ -508,3 +508,44 @@ def test_the_vector_index_is_built_whole_after_a_run_that_ended(
     assert store.chunks_by_id([best])[best].text == "delta"
     store.reset()  # a reset drops it: the reload is built whole again
     assert _hnsw(pg_url) == []
+
+
+def test_a_group_whose_answer_was_lost_is_not_applied_twice(
+    opened: Callable[[], PostgresStore], tmp_path: Path
+) -> None:
+    # The server committed the group, and the connection broke before its answer came back:
+    # sending it again would put the big file's last part in the place of the whole file.
+    # (No socket loses exactly that answer on cue: the writer's state after such a loss is
+    # set by hand, as `connect.retried` leaves it before it sends the group again.)
+    store = opened()
+    run = store.begin_run([str(tmp_path)])
+    big = str(tmp_path / "big.txt")
+    keys = [embedding_key(*SPACE, t) for t in ("one", "two")]
+    store.commit(
+        [
+            Embeddings(keys, np.stack([_vector("one"), _vector("two")])),
+            Staged(1, big, [_chunk(0, "one")], keys[:1]),
+        ],
+        run,
+    )
+    last: list[Write] = [
+        Staged(1, big, [_chunk(1, "two")], keys[1:]),
+        FileWrite(
+            FileStatus.INDEXED,
+            big,
+            size=2,
+            mtime_ns=1,
+            content_hash="h",
+            chunking="c",
+            stage=1,
+            staged_chunks=2,
+            staged_tokens=2,
+        ),
+    ]
+    store.commit(last, run)
+    writer = store._writer
+    writer._sending = (last, writer._groups[run])
+    store.commit(last, run)
+    assert [row.text for row, _ in store.iter_chunks()] == ["one", "two"]
+    (progress,) = store.stats().workers
+    assert progress.files_done == 1

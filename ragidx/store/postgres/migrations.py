@@ -75,7 +75,8 @@ MIGRATIONS: tuple[str, ...] = (
         heartbeat_at double precision,
         files_done bigint NOT NULL DEFAULT 0,
         files_failed bigint NOT NULL DEFAULT 0,
-        in_flight integer NOT NULL DEFAULT 0
+        in_flight integer NOT NULL DEFAULT 0,
+        groups bigint NOT NULL DEFAULT 0
     );
     CREATE TABLE files (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -27,6 +27,7 @@ __all__ = [
     "count_files",
     "dead",
     "finish_run",
+    "groups",
     "heartbeat",
     "hold_run_lock",
     "live_runs",
@@ -91,14 +92,22 @@ def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:
     )
 
 
-def count_files(conn: Conn, run_id: int, done: int, failed: int) -> None:
-    """Add a group's files to the run's counters, in the group's transaction."""
-    if done or failed:
-        conn.execute(
-            "UPDATE runs SET files_done = files_done + %s, files_failed = files_failed + %s,"
-            " heartbeat_at = %s WHERE id = %s",
-            (done, failed, time.time(), run_id),
-        )
+def count_files(conn: Conn, run_id: int, done: int, failed: int) -> int:
+    """Add a group's files to the run's counters, in the group's transaction; returns how
+    many groups the run has committed with this one (`PgWriter` tells by it whether a
+    group whose answer was lost committed)."""
+    row = conn.execute(
+        "UPDATE runs SET files_done = files_done + %s, files_failed = files_failed + %s,"
+        " groups = groups + 1, heartbeat_at = %s WHERE id = %s RETURNING groups",
+        (done, failed, time.time(), run_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def groups(conn: Conn, run_id: int) -> int:
+    """How many groups the run has committed."""
+    row = conn.execute("SELECT groups FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def live_runs(conn: Conn, schema: str, other_than: Iterable[int] = ()) -> list[tuple[int, str]]:
