@@ -11,6 +11,7 @@ is one connection, as each worker process has.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,13 +87,20 @@ def _admin(url: str) -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(url, autocommit=True)
 
 
+def _until(done: Callable[[], object], what: str) -> None:
+    """Poll `done()` until true; a minute without is a hang, not a slow machine."""
+    for _ in range(3000):
+        if done():
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"never {what}")
+
+
 def _when_waiting(url: str, pid: int) -> None:
-    """Return once the backend `pid` waits on a lock (polled, no deadline but the test's)."""
+    """Return once the backend `pid` waits on a lock."""
     with _admin(url) as conn:
-        while not conn.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (pid,)
-        ).fetchone():
-            threading.Event().wait(0.02)
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+        _until(lambda: conn.execute(query, (pid,)).fetchone(), f"saw backend {pid} wait")
 
 
 def _counts(url: str) -> tuple[int, int, int]:
@@ -264,6 +272,10 @@ def test_a_connection_lost_between_groups_is_reopened(
     assert {w.run_id: w.status for w in store.stats().workers}[run] == "running"
 
 
+def _reconnected(store: PostgresStore, old: int) -> bool:
+    return store.conn.info.backend_pid not in (old, 0)  # a broken connection's pid reads 0
+
+
 def _block_then_kill(url: str, store: PostgresStore, path: str, kills: int) -> threading.Thread:
     """Hold a row lock on `path`'s row, so that a group writing it waits half-way; kill the
     waiting backend `kills` times, then let go."""
@@ -277,9 +289,8 @@ def _block_then_kill(url: str, store: PostgresStore, path: str, kills: int) -> t
             for kill in range(1, kills + 1):
                 _when_waiting(url, pid)
                 killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                # Until it has reconnected (a broken connection's pid reads 0).
-                while kill < kills and store.conn.info.backend_pid in (pid, 0):
-                    threading.Event().wait(0.02)
+                if kill < kills:
+                    _until(functools.partial(_reconnected, store, pid), "reconnected")
                 pid = store.conn.info.backend_pid
         holder.execute("ROLLBACK")
         holder.close()
@@ -333,10 +344,8 @@ def test_gc_waits_for_a_group_in_flight(opened: Callable[[], PostgresStore], pg_
     gc = threading.Thread(target=lambda: dropped.append(opened().gc()))
     gc.start()
     with _admin(pg_url) as conn:
-        while not conn.execute(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        ).fetchone():
-            threading.Event().wait(0.02)
+        query = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        _until(lambda: conn.execute(query).fetchone(), "saw gc wait")
     worker.execute(
         "INSERT INTO ragidx.chunks (file_id, ordinal, text, char_start, char_end, line_start,"
         " line_end, heading_path, tokens, visible, tsv, embedding_id)"
