@@ -235,7 +235,11 @@ def test_drop_staged_takes_only_the_parts_of_runs_that_died(
     cache = Embeddings(keys, np.stack([_vector("one"), _vector("two")]))
     live.commit([cache, Staged(1, big, [_chunk(0, "one")], keys[:1])], live_run)
     doomed.commit([cache, Staged(1, big, [_chunk(0, "one")], keys[:1])], doomed_run)
-    doomed.close()  # killed: its session's locks are gone, its run still says running
+    pid = doomed.conn.info.backend_pid
+    doomed.close()  # killed: its session's locks go, its run still says running
+    with _admin(str(doomed.target.conninfo)) as conn:  # once its backend has exited
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        _until(lambda: not conn.execute(query, (pid,)).fetchone(), "saw the backend exit")
 
     assert next_run.drop_staged() == 1  # the dead run's part, not the live one's
     assert next_run.held_vectors() == 2 - 1  # "one": held for the file

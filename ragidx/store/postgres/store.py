@@ -104,7 +104,9 @@ class PostgresStore:
         return cls(conn, where)
 
     def close(self) -> None:
-        self.conn.close()  # the session's advisory locks go with it
+        # The runs left unfinished stay locked until the backend has exited (a moment
+        # after): they are not finished, so nothing waits for them to be let go.
+        self.conn.close()
 
     def reader(self, *, blank: bool = False) -> Store:
         """Another connection; `blank`: an empty in-memory index, all a reset plans from."""
