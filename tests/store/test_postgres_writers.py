@@ -11,6 +11,7 @@ is one connection, as each worker process has.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from ragidx.errors import IndexBusy, Interrupted, ManifestMismatch, StoreError
 from ragidx.models import Chunk, FileStatus
-from ragidx.store.base import Embeddings, FileWrite, Staged
+from ragidx.store.base import Embeddings, FileWrite, Staged, Write
 from ragidx.store.cache import embedding_key
 from ragidx.store.postgres import PostgresStore, is_postgres_url, run_lock
 from ragidx.store.postgres.migrations import GC, lock_key
@@ -43,7 +44,7 @@ def _vector(text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
     return v / np.linalg.norm(v)
 
 
-def _file(path: str, texts: list[str]) -> list[Embeddings | FileWrite]:
+def _file(path: str, texts: list[str]) -> list[Write]:
     """A file's group: its vectors cached, then the file that uses them."""
     keys = [embedding_key(*SPACE, t) for t in texts]
     chunks = [_chunk(i, t) for i, t in enumerate(texts)]
@@ -86,13 +87,20 @@ def _admin(url: str) -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(url, autocommit=True)
 
 
+def _until(done: Callable[[], object], what: str) -> None:
+    """Poll `done()` until true; a minute without is a hang, not a slow machine."""
+    for _ in range(3000):
+        if done():
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError(f"never {what}")
+
+
 def _when_waiting(url: str, pid: int) -> None:
-    """Return once the backend `pid` waits on a lock (polled, no deadline but the test's)."""
+    """Return once the backend `pid` waits on a lock."""
     with _admin(url) as conn:
-        while not conn.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (pid,)
-        ).fetchone():
-            threading.Event().wait(0.02)
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+        _until(lambda: conn.execute(query, (pid,)).fetchone(), f"saw backend {pid} wait")
 
 
 def _counts(url: str) -> tuple[int, int, int]:
@@ -209,6 +217,11 @@ def test_a_second_claim_of_another_space_is_refused_in_its_commit(
     with pytest.raises(ManifestMismatch):
         second.commit(_file("/r/b.txt", ["beta"]), second.begin_run(["/r"]))
     assert second.lookup("/r/b.txt") is None and first.manifest()["model"] == "model"
+    # Settings that do not change vectors are not the space: a third worker's differ.
+    third = opened()
+    third.claim_manifest(*SPACE, {"chunk_tokens": 50}, binding={"normalize": "true"})
+    third.commit(_file("/r/c.txt", ["gamma"]), third.begin_run(["/r"]))
+    assert third.manifest()["chunk_tokens"] == "50"
 
 
 def test_drop_staged_takes_only_the_parts_of_runs_that_died(
@@ -222,7 +235,11 @@ def test_drop_staged_takes_only_the_parts_of_runs_that_died(
     cache = Embeddings(keys, np.stack([_vector("one"), _vector("two")]))
     live.commit([cache, Staged(1, big, [_chunk(0, "one")], keys[:1])], live_run)
     doomed.commit([cache, Staged(1, big, [_chunk(0, "one")], keys[:1])], doomed_run)
-    doomed.close()  # killed: its session's locks are gone, its run still says running
+    pid = doomed.conn.info.backend_pid
+    doomed.close()  # killed: its session's locks go, its run still says running
+    with _admin(str(doomed.target.conninfo)) as conn:  # once its backend has exited
+        query = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        _until(lambda: not conn.execute(query, (pid,)).fetchone(), "saw the backend exit")
 
     assert next_run.drop_staged() == 1  # the dead run's part, not the live one's
     assert next_run.held_vectors() == 2 - 1  # "one": held for the file
@@ -259,6 +276,10 @@ def test_a_connection_lost_between_groups_is_reopened(
     assert {w.run_id: w.status for w in store.stats().workers}[run] == "running"
 
 
+def _reconnected(store: PostgresStore, old: int) -> bool:
+    return store.conn.info.backend_pid not in (old, 0)  # a broken connection's pid reads 0
+
+
 def _block_then_kill(url: str, store: PostgresStore, path: str, kills: int) -> threading.Thread:
     """Hold a row lock on `path`'s row, so that a group writing it waits half-way; kill the
     waiting backend `kills` times, then let go."""
@@ -268,12 +289,13 @@ def _block_then_kill(url: str, store: PostgresStore, path: str, kills: int) -> t
 
     def run() -> None:
         with _admin(url) as killer:
-            for _ in range(kills):
-                pid = store.conn.info.backend_pid
+            pid = store.conn.info.backend_pid
+            for kill in range(1, kills + 1):
                 _when_waiting(url, pid)
                 killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                while store.conn.info.backend_pid == pid:  # until it reconnects
-                    threading.Event().wait(0.02)
+                if kill < kills:
+                    _until(functools.partial(_reconnected, store, pid), "reconnected")
+                pid = store.conn.info.backend_pid
         holder.execute("ROLLBACK")
         holder.close()
 
@@ -326,10 +348,8 @@ def test_gc_waits_for_a_group_in_flight(opened: Callable[[], PostgresStore], pg_
     gc = threading.Thread(target=lambda: dropped.append(opened().gc()))
     gc.start()
     with _admin(pg_url) as conn:
-        while not conn.execute(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        ).fetchone():
-            threading.Event().wait(0.02)
+        query = "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        _until(lambda: conn.execute(query).fetchone(), "saw gc wait")
     worker.execute(
         "INSERT INTO ragidx.chunks (file_id, ordinal, text, char_start, char_end, line_start,"
         " line_end, heading_path, tokens, visible, tsv, embedding_id)"
@@ -472,3 +492,73 @@ def test_run_lock_gives_up_when_asked(pg_url: str) -> None:
         await task
 
     asyncio.run(check())
+
+
+def _hnsw(url: str) -> list[tuple[Any, ...]]:
+    with _admin(url) as conn:
+        return conn.execute(
+            "SELECT indisvalid FROM pg_index"
+            " WHERE indexrelid = to_regclass('ragidx.embeddings_hnsw')"
+        ).fetchall()
+
+
+def test_the_vector_index_is_built_whole_after_a_run_that_ended(
+    opened: Callable[[], PostgresStore], pg_url: str
+) -> None:
+    store = opened()
+    stopped = store.begin_run(["/r"])
+    store.commit(_file("/r/a.txt", ["alpha", "beta"]), stopped)
+    store.finish_run(stopped, "interrupted", {})
+    assert _hnsw(pg_url) == []  # not after a run that was stopped: search scans meanwhile
+    completed = store.begin_run(["/r"])
+    store.commit(_file("/r/b.txt", ["gamma"]), completed)
+    store.finish_run(completed, "completed", {})
+    assert _hnsw(pg_url) == [(True,)]
+    # Kept up by later commits: search through it finds a chunk committed after the build.
+    later = store.begin_run(["/r"])
+    store.commit(_file("/r/c.txt", ["delta"]), later)
+    (best, _), *_ = store.vector_search(_vector("delta"), 1)
+    assert store.chunks_by_id([best])[best].text == "delta"
+    store.reset()  # a reset drops it: the reload is built whole again
+    assert _hnsw(pg_url) == []
+
+
+def test_a_group_whose_answer_was_lost_is_not_applied_twice(
+    opened: Callable[[], PostgresStore], tmp_path: Path
+) -> None:
+    # The server committed the group, and the connection broke before its answer came back:
+    # sending it again would put the big file's last part in the place of the whole file.
+    # (No socket loses exactly that answer on cue: the writer's state after such a loss is
+    # set by hand, as `connect.retried` leaves it before it sends the group again.)
+    store = opened()
+    run = store.begin_run([str(tmp_path)])
+    big = str(tmp_path / "big.txt")
+    keys = [embedding_key(*SPACE, t) for t in ("one", "two")]
+    store.commit(
+        [
+            Embeddings(keys, np.stack([_vector("one"), _vector("two")])),
+            Staged(1, big, [_chunk(0, "one")], keys[:1]),
+        ],
+        run,
+    )
+    last: list[Write] = [
+        Staged(1, big, [_chunk(1, "two")], keys[1:]),
+        FileWrite(
+            FileStatus.INDEXED,
+            big,
+            size=2,
+            mtime_ns=1,
+            content_hash="h",
+            chunking="c",
+            stage=1,
+            staged_chunks=2,
+            staged_tokens=2,
+        ),
+    ]
+    store.commit(last, run)
+    writer = store._writer
+    writer._sending = (last, writer._groups[run])
+    store.commit(last, run)
+    assert [row.text for row, _ in store.iter_chunks()] == ["one", "two"]
+    (progress,) = store.stats().workers
+    assert progress.files_done == 1

@@ -10,7 +10,10 @@ no pgvector, a schema that needs migrating where the caller may not).
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -22,15 +25,19 @@ from ragidx.redact import Redactor, without_credentials
 from ragidx.store.postgres.migrations import SCHEMA_VERSION, lock_key, migrate, schema_version
 
 __all__ = [
+    "COMMIT_ATTEMPTS",
     "DEFAULT_SCHEMA",
     "Target",
     "connect",
     "is_postgres_url",
     "pg_error",
+    "retried",
     "target",
 ]
 
 DEFAULT_SCHEMA = "ragidx"
+COMMIT_ATTEMPTS = 3
+_BACKOFF_SECONDS = 0.2
 _SCHEMES = ("postgresql", "postgres")
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -93,6 +100,37 @@ def pg_error(where: Target, exc: BaseException, doing: str = "cannot use") -> St
     if isinstance(exc, psycopg.OperationalError) and "connect" in str(exc).lower():
         hint = "check that the server runs, and the URL's host, port, user and database"
     return StoreError(f"{doing} the index {where.location}: {words}", hint=hint)
+
+
+class _Reconnecting(Protocol):
+    conn: Conn
+    target: Target
+
+    def reconnect(self) -> None: ...
+
+
+def retried(
+    call: Callable[[], None],
+    store: _Reconnecting,
+    failed: Callable[[psycopg.Error], StoreError],
+) -> None:
+    """`call()` (a group's transaction), again up to `COMMIT_ATTEMPTS` times in all where
+    the connection is lost or the group loses a deadlock: the server rolled it back whole,
+    so sending it again can neither half-commit it nor apply it twice. `failed` maps the
+    last error (and reconnects for the next call, where it can)."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            call()
+            return
+        except psycopg.OperationalError as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                failed(exc)
+                raise pg_error(
+                    store.target, exc, f"gave up after {attempt} tries to write"
+                ) from exc
+            time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            if store.conn.broken or store.conn.closed:
+                store.reconnect()
 
 
 def connect(where: Target, *, create: bool = True, upgrade: bool = True) -> Conn:

@@ -128,4 +128,7 @@ async def run_lock(
         raise pg_error(where, exc) from exc
     finally:
         with contextlib.suppress(psycopg.Error):
-            await conn.close()  # the session's locks go with it
+            # Let go now: a closed session's locks go only once its backend has exited.
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+        with contextlib.suppress(psycopg.Error):
+            await conn.close()

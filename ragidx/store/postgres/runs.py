@@ -17,7 +17,9 @@ from collections.abc import Iterable
 
 from psycopg.types.json import Jsonb
 
-from ragidx.store.postgres.migrations import lock_key
+from ragidx.errors import StoreError
+from ragidx.store.postgres.connect import Target
+from ragidx.store.postgres.migrations import index_vectors, lock_key
 from ragidx.store.postgres.rows import Conn
 
 __all__ = [
@@ -25,9 +27,11 @@ __all__ = [
     "count_files",
     "dead",
     "finish_run",
+    "groups",
     "heartbeat",
     "hold_run_lock",
     "live_runs",
+    "refuse_while_others_run",
 ]
 
 
@@ -76,6 +80,9 @@ def finish_run(
             ),
         )
     conn.execute("SELECT pg_advisory_unlock(%s, %s)", (lock_key(schema, "run"), run_id))
+    if status in ("completed", "failed"):
+        # Not after a run that was stopped: a build over millions of vectors takes minutes.
+        index_vectors(conn, schema)
 
 
 def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:
@@ -85,14 +92,22 @@ def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:
     )
 
 
-def count_files(conn: Conn, run_id: int, done: int, failed: int) -> None:
-    """Add a group's files to the run's counters, in the group's transaction."""
-    if done or failed:
-        conn.execute(
-            "UPDATE runs SET files_done = files_done + %s, files_failed = files_failed + %s,"
-            " heartbeat_at = %s WHERE id = %s",
-            (done, failed, time.time(), run_id),
-        )
+def count_files(conn: Conn, run_id: int, done: int, failed: int) -> int:
+    """Add a group's files to the run's counters, in the group's transaction; returns how
+    many groups the run has committed with this one (`PgWriter` tells by it whether a
+    group whose answer was lost committed)."""
+    row = conn.execute(
+        "UPDATE runs SET files_done = files_done + %s, files_failed = files_failed + %s,"
+        " groups = groups + 1, heartbeat_at = %s WHERE id = %s RETURNING groups",
+        (done, failed, time.time(), run_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def groups(conn: Conn, run_id: int) -> int:
+    """How many groups the run has committed."""
+    row = conn.execute("SELECT groups FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def live_runs(conn: Conn, schema: str, other_than: Iterable[int] = ()) -> list[tuple[int, str]]:
@@ -103,3 +118,14 @@ def live_runs(conn: Conn, schema: str, other_than: Iterable[int] = ()) -> list[t
         (list(other_than),),
     ).fetchall()
     return [(int(i), str(w)) for i, w in rows]
+
+
+def refuse_while_others_run(conn: Conn, where: Target, own: Iterable[int]) -> None:
+    """`StoreError` naming the other runs writing the index, where any is alive."""
+    others = live_runs(conn, where.schema, other_than=own)
+    if others:
+        who = ", ".join(f"run {i} ({w or 'unknown worker'})" for i, w in others)
+        raise StoreError(
+            f"cannot reset the index {where.location}: other runs are writing it: {who}",
+            hint="wait for them to finish, or stop them, then reset",
+        )

@@ -10,7 +10,7 @@ One connection per store, not a pool: a run's liveness is a session advisory loc
 the connection that committed its files (`runs`), which a pool would hand to other sessions;
 a worker thread reads through its own store (`reader`). A connection lost under `commit`
 (the server restarted, the backend was terminated) rolled the group back whole: the store
-reconnects, takes its runs' locks again and sends the group again, up to `COMMIT_ATTEMPTS`.
+reconnects, takes its runs' locks again and sends the group again (`connect.retried`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ import psycopg
 from ragidx.errors import StoreError
 from ragidx.store.base import ChunkRow, FileRecord, Store, StoreStats, Write
 from ragidx.store.postgres import maintain, queries, runs, stats, tree
-from ragidx.store.postgres.connect import Target, connect, pg_error, target
+from ragidx.store.postgres.connect import Target, connect, pg_error, retried, target
 from ragidx.store.postgres.migrations import GC, lock_key
 from ragidx.store.postgres.rows import Conn
 from ragidx.store.postgres.writing import PgWriter, check_space, read_manifest
@@ -38,10 +37,8 @@ from ragidx.store.stamps import DirStamp, Stamp
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["COMMIT_ATTEMPTS", "PostgresStore"]
+__all__ = ["PostgresStore"]
 
-COMMIT_ATTEMPTS = 3
-_BACKOFF_SECONDS = 0.2
 _T = TypeVar("_T")
 
 
@@ -107,7 +104,9 @@ class PostgresStore:
         return cls(conn, where)
 
     def close(self) -> None:
-        self.conn.close()  # the session's advisory locks go with it
+        # The runs left unfinished stay locked until the backend has exited (a moment
+        # after): they are not finished, so nothing waits for them to be let go.
+        self.conn.close()
 
     def reader(self, *, blank: bool = False) -> Store:
         """Another connection; `blank`: an empty in-memory index, all a reset plans from."""
@@ -125,10 +124,11 @@ class PostgresStore:
     def _failed(self, exc: psycopg.Error) -> StoreError:
         if self.conn.broken:  # a later call reconnects instead of failing the same way
             with contextlib.suppress(StoreError):
-                self._reconnect()
+                self.reconnect()
         return pg_error(self.target, exc)
 
-    def _reconnect(self) -> None:
+    def reconnect(self) -> None:
+        """A new connection in the place of a lost one, holding the same runs' locks."""
         with contextlib.suppress(psycopg.Error):
             self.conn.close()
         self.conn = connect(self.target)
@@ -158,6 +158,7 @@ class PostgresStore:
         wanted = {"provider": provider, "model": model, "dims": str(dims), **(binding or {})}
         check_space(self.location, self.manifest(), wanted)
         self._writer.claimed = {**wanted, **{k: str(v) for k, v in settings.items()}}
+        self._writer.space = wanted
 
     @property
     def resetting(self) -> bool:
@@ -165,13 +166,7 @@ class PostgresStore:
 
     def reset(self, *, defer: bool = False) -> None:
         """As `SqliteStore.reset`; refused while another worker's run is alive."""
-        others = runs.live_runs(self.conn, self.target.schema, other_than=self._runs)
-        if others:
-            who = ", ".join(f"run {i} ({w or 'unknown worker'})" for i, w in others)
-            raise StoreError(
-                f"cannot reset the index {self.location}: other runs are writing it: {who}",
-                hint="wait for them to finish, or stop them, then reset",
-            )
+        runs.refuse_while_others_run(self.conn, self.target, self._runs)
         self._writer.reset(defer=defer)
 
     def complete_reset(self, run_id: int) -> None:
@@ -224,19 +219,8 @@ class PostgresStore:
 
     def commit(self, writes: list[Write], run_id: int) -> None:
         """As `Store.commit`; a group whose connection was lost (or that lost a deadlock)
-        was rolled back whole, and is sent again on a new connection."""
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                self._writer.commit(writes, run_id)
-                return
-            except psycopg.OperationalError as exc:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise pg_error(
-                        self.target, exc, f"gave up after {attempt} tries to write"
-                    ) from exc
-                time.sleep(_BACKOFF_SECONDS * 2 ** (attempt - 1))
-                if self.conn.broken or self.conn.closed:
-                    self._reconnect()
+        was rolled back whole, and is sent again on a new connection (`retried`)."""
+        retried(functools.partial(self._writer.commit, writes, run_id), self, self._failed)
 
     def cached(self, keys: list[bytes]) -> set[bytes]:
         rows = self.conn.execute("SELECT key FROM embeddings WHERE key = ANY(%s)", (keys,))
@@ -255,12 +239,9 @@ class PostgresStore:
         """Under gc's lock taken whole: no group is half-way between caching a vector and
         committing the chunk that uses it."""
         with self._transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self._index_key, GC))
+            key = lock_key(self.target.schema, "index")
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (key, GC))
             return maintain.drop_unused(conn)
-
-    @property
-    def _index_key(self) -> int:
-        return lock_key(self.target.schema, "index")
 
     def held_vectors(self) -> int:
         return maintain.held_vectors(self.conn)
@@ -297,3 +278,9 @@ class PostgresStore:
     ) -> list[tuple[int, float]]:
         unit = self.manifest().get("normalize") == "true"
         return queries.vector_search(self.conn, query, limit, unit=unit, on_damaged=on_damaged)
+
+
+if TYPE_CHECKING:
+
+    def _implements_store(store: PostgresStore) -> Store:
+        return store  # mypy checks here that `PostgresStore` is a `Store`
