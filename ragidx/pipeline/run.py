@@ -154,7 +154,7 @@ async def _index(
         if retry_failed:
             roots = await asyncio.to_thread(failed_under, store, named)
         db = str(absolute(config.db_path))
-        own = (db + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+        own = (db + suffix for suffix in ("", "-wal", "-shm", "-journal", "-vectors"))
         skip = frozenset((*own, str(absolute(lock_path(config.db_path)))))
         workers = config.walk.workers
         if workers is None:
