@@ -36,6 +36,7 @@ import hashlib
 import mmap
 import os
 import sqlite3
+import stat
 import struct
 import tempfile
 import zlib
@@ -96,6 +97,7 @@ class VectorFile:
     """The copy of one index's vectors, and what this process has mapped or built of it."""
 
     def __init__(self, db: Path) -> None:
+        self.db = db
         self.path = None if str(db) == ":memory:" else vectors_path(db)
         self._mapped: tuple[tuple[int, int, int], Any] | None = None  # (dev, ino, count), map
         self._memory: tuple[_State, bytes, Matrix] | None = None  # (state, last key, rows)
@@ -151,6 +153,8 @@ class VectorFile:
         assert self.path is not None
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
+            # Whoever may read the index may read its vectors: its mode, not mkstemp's 0600.
+            os.fchmod(fd, stat.S_IMODE(os.stat(self.db).st_mode))
             _append(conn, fd, state, 0, top)
             os.close(fd)
             fd = -1
