@@ -246,9 +246,10 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",") if s):
             r = one_size(n, args.store, base)
             rows.append(r)
-            print(f"{n:>10,} {r['build_s']:>8.1f} {r['rebuild_s']:>9.2f} {r['cold_ms']:>8.0f}"
-                  f" {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} {r['recall']:>6.3f}"
-                  f" {r['file_mb']:>8.0f} {r['db_mb']:>7.0f} {r['rss_mb']:>7.0f}", flush=True)  # fmt: skip
+            line = (f"{n:>10,} {r['build_s']:>8.1f} {r['rebuild_s']:>9.2f} {r['cold_ms']:>8.0f}"
+                    f" {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} {r['recall']:>6.3f}"
+                    f" {r['file_mb']:>8.0f} {r['db_mb']:>7.0f} {r['rss_mb']:>7.0f}")  # fmt: skip
+            print(line, flush=True)
             for p in base.glob(f"{n}.db*"):
                 p.unlink()
         cli = cli_size(args.cli_size, base) if args.cli_size else None
