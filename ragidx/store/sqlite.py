@@ -225,7 +225,7 @@ class SqliteStore:
         """Bring the vector file up to what was committed. Best effort: the commit stands
         whatever happens here, and the next search catches the file up or rebuilds it."""
         with contextlib.suppress(sqlite3.Error), self._reading() as conn:
-            self._vectors.sync(conn, memory=False)
+            self._vectors.sync(conn, answer=False)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

@@ -102,18 +102,20 @@ class VectorFile:
         self._mapped: tuple[tuple[int, int, int], Any] | None = None  # (dev, ino, count), map
         self._memory: tuple[_State, bytes, Matrix] | None = None  # (state, last key, rows)
 
-    def sync(self, conn: sqlite3.Connection, *, memory: bool = True) -> Matrix | None:
+    def sync(self, conn: sqlite3.Connection, *, answer: bool = True) -> Matrix | None:
         """The vectors as the database holds them in the caller's read transaction, the
         file caught up or rebuilt where needed; where it cannot be written, rows built in
-        memory (without `memory`: None). None where the index has no vector space yet."""
+        memory. None where the index has no vector space yet, or without `answer` (a
+        writer following its commit: the file is brought up to date, nothing is mapped or
+        built in memory, and numpy is not imported unless rows are written)."""
         state = _state(conn)
         if state is None:
             return None
         (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM embeddings").fetchone()
         if self.path is not None:
             with contextlib.suppress(OSError):
-                return self._from_file(conn, state, int(top))
-        return self._in_memory(conn, state, int(top)) if memory else None
+                return self._from_file(conn, state, int(top), answer)
+        return self._in_memory(conn, state, int(top)) if answer else None
 
     def remove(self) -> None:
         """Delete the file (the embeddings it holds went); the next `sync` builds it anew."""
@@ -125,7 +127,9 @@ class VectorFile:
     def close(self) -> None:
         self._mapped = self._memory = None
 
-    def _from_file(self, conn: sqlite3.Connection, state: _State, top: int) -> Matrix:
+    def _from_file(
+        self, conn: sqlite3.Connection, state: _State, top: int, answer: bool
+    ) -> Matrix | None:
         assert self.path is not None
         fd, writable = _open(self.path)
         try:
@@ -137,6 +141,10 @@ class VectorFile:
                 self._rebuild(conn, state, top)  # OSError where it cannot be written
                 fd, _ = _open(self.path)
                 count = top
+            if not answer:
+                if count < top and writable:
+                    _append(conn, fd, state, count, top)
+                return None
             mapped = self._map(fd, state.dims, count)
             if count == top:
                 return mapped
