@@ -420,7 +420,7 @@ def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def _own_files(db: Path) -> frozenset[str]:
     """The SQLite index's own files, which a walk of the tree that holds them passes over."""
     name = str(absolute(db))
-    own = (name + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+    own = (name + suffix for suffix in ("", "-wal", "-shm", "-journal", "-vectors"))
     return frozenset((*own, str(absolute(lock_path(db)))))
 
 

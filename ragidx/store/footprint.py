@@ -19,7 +19,7 @@ from ragidx.store.lock import WriterLock, lock_path
 
 __all__ = ["Footprint"]
 
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+_SIDE_FILES = ("-wal", "-shm", "-journal", "-vectors")
 
 
 @dataclass(frozen=True, slots=True)

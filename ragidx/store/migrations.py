@@ -181,6 +181,25 @@ MIGRATIONS: tuple[Step, ...] = (
             files_done, files_failed, in_flight
         FROM runs;
     """,
+    # 8: what the vector file beside the index must match (`ragidx.store.vector_file`): a
+    # random nonce and a generation, both changed in the transaction of anything that
+    # deletes or rewrites a cached vector (an id can be used again once it is deleted)
+    """
+    CREATE TABLE vector_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        nonce BLOB NOT NULL,
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO vector_state (id, nonce, generation) VALUES (1, randomblob(8), 0);
+    CREATE TRIGGER embeddings_delete_moves AFTER DELETE ON embeddings
+    BEGIN
+        UPDATE vector_state SET nonce = randomblob(8), generation = generation + 1;
+    END;
+    CREATE TRIGGER embeddings_update_moves AFTER UPDATE ON embeddings
+    BEGIN
+        UPDATE vector_state SET nonce = randomblob(8), generation = generation + 1;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

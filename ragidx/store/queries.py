@@ -1,9 +1,12 @@
 """Reading what is indexed: chunks in order (export), by id, by full-text match and by
-vector (search). Staging rows are never read (`staging.visible`; the `vectors` view keeps
-to them too), and a stored vector that does not read back is never ranked or exported."""
+vector (search, exact: over the vector file beside the index, `ragidx.store.vector_file`,
+or over the BLOBs). Staging rows are never read (`staging.visible`; the `vectors` view
+keeps to them too), and a stored vector that does not read back is never ranked or
+exported."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import Counter
@@ -16,6 +19,7 @@ from ragidx.store.base import ChunkRow
 from ragidx.store.damage import damage_hint, damaged_by_length, lengths, vectors_damaged
 from ragidx.store.rows import IN_LIMIT
 from ragidx.store.staging import visible
+from ragidx.store.vector_file import Matrix, VectorFile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,17 +120,115 @@ def vector_search(
     *,
     unit: bool,
     on_damaged: Callable[[str, int], None] | None = None,
+    copy: VectorFile | None = None,
 ) -> list[tuple[int, float]]:
-    """Chunk ids and cosine similarities, best first; scans vectors in slices. A vector
-    that did not survive in the file (the wrong length, or not of unit length where the
-    index holds `unit` vectors) is not ranked: `on_damaged(path, count)` hears of them,
-    file by file."""
+    """Chunk ids and cosine similarities, best first, exact. With `copy`, every cached
+    vector is scored over the file beside the index (caught up first, in the same read
+    transaction as the chunks the best are mapped to); without one, or where its vectors
+    are not the query's length, vectors are read from SQLite in slices. A vector that did
+    not survive in the file (the wrong length, or not of unit length where the index holds
+    `unit` vectors) is not ranked: `on_damaged(path, count)` hears of them, file by file."""
+    import numpy as np
+
+    q = query.astype(np.float32)
+    q /= max(float(np.linalg.norm(q)), 1e-12)
+    with _reading(conn):
+        matrix = copy.sync(conn) if copy is not None else None
+        if matrix is None or matrix.dims != len(q):
+            return _scan(conn, q, limit, unit=unit, on_damaged=on_damaged)
+        return _rank(conn, matrix, q, limit, on_damaged)
+
+
+@contextlib.contextmanager
+def _reading(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction (one snapshot), unless the caller holds one."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _rank(
+    conn: sqlite3.Connection,
+    matrix: Matrix,
+    q: np.ndarray[Any, np.dtype[np.float32]],
+    limit: int,
+    on_damaged: Callable[[str, int], None] | None,
+) -> list[tuple[int, float]]:
+    """Score every row; map the best embeddings to the visible chunks that use them (one
+    embedding may serve several chunks, or only staged and unused ones), taking more of
+    the best until `limit` chunks come back or every row has been looked at."""
+    import numpy as np
+
+    scores = matrix.scores(q)
+    damaged = np.isnan(scores)
+    if damaged.any():
+        if on_damaged is not None:
+            for path, count in _using(conn, (np.flatnonzero(damaged) + 1).tolist()).items():
+                on_damaged(path, count)
+        scores[damaged] = -np.inf
+    rows, want = len(scores), min(len(scores), 2 * limit + 16)
+    hits: list[tuple[int, int]] = []
+    while limit > 0 and want > 0:
+        best = np.argpartition(-scores, want - 1)[:want] if want < rows else np.arange(rows)
+        best = best[scores[best] > -np.inf]
+        hits = _chunks_using(conn, (best + 1).tolist())
+        if len(hits) >= limit or want >= rows:
+            break
+        want = min(rows, want * 4)
+    ranked = sorted((-float(scores[e - 1]), c) for c, e in hits)[:limit]
+    return [(c, -s) for s, c in ranked]
+
+
+def _chunks_using(conn: sqlite3.Connection, embedding_ids: list[int]) -> list[tuple[int, int]]:
+    """(chunk id, embedding id) of the visible chunks that use `embedding_ids`."""
+    found: list[tuple[int, int]] = []
+    for start in range(0, len(embedding_ids), IN_LIMIT):
+        part = embedding_ids[start : start + IN_LIMIT]
+        found += conn.execute(
+            "SELECT c.id, c.embedding_id FROM chunks c JOIN files f ON f.id = c.file_id"
+            f" WHERE c.embedding_id IN ({','.join('?' * len(part))}) AND {visible('f')}",
+            part,
+        ).fetchall()
+    return found
+
+
+def _using(conn: sqlite3.Connection, embedding_ids: list[int]) -> Counter[str]:
+    """How many visible chunks of each file use `embedding_ids`."""
+    found: Counter[str] = Counter()
+    for start in range(0, len(embedding_ids), IN_LIMIT):
+        part = embedding_ids[start : start + IN_LIMIT]
+        found.update(
+            dict(
+                conn.execute(
+                    "SELECT f.path, count(*) FROM chunks c JOIN files f ON f.id = c.file_id"
+                    f" WHERE c.embedding_id IN ({','.join('?' * len(part))}) AND {visible('f')}"
+                    " GROUP BY f.path",
+                    part,
+                )
+            )
+        )
+    return found
+
+
+def _scan(
+    conn: sqlite3.Connection,
+    q: np.ndarray[Any, np.dtype[np.float32]],
+    limit: int,
+    *,
+    unit: bool,
+    on_damaged: Callable[[str, int], None] | None,
+) -> list[tuple[int, float]]:
+    """`vector_search` without the file: every vector read from SQLite, in slices."""
     import numpy as np
 
     best_ids = np.empty(0, dtype=np.int64)
     best_scores = np.empty(0, dtype=np.float32)
-    q = query.astype(np.float32)
-    q /= max(float(np.linalg.norm(q)), 1e-12)
     damaged: list[int] = []
     cursor = conn.execute("SELECT chunk_id, vector FROM vectors")
     size = 4 * len(q)

@@ -330,14 +330,14 @@ def _aside(path: Path) -> Path:
         n += 1
         target = Path(f"{path}.damaged.{n}")
     os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
+    for suffix in ("-wal", "-shm", "-vectors"):
         if os.path.exists(f"{path}{suffix}"):
             os.replace(f"{path}{suffix}", f"{target}{suffix}")
     return target
 
 
 def _remove(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-vectors"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 

@@ -3,7 +3,8 @@
 `SqliteStore` implements `Store` by composing one module per concern, each a set of
 functions over the connection: `connect` (opening), `manifest`, `files` (the write path),
 `staging`, `cache` (the embedding cache), `stamps`, `tree` (what a run plans from),
-`queries` (search and export) and `stats`.
+`queries` (search and export), `vector_file` (the vectors beside the index that search
+scans) and `stats`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ragidx.store.files import Writer
 from ragidx.store.manifest import check_space, read_manifest
 from ragidx.store.stamps import DirStamp, Stamp
 from ragidx.store.stats import read_stats
+from ragidx.store.vector_file import VectorFile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,6 +79,7 @@ class SqliteStore:
         self.conn = conn
         self.path = path
         self._writer = Writer(self.transaction)
+        self._vectors = VectorFile(path)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -97,6 +100,7 @@ class SqliteStore:
         return str(self.path)
 
     def close(self) -> None:
+        self._vectors.close()
         self.conn.close()
 
     def reader(self, *, blank: bool = False) -> SqliteStore:
@@ -160,9 +164,12 @@ class SqliteStore:
         refuses the key, or is not there) leaves the index as it was. A run with nothing to
         embed at all resets it if it completes (`complete_reset`)."""
         self._writer.reset(defer=defer)
+        if not defer:
+            self._vectors.remove()  # its vectors went; a deferred reset's commit rebuilds it
 
     def complete_reset(self, run_id: int) -> None:
         self._writer.complete_reset(run_id)
+        self._follow()
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -231,6 +238,22 @@ class SqliteStore:
 
     def commit(self, writes: list[Write], run_id: int) -> None:
         self._writer.commit(writes, run_id)
+        self._follow()
+
+    def _follow(self) -> None:
+        """Bring the vector file up to what was committed. Best effort: the commit stands
+        whatever happens here, and the next search catches the file up or rebuilds it."""
+        with contextlib.suppress(sqlite3.Error), self._reading() as conn:
+            self._vectors.sync(conn, answer=False)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN")
+        try:
+            yield self.conn
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
 
     def cached(self, keys: list[bytes]) -> set[bytes]:
         return cache.cached(self.conn, keys)
@@ -247,9 +270,14 @@ class SqliteStore:
 
     def gc(self) -> int:
         """Drop the cached vectors no chunk uses (as `stats` counts them); those of staged
-        parts and failed files' held chunks stay. Returns how many went."""
+        parts and failed files' held chunks stay. Returns how many went. The vector file
+        is rebuilt without them."""
         with self.transaction() as conn:
-            return cache.drop_unused(conn)
+            dropped = cache.drop_unused(conn)
+        if dropped:
+            self._vectors.remove()
+            self._follow()
+        return dropped
 
     def held_vectors(self) -> int:
         return staging.held_vectors(self.conn)
@@ -292,7 +320,9 @@ class SqliteStore:
         on_damaged: Callable[[str, int], None] | None = None,
     ) -> list[tuple[int, float]]:
         unit = self.manifest().get("normalize") == "true"
-        return queries.vector_search(self.conn, query, limit, unit=unit, on_damaged=on_damaged)
+        return queries.vector_search(
+            self.conn, query, limit, unit=unit, on_damaged=on_damaged, copy=self._vectors
+        )
 
 
 if TYPE_CHECKING:

@@ -456,8 +456,8 @@ def test_the_database_is_never_indexed(cli: Cli, work: Path) -> None:
     second = cli("index", ".", "--hidden", "--json")  # the default .ragidx/index.db
     assert result.exit_code == 0 and second.exit_code == 0
     assert set(result.files()) == {"a.md"}
-    # The other database (and its lock) are files like any.
-    assert set(second.files()) == {"a.md", "idx.db", "idx.db.lock"}
+    # The other database (its lock and its vector file) are files like any.
+    assert set(second.files()) == {"a.md", "idx.db", "idx.db.lock", "idx.db-vectors"}
 
 
 def test_each_file_is_reported_once(cli: Cli, work: Path) -> None:
