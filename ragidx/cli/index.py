@@ -79,6 +79,17 @@ ShardOption = Annotated[
         show_default=False,
     ),
 ]
+RayOption = Annotated[
+    str | None,
+    option(
+        "--ray",
+        help="Read, embed and commit in Ray tasks (pip install 'ragidx\\[ray]'; needs a Postgres"
+        " --db): local starts a Ray here, auto joins `ray start`'s, or a head's address"
+        " (host:6379, ray://host:10001). --rpm/--tpm are shared by the tasks running at once.",
+        metavar="local|auto|ADDRESS",
+        show_default=False,
+    ),
+]
 IncludeOption = Annotated[
     list[str] | None, option("--include", help="Only files matching this glob.")
 ]
@@ -247,6 +258,7 @@ def index_command(
     null: NullOption = False,
     covers: CoversOption = None,
     shard: ShardOption = None,
+    ray: RayOption = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     max_file_size: MaxFileSizeOption = DEFAULT_MAX_FILE_SIZE,
@@ -328,6 +340,7 @@ def index_command(
             grace=timeout,
             covers=tuple(covers or ()),
             shard=part,
+            ray=ray,
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
