@@ -55,8 +55,8 @@ class Farm:
         self._refs: dict[Any, list[str]] = {}
         self._labels = itertools.count(1)
         ray = cluster.ray
-        self._remote: Any = ray.remote(index_part).options(
-            num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False
+        self._remote: Any = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(
+            index_part
         )
 
     async def run(self, plans: Receiver[Read]) -> None:
