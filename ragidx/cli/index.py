@@ -4,8 +4,10 @@ run (`ragidx.cli.running.execute`), and its outcome as the exit code."""
 # No `from __future__ import annotations` here: typer would evaluate every command's
 # annotations from strings at each start, 10 ms of a re-run that has nothing to do.
 
+import contextlib
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -360,7 +362,12 @@ def index_command(
     if verbose and not quiet:
         stderr().print(effective_settings(embedder, config, http, ctx.meta.get("settings_file")))
     reporter = reporter_for(json_out, quiet, verbose, progress)
-    raise typer.Exit(execute(sources, embedder, config, reporter, retry_failed=retry_failed))
+    # Ray prints its notes (a worker lost, a task retried) on the driver's stdout, which is
+    # for data: they go to stderr, while the reporter keeps writing to stdout.
+    notes = contextlib.redirect_stdout(sys.stderr) if ray else contextlib.nullcontext()
+    with notes:
+        code = execute(sources, embedder, config, reporter, retry_failed=retry_failed)
+    raise typer.Exit(code)
 
 
 def _share(budget: float | None, parts: int) -> float | None:

@@ -24,6 +24,7 @@ from helpers import RAGIDX, Cli, make_tree
 from ray_cluster import DieOnce, ray_env
 
 from ragidx import read
+from ragidx.store.postgres.connect import DEFAULT_SCHEMA
 from ragidx.testing.server import EmbeddingServer, Faults, expected_vector, serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.ray, pytest.mark.xdist_group("ray")]
@@ -62,11 +63,15 @@ def _with_server(server: EmbeddingServer) -> list[str]:
     ]  # fmt: skip
 
 
-def _workers(cli: Cli, url: str) -> list[dict[str, Any]]:
-    stats = cli("stats", "--db", url, "--json")
-    assert stats.exit_code == 0, stats.stderr
-    workers: list[dict[str, Any]] = json.loads(stats.stdout)["workers"]
-    return workers
+def _progress(url: str) -> list[dict[str, Any]]:
+    """Each run's row (what `ragidx stats` shows of its workers), oldest first."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(
+            f"SELECT id, worker, shard, status, summary FROM {DEFAULT_SCHEMA}.runs ORDER BY id"
+        ).fetchall()
 
 
 def _export(cli: Cli, url: str) -> list[dict[str, Any]]:
@@ -104,17 +109,17 @@ def test_ray_indexes_each_file_once_with_the_servers_vectors(
         embedded = row.get("input", row["text"])
         assert np.allclose(row["vector"], expected_vector(embedded, DIMS), atol=1e-4)
 
-    workers = _workers(cli, pg_url)
+    workers = _progress(pg_url)
     parts = [w for w in workers if (w["shard"] or "").startswith("ray ")]
     (driver,) = [w for w in workers if w["shard"] is None]
     assert parts and all(w["status"] == "completed" for w in parts)
-    assert sum(w["files_done"] for w in parts) == FILES
+    assert sum(w["summary"]["indexed"] for w in parts) == FILES
     here = f"{socket.gethostname()}:{os.getpid()}"
     assert driver["worker"] == here and all(w["worker"] != here for w in parts)
 
     again = _index(cli, pg_url, tree, *_with_server(server))
     assert again["summary"]["unchanged"] == FILES and again["summary"]["indexed"] == 0
-    assert len(_workers(cli, pg_url)) == len(workers) + 1  # the driver's run: no task sent
+    assert len(_progress(pg_url)) == len(workers) + 1  # the driver's run: no task sent
 
     edited = next(tree.rglob("f000007.md"))
     edited.write_text("# Note 7\n\nRewritten: the zebra runbook.\n")
@@ -197,18 +202,17 @@ def test_ctrl_c_cancels_the_tasks_keeps_what_was_committed_and_exits_130(
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    (summary,) = [r for r in map(json.loads, out.splitlines()) if r["event"] == "summary"]
-    assert summary["interrupted"] is True
-    kept = _indexed(cli, pg_url)
-    assert 3 <= committed <= kept < FILES
-    driver = [w for w in _workers(cli, pg_url) if w["shard"] is None]
-    assert [w["status"] for w in driver] == ["interrupted"]
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        (summary,) = [r for r in map(json.loads, out.splitlines()) if r["event"] == "summary"]
+        assert summary["interrupted"] is True
+        kept = _indexed(cli, pg_url)
+        assert 3 <= committed <= kept < FILES
+        driver = [w for w in _progress(pg_url) if w["shard"] is None]
+        assert [w["status"] for w in driver] == ["interrupted"]
 
-    # What was committed stays; the next run indexes the rest, each file once.
-    with serve(Faults(dims=DIMS)) as fast:
-        rest = _index(cli, pg_url, tree, *_with_server(fast))
+        # What was committed stays; the next run indexes the rest, each file once.
+        rest = _index(cli, pg_url, tree, *_with_server(slow))
     assert rest["code"] == 0
     assert rest["summary"]["unchanged"] == kept
     assert rest["summary"]["indexed"] == FILES - kept
