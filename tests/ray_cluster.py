@@ -59,7 +59,8 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class DieOnce:
     """Reads `.boom` files, whose text names a marker file: the first read (no marker yet)
     makes the marker and ends its process at once, as a worker lost to the OOM killer or a
-    node gone; the next read is a plain Markdown file. Only ever read in a Ray worker: the
+    node gone; the next read is a plain Markdown file. "marker: always" ends every worker
+    that reads it. Only ever read in a Ray worker: the
     driver sends every file to a task."""
 
     content_type = "application/x-test-boom"
@@ -72,7 +73,10 @@ class DieOnce:
 
     def read(self, source: Source) -> Document:
         text = source.data.decode()
-        marker = Path(text.splitlines()[0].removeprefix("marker: "))
+        named = text.splitlines()[0].removeprefix("marker: ")
+        marker = Path(named)
+        if named == "always":  # a file no worker lives through
+            os._exit(1)
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             os._exit(1)

@@ -83,7 +83,12 @@ class RayRun:
         cluster = await asyncio.to_thread(Cluster.connect, self.config.ray)
         try:
             job = self._job(cluster.slots)
-            return await self._execute(roots, Farm(cluster, job, self.stopping, self.emit))
+            reads = Shared(await asyncio.to_thread(self.store.reader))
+            try:
+                farm = Farm(cluster, job, reads, self.stopping, self.emit)
+                return await self._execute(roots, farm)
+            finally:
+                reads.close()
         finally:
             await asyncio.to_thread(cluster.close)
 

@@ -9,7 +9,8 @@ full batches; at most two batches a slot are sent at once (Ray queues the second
 never waits on the driver), one task a CPU runs.
 
 A task whose worker died is run again by Ray (`MAX_RETRIES`); one that still failed leaves its
-files to the next run, and they are reported failed (`lost`), stored as they were. A task's
+files to the next run: each is reported as the index holds it where a try committed it, else
+failed (not stored: the next run reads it). A task's
 `RagidxError` (the index or the key refused) ends the run, as it ends a run without Ray, and
 so does an error Ray raises from a task's code. On stop, every task in flight is cancelled
 (its worker ended): what the tasks committed stays, the rest is the next run's.
@@ -28,9 +29,11 @@ from ragidx.distribute.task import Job, PartResult, index_part
 from ragidx.errors import RagidxError
 from ragidx.events import EventSink
 from ragidx.models import FileStatus, RunSummary
+from ragidx.pipeline.cache import Shared
 from ragidx.pipeline.channel import EndOfStream, Receiver
 from ragidx.pipeline.planner import Read
 from ragidx.pipeline.tally import Tally
+from ragidx.store import Stamp, Store
 
 __all__ = ["BATCH_BYTES", "BATCH_FILES", "MAX_RETRIES", "Farm"]
 
@@ -43,9 +46,11 @@ _LOST = "its Ray task failed ({}); the next run indexes it"
 
 class Farm:
     def __init__(
-        self, cluster: Cluster, job: Job, stopping: asyncio.Event, emit: EventSink
+        self, cluster: Cluster, job: Job, reads: Shared, stopping: asyncio.Event, emit: EventSink
     ) -> None:
         self.cluster = cluster
+        self.reads = reads
+        """A read connection, to see what a lost task committed."""
         self.job = job
         self.stopping = stopping
         self.tally = Tally(emit)
@@ -90,7 +95,7 @@ class Farm:
             self._cancel(ref)  # the run is ending on an error: the task goes too
             raise
         except Exception as exc:
-            self._lost(paths, exc)
+            await self._lost(batch, exc)
             return
         finally:
             self._refs.pop(ref, None)
@@ -109,9 +114,10 @@ class Farm:
             message, hint = result.error
             raise RagidxError(message, hint=hint)
 
-    def _lost(self, paths: list[str], exc: Exception) -> None:
+    async def _lost(self, batch: list[Read], exc: Exception) -> None:
         """A task that did not come back: stopped, its worker gone past its retries, or an
-        error in its code (which ends the run)."""
+        error in its code (which ends the run). A file its tries committed is reported as
+        the index holds it; the others failed, not stored: the next run takes them."""
         ray = self.cluster.ray
         if isinstance(exc, ray.exceptions.TaskCancelledError) and self.stopping.is_set():
             return  # what it committed stays; the next run finds the rest
@@ -124,8 +130,14 @@ class Farm:
         if self.stopping.is_set():
             return
         reason = _LOST.format(type(exc).__name__)
-        for path in paths:
-            self.tally.done(path, FileStatus.FAILED, 0, 0, reason)
+        stamps = await asyncio.to_thread(self.reads.use, _stamps, self.reads.store, batch)
+        for plan, stamp in zip(batch, stamps, strict=True):
+            info = plan.info
+            if stamp is not None and (stamp.size, stamp.mtime_ns) == (info.size, info.mtime_ns):
+                status = FileStatus(stamp.status)
+                self.tally.done(info.path, status, stamp.chunks, 0, stamp.reason)
+            else:
+                self.tally.done(info.path, FileStatus.FAILED, 0, 0, reason)
 
     async def _cancel_on_stop(self) -> None:
         await self.stopping.wait()
@@ -136,6 +148,10 @@ class Farm:
         # A task already over cannot be cancelled, and need not be.
         with contextlib.suppress(Exception):
             self.cluster.ray.cancel(ref, force=True)
+
+
+def _stamps(store: Store, batch: list[Read]) -> list[Stamp | None]:
+    return [store.stamp(plan.info.path) for plan in batch]
 
 
 async def _batch(plans: Receiver[Read]) -> list[Read]:

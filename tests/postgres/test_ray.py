@@ -165,6 +165,27 @@ def test_a_task_whose_worker_dies_is_run_again_and_loses_no_file(
     assert _index(cli, pg_url, tree)["summary"]["unchanged"] == FILES + 1
 
 
+def test_files_of_a_task_that_dies_past_its_retries_are_failed_then_picked_up(
+    cli: Cli, pg_url: str, tree: Path, die_once: None, ray_address: str
+) -> None:
+    doomed = tree / "d05" / "doomed.boom"
+    doomed.write_text("marker: always\n\n# Doomed\n")
+    run = _index(cli, pg_url, tree)
+    assert run["code"] == 1
+    failed = {f["path"] for f in run["files"] if f["status"] == "failed"}
+    assert "tree/d05/doomed.boom" in failed
+    assert all("Ray task failed" in f["reason"] for f in run["files"] if f["status"] == "failed")
+    summary = run["summary"]
+    assert summary["indexed"] + summary["failed"] == FILES + 1
+
+    doomed.unlink()
+    rest = _index(cli, pg_url, tree)
+    assert rest["code"] == 0
+    assert rest["summary"]["indexed"] + rest["summary"]["unchanged"] == FILES
+    assert rest["summary"]["indexed"] == len(failed) - 1  # those its tries left to this run
+    _indexed_once(cli, pg_url, tree)
+
+
 def test_ray_needs_a_postgres_index(cli: Cli, tree: Path, tmp_path: Path) -> None:
     result = cli("index", str(tree), "--db", str(tmp_path / "idx.db"), "--ray", "local")
     assert result.exit_code == 2
