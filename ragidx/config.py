@@ -272,6 +272,15 @@ class IndexConfig:
     fit_chunks: bool = True
     """Cut chunks to what the model reads where the server says (TEI's `/info`); False keeps
     `chunk.chunk_tokens` as given (and warns, with a `ChunkLimit` event, if it is more)."""
+    ray: str | None = None
+    """Where Ray runs the files to index (`ragidx.distribute`): "local" starts a Ray on this
+    machine for the run, "auto" joins the one `ray start` runs here, else a cluster's address
+    (`host:6379`, `ray://host:10001`). This run walks, plans and removes; Ray tasks read,
+    embed and commit. Needs a Postgres index (`db_url`)."""
+    part: str | None = None
+    """This run is a part of a run that holds the index's run lock (a Ray task's, named
+    `ray 3`): it takes no lock of its own, shows as `part` in `ragidx stats` (where a shard
+    shows its K/N), and leaves the directory stamps to the run it is a part of."""
 
     def __post_init__(self) -> None:
         require("readers", self.readers)
@@ -287,6 +296,8 @@ class IndexConfig:
             if value is not None:
                 require(name, value)
         _agree(self.chunk.chunk_tokens, None, self.batch_tokens)
+        if self.ray is not None:
+            _ray_fits(self)
 
     @property
     def db(self) -> str | Path:
@@ -297,3 +308,18 @@ class IndexConfig:
     def db_shown(self) -> str:
         """The index as messages name it: the file, or the URL without its password."""
         return without_credentials(self.db_url) if self.db_url else str(self.db_path)
+
+
+def _ray_fits(config: IndexConfig) -> None:
+    """Raise `ConfigError` where `--ray` cannot run with the other settings."""
+    require("ray", config.ray)
+    if not config.db_url:
+        raise ConfigError(
+            "--ray needs a Postgres index: a SQLite file takes one writer at a time",
+            hint="give --db postgresql://user@host:5432/dbname (or RAGIDX_DB)",
+        )
+    if config.reset:
+        raise ConfigError(
+            "--reset with --ray: a reset waits for its own run's first vectors",
+            hint="reset with a run without --ray (ragidx index --reset ...), then use --ray",
+        )

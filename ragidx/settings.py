@@ -207,6 +207,7 @@ SETTINGS: dict[str, Setting] = {
     "null": _BOOL,
     "covers": Setting(kind=Kind.PATH, many=True),
     "shard": Setting(kind=Kind.TEXT, high=20),
+    "ray": Setting(kind=Kind.TEXT, high=2000),
     "include": Setting(kind=Kind.GLOB, many=True),
     "exclude": Setting(kind=Kind.GLOB, many=True),
     "max_file_size": Setting(kind=Kind.SIZE, low=1, high=MAX_FILE_SIZE),

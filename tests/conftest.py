@@ -15,6 +15,7 @@ from helpers import (
     Result,
 )
 from pg import index_db, pg_server, pg_url, store  # noqa: F401  (fixtures for every test module)
+from ray_cluster import ray_address  # noqa: F401  (started only by a test that asks)
 from typer.testing import CliRunner
 
 from ragidx.cli import app
@@ -37,6 +38,7 @@ def _untracked() -> set[str] | None:
 
 
 INTEGRATION = "tests/integration/"
+RAY_TESTS = "tests/postgres/test_ray.py"
 _UNTRACKED = pytest.StashKey[set[str] | None]()
 
 
@@ -57,15 +59,18 @@ def pytest_configure_node(node: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under xdist's default `--dist load`, every test is its own unit of work except the
-    integration tests: they share one Infinity server a module, so they go to one worker
-    together, not one server per worker. (`--dist loadgroup` would do this from an
-    `xdist_group` mark, but with pytest 9.2 it no longer groups: pytest-xdist#1386.)"""
+    integration tests and the Ray tests: they share one Infinity server a module, or one Ray
+    cluster, so they go to one worker together, not one server per worker. (`--dist
+    loadgroup` would do this from an `xdist_group` mark, but with pytest 9.2 it no longer
+    groups: pytest-xdist#1386.)"""
     if config.getvalue("dist") != "load":
         return None  # a --dist given on the command line is obeyed
     from xdist.scheduler import LoadScopeScheduling
 
     class _IntegrationTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(RAY_TESTS):
+                return "ray"  # one Ray cluster a session (tests/ray_cluster.py)
             return "integration" if nodeid.startswith(INTEGRATION) else nodeid
 
     return _IntegrationTogether(config, log)

@@ -4,8 +4,10 @@ run (`ragidx.cli.running.execute`), and its outcome as the exit code."""
 # No `from __future__ import annotations` here: typer would evaluate every command's
 # annotations from strings at each start, 10 ms of a re-run that has nothing to do.
 
+import contextlib
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +78,17 @@ ShardOption = Annotated[
         help="Index only part K of N of the files (by a hash of each path), and remove only"
         " its files: N runs, on any machines, split the tree.",
         metavar="K/N",
+        show_default=False,
+    ),
+]
+RayOption = Annotated[
+    str | None,
+    option(
+        "--ray",
+        help="Read, embed and commit in Ray tasks (pip install 'ragidx\\[ray]'; needs a Postgres"
+        " --db): local starts a Ray here, auto joins `ray start`'s, or a head's address"
+        " (host:6379, ray://host:10001). --rpm/--tpm are shared by the tasks running at once.",
+        metavar="local|auto|ADDRESS",
         show_default=False,
     ),
 ]
@@ -247,6 +260,7 @@ def index_command(
     null: NullOption = False,
     covers: CoversOption = None,
     shard: ShardOption = None,
+    ray: RayOption = None,
     include: IncludeOption = None,
     exclude: ExcludeOption = None,
     max_file_size: MaxFileSizeOption = DEFAULT_MAX_FILE_SIZE,
@@ -328,6 +342,7 @@ def index_command(
             grace=timeout,
             covers=tuple(covers or ()),
             shard=part,
+            ray=ray,
             # A size given (flag or settings file) stays; the default fits the model.
             fit_chunks=_defaulted(ctx, "chunk_tokens"),
         )
@@ -347,7 +362,12 @@ def index_command(
     if verbose and not quiet:
         stderr().print(effective_settings(embedder, config, http, ctx.meta.get("settings_file")))
     reporter = reporter_for(json_out, quiet, verbose, progress)
-    raise typer.Exit(execute(sources, embedder, config, reporter, retry_failed=retry_failed))
+    # Ray prints its notes (a worker lost, a task retried) on the driver's stdout, which is
+    # for data: they go to stderr, while the reporter keeps writing to stdout.
+    notes = contextlib.redirect_stdout(sys.stderr) if ray else contextlib.nullcontext()
+    with notes:
+        code = execute(sources, embedder, config, reporter, retry_failed=retry_failed)
+    raise typer.Exit(code)
 
 
 def _share(budget: float | None, parts: int) -> float | None:

@@ -128,6 +128,9 @@ async def run_index(
     def waiting(holder: str | None) -> None:
         on_event(WaitingForIndex(config.db_shown, holder))
 
+    if config.part is not None:
+        # A part of a run that holds the index's run lock (a Ray task's): it takes none.
+        return await _index(paths, embedder, config, on_event, retry_failed, stopping)
     shard = str(config.shard) if config.shard else None
     lock = run_lock(config.db, shard, wait=config.wait, on_wait=waiting, give_up=stopping.is_set)
     async with lock:
@@ -175,6 +178,11 @@ async def _index(
             document_suffixes=config.walk.document_suffixes | read.document_suffixes(),
         )
         config = dataclasses.replace(config, walk=walk_config)
+        if config.ray is not None:
+            # Imported for --ray only: the driver of Ray tasks, each a part of this run.
+            from ragidx.distribute.driver import RayRun
+
+            return await RayRun(store, embedder, config, on_event, stopping).execute(roots)
         run = _Run(store, embedder, config, on_event, redact, stopping)
         return await run.execute(roots)
     finally:
@@ -226,7 +234,7 @@ class _Run:
         started = time.monotonic()
         root_list = list(roots) if isinstance(roots, list) else None
         shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
-        shard = str(self.config.shard) if self.config.shard else None
+        shard = self.config.part or (str(self.config.shard) if self.config.shard else None)
         begin = functools.partial(self.store.begin_run, shown, worker=worker_name(), shard=shard)
         self.run_id = await asyncio.to_thread(begin)
         e = self.embedder
@@ -380,9 +388,9 @@ class _Run:
             if status == "completed":
                 self.store.complete_reset(self.run_id)  # if one still waits
             self.store.finish_run(self.run_id, status, summary.as_dict())
-            if status in ("completed", "failed"):
+            if status in ("completed", "failed") and self.config.part is None:
                 # What the run changed lost its directory stamps: the next run of an
-                # unchanged tree reads one row per directory.
+                # unchanged tree reads one row per directory. (A part's are its whole run's.)
                 await asyncio.to_thread(self.store.stamp_dirs)
         self.store.checkpoint()
         self.emit(RunFinished(summary))
