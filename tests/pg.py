@@ -15,8 +15,10 @@ Facts behind the choices (measured): docs/design/postgres.md §1-2.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -79,9 +81,14 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # Under xdist, basetemp is pytest-N/popen-gwK: the run's directory is the one above.
     # Never under $HOME: pgserver makes every directory above its data directory traversable.
     run_dir = base.parent if _WORKER != "main" else base
-    # The socket (data dir + "/.s.PGSQL.5432") must fit in 107 bytes; pgserver falls back
-    # to a hashed directory under /tmp where it does not.
-    server = pgserver.get_server(run_dir / "pgdata", cleanup_mode="delete")
+    # Beside pytest's directories, not in them: a second pytest session started meanwhile
+    # prunes old basetemps and makes pytest-of-USER private again, and the server runs as
+    # its own user (pgserver's, under root). Named after this run's basetemp, so the xdist
+    # workers agree on it. The socket (data dir + "/.s.PGSQL.5432") fits in 107 bytes.
+    tag = hashlib.blake2b(str(run_dir.resolve()).encode(), digest_size=6).hexdigest()
+    data = Path(tempfile.gettempdir()) / f"ragidx-pgtest-{os.getuid()}-{tag}" / "pgdata"
+    data.parent.mkdir(exist_ok=True)
+    server = pgserver.get_server(data, cleanup_mode="delete")
     try:
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             # A throwaway cluster: durability off (each worker sets it again, harmlessly).

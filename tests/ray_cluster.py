@@ -12,6 +12,8 @@ reader, which the driver hands the tasks by reference. Facts: docs/design/postgr
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,8 +38,10 @@ def ray_env() -> dict[str, str]:
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session's Ray (2 CPUs), connected in this process; its address, for a driver in
     a child process (`--ray ADDRESS`)."""
-    # Short: Ray's socket paths under it must fit in 107 bytes.
-    temp = tmp_path_factory.mktemp("ray")
+    # Short, so not under pytest's basetemp (/tmp/pytest-of-root/pytest-1012/popen-gw0/...):
+    # Ray's socket paths under it (ray0/session_<date>_<pid>/sockets/plasma_store) must fit
+    # in 107 bytes.
+    temp = Path(tempfile.mkdtemp(prefix="rgx-ray-"))
     with pytest.MonkeyPatch.context() as mp:
         for name, value in ray_env().items():
             mp.setenv(name, value)
@@ -54,6 +58,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield str(ray.get_runtime_context().gcs_address)
         finally:
             ray.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 class DieOnce:

@@ -69,7 +69,7 @@ def test_a_wrong_postgres_url_is_a_clear_error(tmp_path: Path, cli: Cli, pg_url:
     make_tree(tree, 2)
     result = cli("index", str(tree), "--db", url)
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "\nerror: cannot connect" in result.stderr and "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stderr
     assert "no_such_db_" in result.stderr
 
