@@ -80,8 +80,10 @@ def finish_run(
             ),
         )
     conn.execute("SELECT pg_advisory_unlock(%s, %s)", (lock_key(schema, "run"), run_id))
-    if status in ("completed", "failed"):
+    if status in ("completed", "failed") and not live_runs(conn, schema):
         # Not after a run that was stopped: a build over millions of vectors takes minutes.
+        # Nor while other runs still load (the parts of a sharded or Ray run): each vector
+        # they store after the build would pay its way into the graph; the last one builds.
         index_vectors(conn, schema)
 
 
