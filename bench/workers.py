@@ -10,7 +10,10 @@ one PostgreSQL started for the bench (bench/pg.py, default durability); the N pr
 configuration start together, and its wall time runs from the first start to the last exit.
 The figure is wall time for the same corpus and the same chunks (every configuration embeds
 the same inputs: checked), and the ratio is one Postgres worker's wall time over the
-configuration's. With --repeat N the configurations take turns N times; medians.
+configuration's. "busy" is how many of the machine's cores were busy on average during the
+configuration's run (from /proc/stat: ragidx, PostgreSQL, the test server and anything else):
+near the core count, a configuration is bound by the CPU, and more workers cannot help.
+With --repeat N the configurations take turns N times; medians.
 """
 
 from __future__ import annotations
@@ -64,15 +67,26 @@ def _commands(
     return [[*base, "--shard", f"{k}/{n}"] for k in range(1, n + 1)]
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    """The machine's busy and total CPU time so far, in clock ticks (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _run(
     config: str, root: Path, pg_url: str, latency: float, extra: list[str]
-) -> tuple[float, int]:
-    """Wall seconds of one configuration, and the inputs the server embedded."""
+) -> tuple[float, int, float]:
+    """Wall seconds of one configuration, the inputs the server embedded, and the cores
+    busy on average meanwhile."""
     with tempfile.TemporaryDirectory(prefix="ragidx-workers-") as tmp:
         db = str(Path(tmp) / "idx.db") if config == "sqlite" else _database(pg_url)
         with serve(Faults(dims=DIMS, latency=latency)) as server:
             commands = _commands(config, root, db, server.url, extra)
             env = {k: v for k, v in os.environ.items() if not k.startswith("RAGIDX_")}
+            # Ray: no token file in the user's home; no copy of the work tree for each worker.
+            env.update(RAY_AUTH_MODE="disabled", RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
+            busy_before, _ = _busy_jiffies()
             started = time.perf_counter()
             procs = [
                 subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -80,10 +94,11 @@ def _run(
             ]
             errors = [p.communicate()[1] for p in procs]
             wall = time.perf_counter() - started
+            busy = (_busy_jiffies()[0] - busy_before) / os.sysconf("SC_CLK_TCK") / wall
             for proc, err in zip(procs, errors, strict=True):
                 if proc.returncode != 0:
                     raise SystemExit(f"{config} exited {proc.returncode}: {err[-600:]!r}")
-            return wall, server.counters.inputs
+            return wall, server.counters.inputs, busy
 
 
 def main() -> None:
@@ -108,22 +123,29 @@ def main() -> None:
         f" load {os.getloadavg()[0]:.2f}"
     )
     walls: dict[str, list[float]] = {c: [] for c in configs}
+    busies: dict[str, list[float]] = {c: [] for c in configs}
     inputs: dict[str, set[int]] = {c: set() for c in configs}
     with postgres() as pg_url:
         for turn in range(args.repeat):
             for config in configs:
-                wall, sent = _run(config, root, pg_url, args.latency, extra)
+                wall, sent, busy = _run(config, root, pg_url, args.latency, extra)
                 walls[config].append(wall)
+                busies[config].append(busy)
                 inputs[config].add(sent)
-                print(f"  turn {turn + 1} {config:7} {wall:7.2f} s  {sent:,} inputs", flush=True)
+                print(
+                    f"  turn {turn + 1} {config:7} {wall:7.2f} s  busy {busy:.2f} cores"
+                    f"  {sent:,} inputs",
+                    flush=True,
+                )
     base = statistics.median(walls["pg1"]) if "pg1" in walls else None
     print(f"\nload {os.getloadavg()[0]:.2f}; medians of {args.repeat}")
-    print(f"{'config':8} {'wall s':>8} {'files/s':>8} {'vs pg1':>7}  inputs")
+    print(f"{'config':8} {'wall s':>8} {'files/s':>8} {'vs pg1':>7} {'busy':>6}  inputs")
     for config in configs:
         wall = statistics.median(walls[config])
         ratio = f"{base / wall:6.2f}x" if base else "-"
         shown = ",".join(f"{n:,}" for n in sorted(inputs[config]))
-        print(f"{config:8} {wall:8.2f} {args.files / wall:8.1f} {ratio:>7}  {shown}")
+        busy = statistics.median(busies[config])
+        print(f"{config:8} {wall:8.2f} {args.files / wall:8.1f} {ratio:>7} {busy:6.2f}  {shown}")
 
 
 if __name__ == "__main__":
