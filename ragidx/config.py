@@ -30,6 +30,8 @@ __all__ = [
     "WalkConfig",
     "db_path",
     "default_db_path",
+    "default_db_url",
+    "is_postgres_url",
     "missing_db_dir",
 ]
 
@@ -53,10 +55,21 @@ DEFAULT_PARSE_MEMORY = 2 * 1024**3
 
 
 def default_db_path() -> Path:
-    """`RAGIDX_DB` when set (see `db_path`), else `.ragidx/index.db` under the current
-    directory."""
+    """`RAGIDX_DB` when set to a file (see `db_path`), else `.ragidx/index.db` under the
+    current directory."""
     env = os.environ.get("RAGIDX_DB")
-    return db_path(env) if env else DEFAULT_DB_PATH
+    return db_path(env) if env and not is_postgres_url(env) else DEFAULT_DB_PATH
+
+
+def default_db_url() -> str | None:
+    """`RAGIDX_DB` when it is a Postgres URL."""
+    env = os.environ.get("RAGIDX_DB")
+    return env if env and is_postgres_url(env) else None
+
+
+def is_postgres_url(where: str | os.PathLike[str]) -> bool:
+    """Whether `--db` (or `RAGIDX_DB`) names a Postgres index rather than a SQLite file."""
+    return isinstance(where, str) and where.lower().startswith(("postgresql://", "postgres://"))
 
 
 def db_path(given: str | os.PathLike[str]) -> Path:
@@ -237,7 +250,7 @@ class IndexConfig:
     """Everything one `index` run needs besides the paths and the embedder."""
 
     db_path: Path = field(default_factory=default_db_path)
-    db_url: str | None = None
+    db_url: str | None = field(default_factory=default_db_url)
     """A `postgresql://` URL: the index is in Postgres (`PostgresStore`), not at `db_path`."""
     walk: WalkConfig = DEFAULT_WALK
     chunk: ChunkConfig = DEFAULT_CHUNK

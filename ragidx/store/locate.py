@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragidx.config import is_postgres_url
 from ragidx.errors import StoreError
 from ragidx.store.lock import writer_lock
 from ragidx.store.sqlite import SqliteStore
@@ -20,13 +21,6 @@ if TYPE_CHECKING:
     from ragidx.store.base import Store
 
 __all__ = ["is_postgres_url", "open_for_reading", "open_index", "run_lock"]
-
-_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres_url(where: str | Path) -> bool:
-    """Whether `--db` (or `RAGIDX_DB`) names a Postgres index rather than a SQLite file."""
-    return isinstance(where, str) and where.lower().startswith(_SCHEMES)
 
 
 def _postgres() -> Any:

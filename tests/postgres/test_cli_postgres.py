@@ -81,3 +81,22 @@ def test_dry_run_and_doctor_refuse_a_postgres_index(tmp_path: Path, cli: Cli, pg
     assert dry.exit_code == 2 and "--dry-run" in dry.stderr
     doctor = cli("doctor", "--db", pg_url)
     assert doctor.exit_code == 2 and "SQLite" in doctor.stderr
+
+
+def test_ragidx_db_may_name_a_postgres_index(
+    tmp_path: Path, cli: Cli, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = tmp_path / "tree"
+    make_tree(tree, 3)
+    monkeypatch.setenv("RAGIDX_DB", pg_url)
+    result = cli("index", str(tree), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["indexed"] == 3
+    stats = cli("stats", "--json")
+    assert stats.exit_code == 0 and json.loads(stats.stdout)["files"]["indexed"] == 3
+    # The library reads it too: an IndexConfig() made now indexes into the same database.
+    from ragidx.config import IndexConfig
+
+    config = IndexConfig()
+    assert config.db_url == pg_url
+    assert not (tmp_path / ".ragidx").exists()
