@@ -1,7 +1,8 @@
 """Vector search at scale through a real store (issue 18, item 6).
 
     uv run python bench/search_scale.py [--sizes 10000,100000,1000000] [--cli-size 100000]
-        [--store sqlite|postgres] [--url URL] [--keep] [--out FILE.json]
+        [--store sqlite|postgres] [--url URL] [--ef-search 40,100,400] [--keep]
+        [--out FILE.json]
 
 For each size: an index of N chunks of 384 dimensions (clustered unit vectors as in
 bench/vector_index.py, seeded) built through the real `Store` API: one `FileWrite` per 20
@@ -15,6 +16,7 @@ the time to rebuild that file from nothing (deleted, then one search), and the f
 Postgres (`build_postgres`, into the schema `s<N>` of `--url`, or of a throwaway server from
 bench/pg.py): the load (the commits) and the HNSW build that `finish_run` starts, timed
 apart; `pg_database_size` and the HNSW index's size. The child's RSS is the client's only.
+With --ef-search: recall@10 and p50 at each `hnsw.ef_search`, in this process.
 
 With --cli-size: an index of that many chunks in the default offline embedder's space (its
 model and dims, 1,024), so that `ragidx search QUERY --db X` accepts it; the whole command's
@@ -236,7 +238,7 @@ def measure(kind: str, where: str, queries: np.ndarray, tmp: Path) -> dict[str, 
 # ---------------------------------------------------------------------------- main
 
 
-def one_size(n: int, kind: str, base: Path, url: str) -> dict[str, Any]:
+def one_size(n: int, kind: str, base: Path, url: str, ef_search: list[int]) -> dict[str, Any]:
     rng = np.random.default_rng(SEED + n)
     data = clustered(n, DIMS, rng)
     queries = queries_for(data, rng)
@@ -267,8 +269,32 @@ def one_size(n: int, kind: str, base: Path, url: str) -> dict[str, Any]:
         row["db_mb"] = Path(where).stat().st_size / 2**20
     else:
         row.update(pg_sizes(where))
+        if ef_search:
+            row["ef_search"] = sweep_ef(where, queries, truth, ef_search)
     row["load_end"] = os.getloadavg()[0]
     return row
+
+
+def sweep_ef(url: str, queries: np.ndarray, truth: np.ndarray, efs: list[int]) -> list[Any]:
+    """p50 and recall@10 of `PostgresStore.vector_search` at each `hnsw.ef_search` (the
+    store's `EF_SEARCH` replaced in this process only), in this process."""
+    from ragidx.store.postgres import queries as pgq
+
+    store, kept, out = open_store("postgres", url), pgq.EF_SEARCH, []
+    try:
+        for ef in efs:
+            pgq.EF_SEARCH = ef
+            times, found = query_store(store, queries)
+            found = rows_of(store, found)
+            hits = sum(len(set(f) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+            out.append({"ef": ef, "p50_ms": statistics.median(times) * 1000,
+                        "recall": hits / (K * len(truth))})  # fmt: skip
+            print(f"    ef_search {ef}: p50 {out[-1]['p50_ms']:.2f} ms, recall@10"
+                  f" {out[-1]['recall']:.3f}", flush=True)  # fmt: skip
+    finally:
+        pgq.EF_SEARCH = kept
+        store.close()
+    return out
 
 
 def default_space(base: Path) -> tuple[tuple[str, str, int], dict[str, str], Path]:
@@ -345,7 +371,7 @@ def run_all(args: argparse.Namespace, base: Path, url: str) -> None:
     print(_HEADS[args.store])
     rows = []
     for n in (int(s) for s in args.sizes.split(",") if s):
-        r = one_size(n, args.store, base, url)
+        r = one_size(n, args.store, base, url, [int(e) for e in args.ef_search.split(",") if e])
         rows.append(r)
         print(_line(args.store, r), flush=True)
         if args.store == "postgres":
@@ -375,6 +401,9 @@ def main() -> None:
     ap.add_argument("--cli-size", type=int, default=100_000)
     ap.add_argument("--store", default="sqlite", choices=sorted(BUILDERS))
     ap.add_argument("--url", help="a Postgres server's database (default: a throwaway one)")
+    ap.add_argument(
+        "--ef-search", default="", help="Postgres: also sweep hnsw.ef_search (40,100,...)"
+    )
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     args = ap.parse_args()
