@@ -135,9 +135,12 @@ def soak_workers(
     batch_size: int = 8,
     delay: tuple[float, float] = (2.0, 8.0),
     edit_every: int = 3,
+    edits: int = 4,
 ) -> WorkersSoakResult:
     """Rounds of `workers` parts killed at random moments until `kills` kills, then the
-    parts let finish, then the checks (`check_postgres_index`)."""
+    parts let finish, then the checks (`check_postgres_index`). Every `edit_every` rounds,
+    `edits` files get new text first: once the tree is indexed, a round has only those to
+    do, and a part that finishes before its moment is not a kill."""
     rng = random.Random(seed)
     dims = server.faults.dims
 
@@ -154,8 +157,8 @@ def soak_workers(
     while result.kills < kills:
         result.rounds += 1
         if edit_every and result.rounds % edit_every == 0:
-            edit_corpus(corpus, rng, versions, 4)
-            result.edits += 4
+            edit_corpus(corpus, rng, versions, edits)
+            result.edits += edits
         procs = [
             subprocess.Popen(command(k), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for k in range(1, workers + 1)
