@@ -67,11 +67,10 @@ def _soak_workers(args: argparse.Namespace) -> None:
         versions = make_corpus(corpus, args.files)
         started = time.perf_counter()
         with serve(Faults(dims=64, latency=args.latency)) as server:
-            # A part killed while it starts or works, not after it finished: short moments,
-            # and a quarter of the tree edited before every round, so each round has work.
+            # Its defaults: moments of 0.5-3 s, a quarter of the tree edited every round.
             result = soak_workers(
                 corpus, url, server, versions, kills=args.kills, workers=args.workers,
-                seed=args.seed, delay=(0.5, 3.0), edit_every=1, edits=max(args.files // 4, 4),
+                seed=args.seed,
             )  # fmt: skip
         seconds = time.perf_counter() - started
     print(f"workers:              {args.workers} parts (--shard K/{args.workers}), one Postgres")
