@@ -129,6 +129,27 @@ class ChunkRow:
     unit: str | None = None
     """What the pages count: "page", "slide", "sheet"; None where the file has none."""
 
+    @classmethod
+    def from_columns(cls, row: Sequence[Any], heading_path: Iterable[str]) -> ChunkRow:
+        """From the 14 columns every store's chunk queries select, in this class's field
+        order; `heading_path` decoded as the backend stores it (JSON text, jsonb)."""
+        return cls(
+            id=row[0],
+            path=row[1],
+            ordinal=row[2],
+            text=row[3],
+            input=row[4],
+            char_start=row[5],
+            char_end=row[6],
+            line_start=row[7],
+            line_end=row[8],
+            heading_path=tuple(heading_path),
+            tokens=row[10],
+            page_start=row[11],
+            page_end=row[12],
+            unit=row[13],
+        )
+
 
 @runtime_checkable
 class Store(Protocol):

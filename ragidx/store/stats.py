@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from ragidx.store import cache, staging
 from ragidx.store.base import RunRecord, StoreStats
 from ragidx.store.lock import writer_alive
 
-__all__ = ["read_stats"]
+__all__ = ["RECENT_SECONDS", "progress", "read_stats", "workers"]
 
 _STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
 RECENT_SECONDS = 3600.0
@@ -79,18 +79,26 @@ def workers(conn: sqlite3.Connection, alive: Callable[[], bool]) -> tuple[Worker
     ).fetchall()
     living = any(row[3] == "running" for row in rows) and alive()
     return tuple(
-        WorkerProgress(
-            run_id=row[0],
-            worker=row[1] or "",
-            shard=row[2],
-            status="died" if row[3] == "running" and not living else row[3],
-            started_at=row[4],
-            heartbeat_at=row[5],
-            files_done=row[6],
-            files_failed=row[7],
-            in_flight=row[8] if row[3] == "running" and living else 0,
-        )
-        for row in rows
+        progress(row, "died" if row[3] == "running" and not living else row[3]) for row in rows
+    )
+
+
+def progress(row: Sequence[Any], status: str) -> WorkerProgress:
+    """A run's progress from `ragidx_progress`'s columns (run_id, worker, shard, status,
+    started_at, heartbeat_at, files_done, files_failed, in_flight), its status as told apart
+    by the store (a run marked running whose owner is gone: "died"); files in flight only
+    for a run that still runs."""
+    run_id, worker, shard, _, started, heartbeat, done, failed, in_flight = row
+    return WorkerProgress(
+        run_id=int(run_id),
+        worker=str(worker or ""),
+        shard=shard,
+        status=status,
+        started_at=float(started),
+        heartbeat_at=None if heartbeat is None else float(heartbeat),
+        files_done=int(done),
+        files_failed=int(failed),
+        in_flight=int(in_flight) if status == "running" else 0,
     )
 
 

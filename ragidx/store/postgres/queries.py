@@ -45,22 +45,7 @@ _VECTOR = 14  # after the chunk's columns
 
 
 def _chunk_row(row: Sequence[Any]) -> ChunkRow:
-    return ChunkRow(
-        id=row[0],
-        path=row[1],
-        ordinal=row[2],
-        text=row[3],
-        input=row[4],
-        char_start=row[5],
-        char_end=row[6],
-        line_start=row[7],
-        line_end=row[8],
-        heading_path=tuple(row[9]),
-        tokens=row[10],
-        page_start=row[11],
-        page_end=row[12],
-        unit=row[13],
-    )
+    return ChunkRow.from_columns(row, row[9])
 
 
 def iter_chunks(

@@ -21,7 +21,7 @@ import psycopg
 from ragidx.models import FileStatus, WorkerProgress
 from ragidx.store.base import RunRecord, StoreStats
 from ragidx.store.postgres import maintain
-from ragidx.store.stats import RECENT_SECONDS
+from ragidx.store.stats import RECENT_SECONDS, progress
 
 __all__ = ["read_stats", "read_workers"]
 
@@ -87,20 +87,7 @@ def read_workers(conn: Conn, now: float | None = None) -> tuple[WorkerProgress, 
         " WHERE r.status = 'running' OR r.finished_at > %s ORDER BY p.run_id DESC LIMIT 100",
         (since,),
     ).fetchall()
-    return tuple(
-        WorkerProgress(
-            run_id=int(run_id),
-            worker=str(worker or ""),
-            shard=shard,
-            status=str(status),
-            started_at=float(started),
-            heartbeat_at=None if heartbeat is None else float(heartbeat),
-            files_done=int(done),
-            files_failed=int(failed),
-            in_flight=int(in_flight) if status == "running" else 0,
-        )
-        for run_id, worker, shard, status, started, heartbeat, done, failed, in_flight in rows
-    )
+    return tuple(progress(row, str(row[3])) for row in rows)
 
 
 def _one(conn: Conn, query: str, *params: Any) -> tuple[Any, ...]:
