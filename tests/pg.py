@@ -15,6 +15,7 @@ Facts behind the choices (measured): docs/design/postgres.md §1-2.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -105,6 +106,8 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield server
     finally:
         server.cleanup()  # the last worker out stops the server and deletes its directory
+        with contextlib.suppress(OSError):  # and the directory above it, once it is empty
+            data.parent.rmdir()
 
 
 @pytest.fixture

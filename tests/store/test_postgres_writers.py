@@ -26,7 +26,7 @@ from ragidx.models import Chunk, FileStatus
 from ragidx.store.base import Embeddings, FileWrite, Staged, Write
 from ragidx.store.cache import embedding_key
 from ragidx.store.postgres import PostgresStore, is_postgres_url, run_lock
-from ragidx.store.postgres.migrations import GC, lock_key
+from ragidx.store.postgres.migrations import GC, SCHEMA_VERSION, index_vectors, lock_key
 
 pytestmark = pytest.mark.postgres
 
@@ -147,7 +147,8 @@ def test_workers_that_start_together_migrate_once(pg_url: str) -> None:
         t.join()
     assert errors == []
     with _admin(pg_url) as conn:
-        assert conn.execute("SELECT version FROM fresh.schema_version").fetchall() == [(1,)]
+        versions = conn.execute("SELECT version FROM fresh.schema_version").fetchall()
+        assert versions == [(SCHEMA_VERSION,)]
 
 
 def test_two_indexes_share_a_database_in_their_own_schemas(pg_url: str) -> None:
@@ -521,6 +522,53 @@ def test_the_vector_index_is_built_whole_after_a_run_that_ended(
     assert store.chunks_by_id([best])[best].text == "delta"
     store.reset()  # a reset drops it: the reload is built whole again
     assert _hnsw(pg_url) == []
+
+
+class _SmallShm:
+    """A connection on which the first HNSW build fails as a parallel build fails on a server
+    whose /dev/shm cannot hold the graph (Docker's 64 MB): Postgres cannot be given a smaller
+    /dev/shm from here. Records `max_parallel_maintenance_workers` at each build."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]], error: type[Exception]):
+        self.conn, self.error, self.builds = conn, error, list[str]()
+
+    def execute(self, query: str, *args: Any) -> Any:
+        if query.startswith("CREATE INDEX"):
+            shown = self.conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
+            self.builds.append(str(shown[0] if shown else None))
+            if len(self.builds) == 1:
+                raise self.error("could not resize shared memory segment: No space left")
+        return self.conn.execute(query, *args)
+
+
+def test_a_vector_index_build_without_shared_memory_is_built_by_one_process(
+    opened: Callable[[], PostgresStore], pg_url: str
+) -> None:
+    store = opened()
+    run = store.begin_run(["/r"])
+    store.commit(_file("/r/a.txt", ["alpha", "beta"]), run)
+    store.finish_run(run, "interrupted", {})  # no build yet
+    with _admin(pg_url) as conn:
+        conn.execute("SET search_path = ragidx, public")
+        (default,) = conn.execute("SHOW max_parallel_maintenance_workers").fetchone() or ("",)
+        shm = _SmallShm(conn, psycopg.errors.DiskFull)
+        assert index_vectors(shm, "ragidx")  # type: ignore[arg-type]
+        assert shm.builds == [default, "0"]
+        assert conn.execute("SHOW max_parallel_maintenance_workers").fetchone() == (default,)
+        with conn.transaction():
+            # Another error is not about memory: it is raised, not built around.
+            conn.execute("DROP INDEX embeddings_hnsw")
+        other = _SmallShm(conn, psycopg.errors.QueryCanceled)
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            index_vectors(other, "ragidx")  # type: ignore[arg-type]
+        assert other.builds == [default]
+    assert _hnsw(pg_url) == []
+    # The table lets Postgres plan workers for the build, whatever TOAST left in its heap.
+    with _admin(pg_url) as conn:
+        options = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = 'ragidx.embeddings'::regclass"
+        ).fetchone()
+    assert options == (["parallel_workers=64"],)
 
 
 def test_a_group_whose_answer_was_lost_is_not_applied_twice(
