@@ -80,6 +80,7 @@ class SqliteStore:
         self.path = path
         self._writer = Writer(self.transaction)
         self._vectors = VectorFile(path)
+        self._for_reading = False
 
     # -- opening -------------------------------------------------------------------------
 
@@ -93,7 +94,9 @@ class SqliteStore:
     def open_for_reading(cls, path: Path) -> SqliteStore:
         """For commands that only read: read-only where the index or its directory cannot
         be written (`connect_for_reading`)."""
-        return cls(connect_for_reading(path), path)
+        store = cls(connect_for_reading(path), path)
+        store._for_reading = True
+        return store
 
     @property
     def location(self) -> str:
@@ -104,7 +107,13 @@ class SqliteStore:
         self.conn.close()
 
     def reader(self, *, blank: bool = False) -> SqliteStore:
-        return type(self).open(Path(":memory:") if blank else self.path)
+        if blank:
+            return type(self).open(Path(":memory:"))
+        return (
+            type(self).open_for_reading(self.path)
+            if self._for_reading
+            else type(self).open(self.path)
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -524,6 +524,25 @@ def test_the_vector_index_is_built_whole_after_a_run_that_ended(
     assert _hnsw(pg_url) == []
 
 
+def test_a_reader_of_a_read_only_store_is_read_only(
+    opened: Callable[[], PostgresStore], pg_url: str
+) -> None:
+    store = opened()
+    run = store.begin_run(["/r"])
+    store.commit(_file("/r/a.txt", ["alpha"]), run)
+    store.finish_run(run, "interrupted", {})
+    reading = PostgresStore.open_for_reading(pg_url)
+    reader = reading.reader()
+    try:
+        assert reader.manifest()["model"] == SPACE[1]
+        with pytest.raises(StoreError, match="read-only"):
+            reader.begin_run(["/r"])
+    finally:
+        reader.close()
+        reading.close()
+    assert _counts(pg_url) == (1, 1, 1)
+
+
 class _SmallShm:
     """A connection on which the first HNSW build fails as a parallel build fails on a server
     whose /dev/shm cannot hold the graph (Docker's 64 MB): Postgres cannot be given a smaller

@@ -76,9 +76,10 @@ class PostgresStore:
     """An open Postgres index (see `Store` for what each method promises). Not shared
     between threads at the same time."""
 
-    def __init__(self, conn: Conn, where: Target) -> None:
+    def __init__(self, conn: Conn, where: Target, *, read_only: bool = False) -> None:
         self.conn = conn
         self.target = where
+        self._read_only = read_only
         self._runs: set[int] = set()  # this store's running runs, whose locks it holds
         self._writer = PgWriter(self._transaction, where.schema, where.location)
 
@@ -98,10 +99,13 @@ class PostgresStore:
     @classmethod
     def open_for_reading(cls, url: str) -> PostgresStore:
         """For commands that only read: an existing index, in read-only transactions."""
-        where = target(url)
+        return cls._reading(target(url))
+
+    @classmethod
+    def _reading(cls, where: Target) -> PostgresStore:
         conn = connect(where, create=False, upgrade=False)
         conn.execute("SET default_transaction_read_only = on")
-        return cls(conn, where)
+        return cls(conn, where, read_only=True)
 
     def close(self) -> None:
         # The runs left unfinished stay locked until the backend has exited (a moment
@@ -109,11 +113,14 @@ class PostgresStore:
         self.conn.close()
 
     def reader(self, *, blank: bool = False) -> Store:
-        """Another connection; `blank`: an empty in-memory index, all a reset plans from."""
+        """Another connection, read-only where this one is; `blank`: an empty in-memory
+        index, all a reset plans from."""
         if blank:
             from ragidx.store.sqlite import SqliteStore
 
             return SqliteStore.open(Path(":memory:"))
+        if self._read_only:
+            return self._reading(self.target)
         return type(self)(connect(self.target), self.target)
 
     @contextlib.contextmanager
