@@ -24,7 +24,6 @@ from ragidx.store.rows import file_values
 __all__ = [
     "FILE_COLUMNS",
     "Conn",
-    "check_vectors",
     "drop_chunks",
     "drop_file",
     "file_row",
@@ -49,7 +48,7 @@ _CHUNK_INSERT = (
     "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end, line_start,"
     " line_end, heading_path, tokens, page_start, page_end, visible, tsv, embedding_id)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s),"
-    " (SELECT id FROM embeddings WHERE key = %s))"
+    " %s)"
 )
 
 
@@ -61,10 +60,19 @@ def insert_chunks(
     *,
     visible: bool,
     again: bool = False,
+    only_cached: bool = False,
 ) -> None:
     """The chunks' rows, each tied to its cached vector by key; `visible` for a file's own,
     not for a staging row's. `again`: a part sent a second time (a group retried after its
-    commit was lost on the way back) keeps the rows it already has."""
+    commit was lost on the way back) keeps the rows it already has. A chunk whose key has no
+    vector is a bug (search could not find it), refused; with `only_cached` (what a failed
+    file holds), it is left out."""
+    found = _embedding_ids(conn, keys)
+    if only_cached:
+        kept = [(c, k) for c, k in zip(chunks, keys, strict=True) if k in found]
+        chunks, keys = [c for c, _ in kept], [k for _, k in kept]
+    elif missing := sum(1 for key in keys if key not in found):
+        raise StoreError(f"internal error: {missing} chunks without a cached vector")
     if not chunks:
         return
     statement = _CHUNK_INSERT + (" ON CONFLICT (file_id, ordinal) DO NOTHING" if again else "")
@@ -87,21 +95,22 @@ def insert_chunks(
                     c.page_end,
                     visible,
                     fold(c.text),
-                    key,
+                    found[key],
                 )
                 for c, key in zip(chunks, keys, strict=True)
             ],
         )
 
 
-def check_vectors(conn: Conn, file_id: int) -> None:
-    """Refuse a file whose chunks are not all tied to a cached vector: a bug, never a
-    user's error, and search could not find them."""
-    row = conn.execute(
-        "SELECT count(*) FROM chunks WHERE file_id = %s AND embedding_id IS NULL", (file_id,)
-    ).fetchone()
-    if row is not None and row[0]:
-        raise StoreError(f"internal error: {row[0]} chunks without a cached vector")
+def _embedding_ids(conn: Conn, keys: Sequence[bytes]) -> dict[bytes, int]:
+    """The ids of the cached vectors of `keys` that have one: one query a file, where a
+    lookup in each chunk's INSERT cost one a chunk."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT key, id FROM embeddings WHERE key = ANY(%s)", (list(set(keys)),)
+    ).fetchall()
+    return {bytes(key): int(i) for key, i in rows}
 
 
 def drop_chunks(conn: Conn, file_id: int) -> None:

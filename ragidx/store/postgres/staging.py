@@ -21,7 +21,6 @@ from ragidx.store.base import FileWrite, Staged
 from ragidx.store.postgres.rows import (
     FILE_COLUMNS,
     Conn,
-    check_vectors,
     drop_file,
     file_row,
     insert_chunks,
@@ -71,7 +70,6 @@ def stage(conn: Conn, part: Staged, run_id: int) -> None:
     assert row is not None
     # `again`: a retried group resends parts whose first sending may have committed.
     insert_chunks(conn, row[0], part.chunks, part.keys, visible=False, again=True)
-    check_vectors(conn, row[0])
 
 
 def unstage(conn: Conn, w: FileWrite, staged: int, run_id: int, now: float) -> None:
@@ -99,8 +97,8 @@ def hold(conn: Conn, path: str, pieces: list[tuple[Chunk, bytes]]) -> None:
         (path, HELD_STAGE, STAGING, _HELD_RUN, time.time()),
     ).fetchone()
     assert row is not None
-    insert_chunks(conn, row[0], [c for c, _ in pieces], [k for _, k in pieces], visible=False)
-    conn.execute("DELETE FROM chunks WHERE file_id = %s AND embedding_id IS NULL", (row[0],))
+    chunks, keys = [c for c, _ in pieces], [k for _, k in pieces]
+    insert_chunks(conn, row[0], chunks, keys, visible=False, only_cached=True)
 
 
 def let_go(conn: Conn, path: str) -> None:

@@ -30,7 +30,6 @@ from ragidx.store.postgres.migrations import GC, MANIFEST, lock_key, type_vector
 from ragidx.store.postgres.rows import (
     FILE_COLUMNS,
     Conn,
-    check_vectors,
     drop_chunks,
     drop_file,
     file_row,
@@ -214,7 +213,6 @@ class PgWriter:
         drop_chunks(conn, row[0])
         if w.chunks:
             insert_chunks(conn, row[0], w.chunks, w.keys, visible=True)
-            check_vectors(conn, row[0])
 
     def _held(self, conn: Conn) -> bool:
         if self._holds is None:
