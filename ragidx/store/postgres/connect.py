@@ -191,10 +191,10 @@ def _search_path(conn: Conn, where: Target) -> None:
     # psycopg prepares a statement run 5 times, and Postgres may then settle on one generic
     # plan, costed while the tables were new and their statistics empty: a sequential scan
     # of `embeddings` to find a key, kept until autovacuum's next ANALYZE. Measured
-    # (bench/workers.py, 2 workers, 14,366 chunks, no HNSW build): in 3 of 7 runs it stuck,
-    # up to 28,846 scans read up to 211 million rows, and the load took 9.5-10.6 s instead
-    # of 5.6-6.2 s. A plan made for each execution: 0 of 9 stuck, for ~0.7 s more of the
-    # server's CPU over those chunks.
+    # (bench/workers.py, 14,366 chunks, no HNSW build): 4 of 8 two-worker loads stuck, up to
+    # 28,846 scans read up to 217 million rows, and the load took 8.9-10.6 s instead of
+    # 5.6-5.7 s. A plan made for each execution: 0 of 22 loads of 1, 2 or 4 workers stuck,
+    # for ~0.7 s more of the server's CPU over those chunks.
     conn.execute("SET plan_cache_mode = force_custom_plan")
     register_vector(conn)
 
