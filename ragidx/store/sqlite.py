@@ -75,12 +75,12 @@ class SqliteStore:
     """An open index database (see `Store` for what each method promises). Not shared
     between threads at the same time."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, for_reading: bool = False) -> None:
         self.conn = conn
         self.path = path
         self._writer = Writer(self.transaction)
         self._vectors = VectorFile(path)
-        self._for_reading = False
+        self._for_reading = for_reading  # its readers are opened as it was
 
     # -- opening -------------------------------------------------------------------------
 
@@ -94,9 +94,7 @@ class SqliteStore:
     def open_for_reading(cls, path: Path) -> SqliteStore:
         """For commands that only read: read-only where the index or its directory cannot
         be written (`connect_for_reading`)."""
-        store = cls(connect_for_reading(path), path)
-        store._for_reading = True
-        return store
+        return cls(connect_for_reading(path), path, for_reading=True)
 
     @property
     def location(self) -> str:
