@@ -10,6 +10,7 @@ from ragidx.models import FileStatus, RunSummary
 
 __all__ = [
     "BatchEmbedded",
+    "BuildingVectorIndex",
     "ChunkLimit",
     "Event",
     "EventSink",
@@ -108,6 +109,14 @@ class WaitingForIndex:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildingVectorIndex:
+    """The run's files are committed; the store builds its vector index over `vectors` as
+    the run ends (Postgres's HNSW graph: minutes at millions of vectors)."""
+
+    vectors: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkersUnavailable:
     """Worker processes could not start here (`reason`): this process reads and chunks
     every file itself, on one core."""
@@ -136,6 +145,7 @@ Event = (
     | BatchEmbedded
     | ChunkLimit
     | WaitingForIndex
+    | BuildingVectorIndex
     | WorkersUnavailable
     | Stopping
     | RunFinished

@@ -41,7 +41,7 @@ from ragidx.distribute.farm import Farm
 from ragidx.distribute.task import Job, recipe
 from ragidx.embed import Embedder
 from ragidx.errors import RagidxError
-from ragidx.events import EventSink, RunFinished, RunStarted
+from ragidx.events import BuildingVectorIndex, EventSink, RunFinished, RunStarted
 from ragidx.models import FileStatus, RunSummary
 from ragidx.pipeline.cache import Inflight, Shared
 from ragidx.pipeline.channel import channel
@@ -183,7 +183,17 @@ class RayRun:
 
     async def _finish(self, summary: RunSummary, status: str) -> None:
         with contextlib.suppress(RagidxError):
-            await asyncio.to_thread(self.store.finish_run, self.run_id, status, summary.as_dict())
+            loop = asyncio.get_running_loop()
+
+            def building(vectors: int) -> None:  # from the thread that finishes the run
+                loop.call_soon_threadsafe(self.emit, BuildingVectorIndex(vectors))
+
+            await asyncio.to_thread(
+                functools.partial(self.store.finish_run, on_build=building),
+                self.run_id,
+                status,
+                summary.as_dict(),
+            )
             if status in ("completed", "failed"):
                 # The parts leave the directory stamps to the run: one pass, at its end.
                 await asyncio.to_thread(self.store.stamp_dirs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -110,7 +110,14 @@ class DryStore(SqliteStore):
     def heartbeat(self, run_id: int, in_flight: int) -> None:
         pass
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        summary: dict[str, object],
+        *,
+        on_build: Callable[[int], None] | None = None,
+    ) -> None:
         pass
 
     def reset(self, *, defer: bool = False) -> None:

@@ -38,7 +38,14 @@ from ragidx.chunk.tokens import BPE_ENCODINGS
 from ragidx.config import IndexConfig
 from ragidx.embed import Embedder, MinimalEmbedder, closing, complete
 from ragidx.errors import ConfigError, RagidxError
-from ragidx.events import EventSink, RunFinished, RunStarted, Stopping, WaitingForIndex
+from ragidx.events import (
+    BuildingVectorIndex,
+    EventSink,
+    RunFinished,
+    RunStarted,
+    Stopping,
+    WaitingForIndex,
+)
 from ragidx.models import FileStatus, RunSummary
 from ragidx.pipeline.batcher import Batch
 from ragidx.pipeline.batching import Batching
@@ -387,7 +394,12 @@ class _Run:
         with contextlib.suppress(RagidxError):
             if status == "completed":
                 self.store.complete_reset(self.run_id)  # if one still waits
-            self.store.finish_run(self.run_id, status, summary.as_dict())
+            self.store.finish_run(
+                self.run_id,
+                status,
+                summary.as_dict(),
+                on_build=lambda vectors: self.emit(BuildingVectorIndex(vectors)),
+            )
             if status in ("completed", "failed") and self.config.part is None:
                 # What the run changed lost its directory stamps: the next run of an
                 # unchanged tree reads one row per directory. (A part's are its whole run's.)

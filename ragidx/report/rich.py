@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ragidx.events import (
     BatchEmbedded,
+    BuildingVectorIndex,
     ChunkLimit,
     Event,
     FileDiscovered,
@@ -108,6 +109,12 @@ class RichReporter:
             self.console.print(
                 f"waiting: another ragidx{who} is writing {markup_escape(str(event.db))};"
                 " this run starts when it finishes (--no-wait refuses instead)"
+            )
+        elif isinstance(event, BuildingVectorIndex):
+            self.console.print(
+                f"finishing: building the vector index over {event.vectors:,} vectors, which"
+                " takes minutes at millions; other runs may write meanwhile. Ctrl-C twice quits"
+                " (every file stays committed; the next run to finish builds it)"
             )
         elif isinstance(event, ChunkLimit):
             self._chunk_limit(event)

@@ -227,8 +227,17 @@ class Store(Protocol):
         (what `StoreStats.workers` shows). `commit` counts the files done and failed."""
         ...
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
-        """Record how the run `run_id` ended, and its summary (a JSON object)."""
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        summary: dict[str, object],
+        *,
+        on_build: Callable[[int], None] | None = None,
+    ) -> None:
+        """Record how the run `run_id` ended, and its summary (a JSON object). A store that
+        builds a vector index as a run ends (Postgres: minutes at millions of vectors) calls
+        `on_build` with the number of vectors first."""
         ...
 
     # -- what the index holds of a tree (the planner) ------------------------------------

@@ -203,7 +203,14 @@ class SqliteStore:
                 (in_flight, time.time(), run_id),
             )
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        summary: dict[str, object],
+        *,
+        on_build: Callable[[int], None] | None = None,
+    ) -> None:
         now = time.time()
         with self.transaction() as conn:
             conn.execute(

@@ -31,9 +31,12 @@ def test_index_search_stats_export_and_gc_on_postgres(
     done = [json.loads(line) for line in first.stdout.splitlines()]
     summary = done[-1]
     assert summary["indexed"] == 13 and summary["failed"] == 0
+    # The HNSW graph is built as the first run ends, and the user is told what it waits for.
+    assert "finishing: building the vector index over" in first.stderr
     again = cli("index", str(tree), "--db", url, "--json")
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout.splitlines()[-1])["unchanged"] == 13
+    assert "building the vector index" not in again.stderr  # built once, kept up since
 
     found = cli("search", "zebra-7 runbook", "--db", url, "--json")
     assert found.exit_code == 0, found.stderr

@@ -53,7 +53,7 @@ def _index(cli: Cli, url: str, tree: Path, *extra: str) -> dict[str, Any]:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     (summary,) = [r for r in lines if r["event"] == "summary"]
     files = [r for r in lines if r["event"] == "file"]
-    return {"code": result.exit_code, "summary": summary, "files": files}
+    return {"code": result.exit_code, "summary": summary, "files": files, "err": result.stderr}
 
 
 def _with_server(server: EmbeddingServer) -> list[str]:
@@ -134,6 +134,8 @@ def test_ray_indexes_each_file_once_with_the_servers_vectors(
 def test_ray_with_the_offline_embedder(cli: Cli, pg_url: str, tree: Path, ray_address: str) -> None:
     first = _index(cli, pg_url, tree)
     assert first["code"] == 0 and first["summary"]["indexed"] == FILES
+    # The driver, last to finish, builds the HNSW graph and says so.
+    assert "finishing: building the vector index over" in first["err"]
     _indexed_once(cli, pg_url, tree)
     again = _index(cli, pg_url, tree)
     assert again["summary"]["unchanged"] == FILES

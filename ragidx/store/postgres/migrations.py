@@ -24,6 +24,7 @@ What differs from SQLite's schema (`ragidx.store.migrations`), and why:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -268,7 +269,11 @@ def type_vectors(conn: psycopg.Connection[tuple[object, ...]], dims: int) -> Non
     )
 
 
-def index_vectors(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> bool:
+def index_vectors(
+    conn: psycopg.Connection[tuple[object, ...]],
+    schema: str,
+    on_build: Callable[[int], None] | None = None,
+) -> bool:
     """Build the HNSW index (cosine) of the cached vectors where it is missing or a build
     was cut short, and the vectors have dimensions it can index; returns whether it did.
 
@@ -294,6 +299,8 @@ def index_vectors(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> 
         if row[1] is False:  # a build cut short left an invalid index
             conn.execute("DROP INDEX CONCURRENTLY IF EXISTS embeddings_hnsw")
         (count,) = conn.execute("SELECT count(*) FROM embeddings").fetchone() or (0,)
+        if on_build is not None:
+            on_build(int(str(count)))
         megabytes = _build_memory_mb(int(str(count)), int(str(row[0])))
         conn.execute(f"SET maintenance_work_mem = '{megabytes}MB'")
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from psycopg.types.json import Jsonb
 
@@ -65,7 +65,12 @@ def begin_run(conn: Conn, schema: str, roots: Iterable[str], worker: str, shard:
 
 
 def finish_run(
-    conn: Conn, schema: str, run_id: int, status: str, summary: dict[str, object]
+    conn: Conn,
+    schema: str,
+    run_id: int,
+    status: str,
+    summary: dict[str, object],
+    on_build: Callable[[int], None] | None = None,
 ) -> None:
     with conn.transaction():
         conn.execute(
@@ -84,7 +89,7 @@ def finish_run(
         # Not after a run that was stopped: a build over millions of vectors takes minutes.
         # Nor while other runs still load (the parts of a sharded or Ray run): each vector
         # they store after the build would pay its way into the graph; the last one builds.
-        index_vectors(conn, schema)
+        index_vectors(conn, schema, on_build)
 
 
 def heartbeat(conn: Conn, run_id: int, in_flight: int) -> None:

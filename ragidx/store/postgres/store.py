@@ -186,8 +186,15 @@ class PostgresStore:
         self._runs.add(run_id)
         return run_id
 
-    def finish_run(self, run_id: int, status: str, summary: dict[str, object]) -> None:
-        runs.finish_run(self.conn, self.target.schema, run_id, status, summary)
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        summary: dict[str, object],
+        *,
+        on_build: Callable[[int], None] | None = None,
+    ) -> None:
+        runs.finish_run(self.conn, self.target.schema, run_id, status, summary, on_build)
         self._runs.discard(run_id)
 
     def heartbeat(self, run_id: int, in_flight: int) -> None:
