@@ -110,8 +110,12 @@ class Workers:
                 return await asyncio.wrap_future(alone.submit(fn, *args))
             except BrokenProcessPool:
                 self._alone = None
-                reason, signum = _death(alone)
-                alone.shutdown(wait=False, cancel_futures=True)
+                # The pool's own thread reaps the dead process after it fails the call: its
+                # exit status is read once it has (two readers of a fork server's status
+                # pipe race, and the loser sees status 255: a timeout taken for a crash).
+                processes = list((getattr(alone, "_processes", None) or {}).values())
+                await asyncio.to_thread(alone.shutdown, wait=True, cancel_futures=True)
+                reason, signum = _death(processes)
                 raise WorkerDied(reason, signum) from None
 
     def close(self) -> None:
@@ -161,10 +165,9 @@ def _quiet_tracker() -> None:
         resource_tracker.ensure_running()
 
 
-def _death(pool: concurrent.futures.ProcessPoolExecutor) -> tuple[str, int | None]:
-    """How the broken pool's process ended, where it can be told, and the signal that did."""
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+def _death(processes: list[Any]) -> tuple[str, int | None]:
+    """How a broken pool's process ended, where it can be told, and the signal that did."""
+    for process in processes:
         code = process.exitcode
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
