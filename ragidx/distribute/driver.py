@@ -41,13 +41,13 @@ from ragidx.distribute.farm import Farm
 from ragidx.distribute.task import Job, recipe
 from ragidx.embed import Embedder
 from ragidx.errors import RagidxError
-from ragidx.events import BuildingVectorIndex, EventSink, RunFinished, RunStarted
+from ragidx.events import BuildingVectorIndex, EventSink, RunFinished
 from ragidx.models import FileStatus, RunSummary
 from ragidx.pipeline.cache import Inflight, Shared
 from ragidx.pipeline.channel import channel
 from ragidx.pipeline.committing import GROUP_WEIGHT, Committing, Outcome, weight
 from ragidx.pipeline.planner import Read
-from ragidx.pipeline.run import worker_name
+from ragidx.pipeline.run import primary_error, start_run
 from ragidx.pipeline.walking import Walking
 from ragidx.store import Store
 
@@ -94,13 +94,10 @@ class RayRun:
 
     async def _execute(self, roots: Iterable[Path], farm: Farm) -> RunSummary:
         started = time.monotonic()
-        root_list = list(roots) if isinstance(roots, list) else None
-        shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
-        shard = str(self.config.shard) if self.config.shard else None
-        begin = functools.partial(self.store.begin_run, shown, worker=worker_name(), shard=shard)
-        self.run_id = await asyncio.to_thread(begin)
+        self.run_id, root_list = await start_run(
+            self.store, self.config, self.embedder, roots, self.emit
+        )
         e = self.embedder
-        self.emit(RunStarted(self.run_id, shown, e.provider, e.model, e.dims))
         config, emit, stopping = self.config, self.emit, self.stopping
         planning = Shared(await asyncio.to_thread(self.store.reader))
         walking = Walking(config, planning, emit, stopping)
@@ -119,7 +116,7 @@ class RayRun:
                 status = "failed" if failures else "completed"
         except BaseExceptionGroup as group:
             status = "error"
-            raise _first(group) from None
+            raise primary_error(group) from None
         finally:
             summary = self._summary(walking, farm, committing, time.monotonic() - started)
             summary.interrupted = status == "interrupted"
@@ -198,13 +195,3 @@ class RayRun:
                 # The parts leave the directory stamps to the run: one pass, at its end.
                 await asyncio.to_thread(self.store.stamp_dirs)
         self.emit(RunFinished(summary))
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The exception that ended the run, out of the group the TaskGroup raised."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first(exc)
-        if not isinstance(exc, asyncio.CancelledError):
-            return exc
-    return group.exceptions[0]

@@ -239,13 +239,9 @@ class _Run:
 
     async def execute(self, roots: Iterable[Path]) -> RunSummary:
         started = time.monotonic()
-        root_list = list(roots) if isinstance(roots, list) else None
-        shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
-        shard = self.config.part or (str(self.config.shard) if self.config.shard else None)
-        begin = functools.partial(self.store.begin_run, shown, worker=worker_name(), shard=shard)
-        self.run_id = await asyncio.to_thread(begin)
-        e = self.embedder
-        self.emit(RunStarted(self.run_id, shown, e.provider, e.model, e.dims))
+        self.run_id, root_list = await start_run(
+            self.store, self.config, self.embedder, roots, self.emit
+        )
         status = "interrupted"
         try:
             # A reset waiting for its first vectors: the walk plans as for an empty index.
@@ -269,7 +265,7 @@ class _Run:
                 status = "failed" if self.stages.failures else "completed"
         except BaseExceptionGroup as group:
             status = "error"
-            raise _primary(group) from None
+            raise primary_error(group) from None
         finally:
             summary = self._summary(time.monotonic() - started, status == "interrupted")
             await self._finish(summary, status)
@@ -427,11 +423,11 @@ def _workers(config: IndexConfig) -> Workers:
     )
 
 
-def _primary(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def primary_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The exception that ended the run, out of the group the TaskGroup raised."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _primary(exc)
+            return primary_error(exc)
         if not isinstance(exc, asyncio.CancelledError):
             return exc
     return group.exceptions[0]
@@ -442,6 +438,24 @@ def _own_files(db: Path) -> frozenset[str]:
     name = str(absolute(db))
     own = (name + suffix for suffix in ("", "-wal", "-shm", "-journal", "-vectors"))
     return frozenset((*own, str(absolute(lock_path(db)))))
+
+
+async def start_run(
+    store: Store,
+    config: IndexConfig,
+    embedder: Embedder,
+    roots: Iterable[Path],
+    emit: EventSink,
+) -> tuple[int, list[Path] | None]:
+    """Begin a run in the store, as this worker and for its part or shard, and say so: the
+    run's id, and the roots as a list where they came as one (not paths read from stdin)."""
+    root_list = list(roots) if isinstance(roots, list) else None
+    shown = tuple(str(p) for p in root_list) if root_list is not None else ("-",)
+    shard = config.part or (str(config.shard) if config.shard else None)
+    begin = functools.partial(store.begin_run, shown, worker=worker_name(), shard=shard)
+    run_id = await asyncio.to_thread(begin)
+    emit(RunStarted(run_id, shown, embedder.provider, embedder.model, embedder.dims))
+    return run_id, root_list
 
 
 def worker_name() -> str:

@@ -3,6 +3,7 @@ with what search reads (no staging row is counted) and with what `gc` drops."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -17,7 +18,15 @@ from ragidx.store import cache, staging
 from ragidx.store.base import RunRecord, StoreStats
 from ragidx.store.lock import writer_alive
 
-__all__ = ["RECENT_SECONDS", "progress", "read_stats", "workers"]
+__all__ = [
+    "RECENT_SECONDS",
+    "failed_not_stored",
+    "manifest_int",
+    "progress",
+    "read_stats",
+    "run_record",
+    "workers",
+]
 
 _STORED = (FileStatus.INDEXED, FileStatus.SKIPPED, FileStatus.FAILED)
 RECENT_SECONDS = 3600.0
@@ -56,16 +65,23 @@ def read_stats(conn: sqlite3.Connection, path: Path, manifest: dict[str, str]) -
         cached_vectors=cached,
         unused_vectors=cache.count_unused(conn),
         held_vectors=staging.held_vectors(conn),
-        failed_not_stored=_failed_not_stored(conn, last),
+        failed_not_stored=failed_not_stored(last, functools.partial(_failed_stored, conn)),
         provider=manifest.get("provider"),
         model=manifest.get("model"),
-        dims=_int(manifest, "dims"),
-        chunk_tokens=_int(manifest, "chunk_tokens"),
-        chunk_overlap=_int(manifest, "chunk_overlap"),
+        dims=manifest_int(manifest, "dims"),
+        chunk_tokens=manifest_int(manifest, "chunk_tokens"),
+        chunk_overlap=manifest_int(manifest, "chunk_overlap"),
         file_types=dict(types.most_common()),
-        last_run=_run_record(last) if last else None,
+        last_run=run_record(last) if last else None,
         workers=workers(conn, alive=lambda: writer_alive(path)),
     )
+
+
+def _failed_stored(conn: sqlite3.Connection, run_id: int) -> int:
+    (stored,) = conn.execute(
+        "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = ?", (run_id,)
+    ).fetchone()
+    return int(stored)
 
 
 def workers(conn: sqlite3.Connection, alive: Callable[[], bool]) -> tuple[WorkerProgress, ...]:
@@ -102,30 +118,34 @@ def progress(row: Sequence[Any], status: str) -> WorkerProgress:
     )
 
 
-def _int(manifest: dict[str, str], key: str) -> int | None:
+def manifest_int(manifest: dict[str, str], key: str) -> int | None:
     return int(manifest[key]) if key in manifest else None
 
 
-def _failed_not_stored(conn: sqlite3.Connection, last: tuple[Any, ...] | None) -> int:
-    """Failures of the last run that the index holds no row for: a name that is not UTF-8
-    (SQLite stores text), a directory that could not be read."""
+def failed_not_stored(last: Sequence[Any] | None, stored: Callable[[int], int]) -> int:
+    """Failures of the last run (a `runs` row, as `run_record` reads it) that the index holds
+    no row for: a directory that could not be read, a name the database cannot store (in
+    SQLite, one that is not UTF-8). `stored(run_id)`: the failed files the run stored."""
     if last is None or not last[6]:
         return 0
-    reported = int(json.loads(last[6]).get("failed", 0))
-    (stored,) = conn.execute(
-        "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = ?", (last[0],)
-    ).fetchone()
-    return max(reported - int(stored), 0)
+    reported = int(_json(last[6]).get("failed", 0))
+    return max(reported - stored(int(last[0])), 0)
 
 
-def _run_record(row: tuple[Any, ...]) -> RunRecord:
+def run_record(row: Sequence[Any]) -> RunRecord:
+    """A `runs` row (id, started_at, finished_at, seconds, status, roots, summary) from
+    either store: SQLite's JSON columns are text, Postgres's jsonb comes decoded."""
     run_id, started, finished, seconds, status, roots, summary = row
     return RunRecord(
-        id=run_id,
-        started_at=started,
-        finished_at=finished,
-        seconds=seconds,
-        status=status,
-        roots=json.loads(roots),
-        summary=json.loads(summary) if summary else None,
+        id=int(run_id),
+        started_at=float(started),
+        finished_at=None if finished is None else float(finished),
+        seconds=None if seconds is None else float(seconds),
+        status=str(status),
+        roots=list(_json(roots)),
+        summary=dict(_json(summary)) if summary else None,
     )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

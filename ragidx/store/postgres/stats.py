@@ -10,6 +10,7 @@ commit meanwhile.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import Counter
@@ -19,9 +20,15 @@ from typing import Any
 import psycopg
 
 from ragidx.models import FileStatus, WorkerProgress
-from ragidx.store.base import RunRecord, StoreStats
+from ragidx.store.base import StoreStats
 from ragidx.store.postgres import maintain
-from ragidx.store.stats import RECENT_SECONDS, progress
+from ragidx.store.stats import (
+    RECENT_SECONDS,
+    failed_not_stored,
+    manifest_int,
+    progress,
+    run_record,
+)
 
 __all__ = ["read_stats", "read_workers"]
 
@@ -63,14 +70,14 @@ def read_stats(conn: Conn, location: str, manifest: dict[str, str]) -> StoreStat
             cached_vectors=int(cached),
             unused_vectors=maintain.count_unused(conn),
             held_vectors=maintain.held_vectors(conn),
-            failed_not_stored=_failed_not_stored(conn, last),
+            failed_not_stored=failed_not_stored(last, functools.partial(_failed_stored, conn)),
             provider=manifest.get("provider"),
             model=manifest.get("model"),
-            dims=_int(manifest, "dims"),
-            chunk_tokens=_int(manifest, "chunk_tokens"),
-            chunk_overlap=_int(manifest, "chunk_overlap"),
+            dims=manifest_int(manifest, "dims"),
+            chunk_tokens=manifest_int(manifest, "chunk_tokens"),
+            chunk_overlap=manifest_int(manifest, "chunk_overlap"),
             file_types=_file_types(conn),
-            last_run=_run_record(last) if last else None,
+            last_run=run_record(last) if last else None,
             workers=read_workers(conn),
         )
 
@@ -96,10 +103,6 @@ def _one(conn: Conn, query: str, *params: Any) -> tuple[Any, ...]:
     return row
 
 
-def _int(manifest: dict[str, str], key: str) -> int | None:
-    return int(manifest[key]) if key in manifest else None
-
-
 def _file_types(conn: Conn) -> dict[str, int]:
     """Indexed files by suffix (as `Path.suffix` says, lower-cased), most common first."""
     types: Counter[str] = Counter()
@@ -111,26 +114,6 @@ def _file_types(conn: Conn) -> dict[str, int]:
     return dict(types.most_common())
 
 
-def _failed_not_stored(conn: Conn, last: tuple[Any, ...] | None) -> int:
-    """Failures of the last run that the index holds no row for: a directory that could not
-    be read, a name the database cannot store."""
-    if last is None or not last[6]:
-        return 0
-    reported = int(dict(last[6]).get("failed", 0))
-    (stored,) = _one(
-        conn, "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = %s", last[0]
-    )
-    return max(reported - int(stored), 0)
-
-
-def _run_record(row: tuple[Any, ...]) -> RunRecord:
-    run_id, started, finished, seconds, status, roots, summary = row
-    return RunRecord(
-        id=int(run_id),
-        started_at=float(started),
-        finished_at=None if finished is None else float(finished),
-        seconds=None if seconds is None else float(seconds),
-        status=str(status),
-        roots=list(roots),
-        summary=dict(summary) if summary else None,
-    )
+def _failed_stored(conn: Conn, run_id: int) -> int:
+    query = "SELECT count(*) FROM files WHERE status = 'failed' AND run_id = %s"
+    return int(_one(conn, query, run_id)[0])
