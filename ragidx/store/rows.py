@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ragidx.chunk.tokens import space_cjk
@@ -17,6 +17,7 @@ from ragidx.store.base import FileWrite
 __all__ = [
     "FILE_SET",
     "IN_LIMIT",
+    "chunk_values",
     "drop_chunks",
     "drop_file",
     "file_values",
@@ -57,13 +58,22 @@ def file_values(w: FileWrite, run_id: int, now: float) -> tuple[Any, ...]:
     )
 
 
+def _json_path(path: tuple[str, ...]) -> str:
+    return json.dumps(path, ensure_ascii=False)
+
+
 _CHUNK_INSERT = (
     "INSERT INTO chunks (file_id, ordinal, text, input, char_start, char_end, line_start,"
     " line_end, heading_path, tokens, page_start, page_end, embedding_id)"
 )
 
 
-def _chunk_values(c: Chunk) -> tuple[Any, ...]:
+def chunk_values(
+    c: Chunk, heading_path: Callable[[tuple[str, ...]], Any] = _json_path
+) -> tuple[Any, ...]:
+    """A chunk's columns from `text` to `page_end`, in `_CHUNK_INSERT`'s order, on both
+    stores: the input only where it differs from the text; the heading path as
+    `heading_path` encodes it (SQLite: JSON text; Postgres: jsonb)."""
     return (
         c.text,
         None if c.input == c.text else c.input,
@@ -71,7 +81,7 @@ def _chunk_values(c: Chunk) -> tuple[Any, ...]:
         c.char_end,
         c.line_start,
         c.line_end,
-        json.dumps(c.heading_path, ensure_ascii=False),
+        heading_path(c.heading_path),
         c.tokens,
         c.page_start,
         c.page_end,
@@ -85,7 +95,7 @@ def insert_chunks(
     conn.executemany(
         f"{_CHUNK_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
         " (SELECT id FROM embeddings WHERE key = ?))",
-        [(file_id, c.ordinal, *_chunk_values(c), key) for c, key in zip(chunks, keys, strict=True)],
+        [(file_id, c.ordinal, *chunk_values(c), key) for c, key in zip(chunks, keys, strict=True)],
     )
 
 

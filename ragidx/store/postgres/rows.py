@@ -19,7 +19,7 @@ from ragidx.errors import StoreError
 from ragidx.models import Chunk
 from ragidx.store.base import FileWrite
 from ragidx.store.postgres.fulltext import fold
-from ragidx.store.rows import file_values
+from ragidx.store.rows import chunk_values, file_values
 
 __all__ = [
     "FILE_COLUMNS",
@@ -83,16 +83,7 @@ def insert_chunks(
                 (
                     file_id,
                     c.ordinal,
-                    c.text,
-                    None if c.input == c.text else c.input,
-                    c.char_start,
-                    c.char_end,
-                    c.line_start,
-                    c.line_end,
-                    Jsonb(list(c.heading_path)),
-                    c.tokens,
-                    c.page_start,
-                    c.page_end,
+                    *chunk_values(c, _jsonb),
                     visible,
                     fold(c.text),
                     found[key],
@@ -100,6 +91,10 @@ def insert_chunks(
                 for c, key in zip(chunks, keys, strict=True)
             ],
         )
+
+
+def _jsonb(path: tuple[str, ...]) -> Jsonb:
+    return Jsonb(list(path))
 
 
 def _embedding_ids(conn: Conn, keys: Sequence[bytes]) -> dict[bytes, int]:
