@@ -311,10 +311,12 @@ def test_a_connection_lost_mid_group_sends_the_group_again(
     store = opened()
     run = store.begin_run(["/r"])
     store.commit(_file("/r/b.txt", ["old beta"]), run)
+    first = store.conn.info.backend_pid
     killer = _block_then_kill(pg_url, store, "/r/b.txt", kills=1)
     # a.txt is written, then the group waits on b.txt's row and its connection is killed.
     store.commit([*_file("/r/a.txt", ["alpha"]), *_file("/r/b.txt", ["new beta"])], run)
     killer.join()
+    assert store.conn.info.backend_pid != first  # the group went again on a new connection
     assert [row.text for row, _ in store.iter_chunks()] == ["alpha", "new beta"]
 
 
